@@ -1,0 +1,32 @@
+# make demo: masked refresh of a bundled SQLite example (no server needed)
+# make test: the whole suite (PostgreSQL: local server, else a throwaway one)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/python examples/demo/make_source.py examples/demo/source.db
+	$(BIN)/datacloner refresh dev -c examples/demo/datacloner.yml --yes
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check datacloner tests examples
+	$(BIN)/ruff format --check datacloner tests examples
+
+bench: install
+	$(BIN)/pytest -m slow -o addopts="" -v
+
+clean:
+	rm -rf $(VENV) examples/demo/*.db examples/demo/*.db.prev

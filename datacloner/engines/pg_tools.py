@@ -1,0 +1,127 @@
+"""PostgreSQL client programs: pick the ``pg_dump``/``psql`` pair that matches
+the server, and pipe a ``pg_dump`` section into ``psql``.
+
+Schema is never hand-written: pg_dump's pre-data section is restored before
+the rows and its post-data section (indexes, constraints, triggers) after.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from datacloner.errors import Refused, UsageError
+
+_SEARCH = [
+    "/usr/lib/postgresql/*/bin",  # Debian, Ubuntu
+    "/usr/pgsql-*/bin",  # RHEL, Fedora
+    "/opt/homebrew/opt/postgresql@*/bin",
+    "/usr/local/opt/postgresql@*/bin",
+    "/Applications/Postgres.app/Contents/Versions/*/bin",
+]
+
+
+@dataclass(frozen=True)
+class ClientTools:
+    bindir: Path
+    major: int
+
+    @property
+    def pg_dump(self) -> str:
+        return str(self.bindir / "pg_dump")
+
+    @property
+    def psql(self) -> str:
+        return str(self.bindir / "psql")
+
+
+def _major(pg_dump: Path) -> int | None:
+    try:
+        out = subprocess.run(
+            [str(pg_dump), "--version"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"(\d+)(?:\.\d+)?", out)
+    return int(found.group(1)) if found else None
+
+
+def _candidates() -> list[Path]:
+    dirs: list[Path] = []
+    if os.environ.get("DATACLONER_PG_BIN"):
+        dirs.append(Path(os.environ["DATACLONER_PG_BIN"]))
+    for pattern in _SEARCH:
+        dirs.extend(Path(p) for p in sorted(glob.glob(pattern)))
+    on_path = shutil.which("pg_dump")
+    if on_path:
+        dirs.append(Path(on_path).resolve().parent)
+    return [d for d in dict.fromkeys(dirs) if (d / "pg_dump").exists() and (d / "psql").exists()]
+
+
+def find_tools(server_major: int) -> ClientTools:
+    """The same major version as the server, else the oldest newer one (pg_dump
+    refuses servers newer than itself)."""
+    found = [ClientTools(d, m) for d in _candidates() if (m := _major(d / "pg_dump"))]
+    exact = [t for t in found if t.major == server_major]
+    newer = sorted((t for t in found if t.major > server_major), key=lambda t: t.major)
+    if exact or newer:
+        return (exact or newer)[0]
+    have = ", ".join(f"{t.major} ({t.bindir})" for t in found) or "none"
+    raise UsageError(
+        f"no pg_dump new enough for the PostgreSQL {server_major} server; found: {have}",
+        hint=f"install the PostgreSQL {server_major} client programs (e.g. the "
+        f"postgresql-client-{server_major} package) or set DATACLONER_PG_BIN to their folder",
+    )
+
+
+def libpq_env(params: dict[str, str]) -> dict[str, str]:
+    """Connection parameters as libpq environment variables, so no password
+    ever appears on a command line."""
+    names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
+             "dbname": "PGDATABASE", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT",
+             "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY", "options": "PGOPTIONS"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update({names[k]: str(v) for k, v in params.items() if k in names and v is not None})
+    env["PGAPPNAME"] = "datacloner"
+    return env
+
+
+def restore_section(
+    tools: ClientTools,
+    section: str,
+    source: dict[str, str],
+    target: dict[str, str],
+    snapshot: str,
+    exclude_schemas: tuple[str, ...] = (),
+) -> None:
+    """``pg_dump --section=S --snapshot=ID source | psql target`` in one
+    transaction; any error stops it and is reported."""
+    dump_cmd = [
+        tools.pg_dump, f"--section={section}", f"--snapshot={snapshot}",
+        "--no-owner", "--no-privileges", "--no-subscriptions", "--no-publications",
+    ]
+    dump_cmd += [f"--exclude-schema={s}" for s in exclude_schemas]
+    restore_cmd = [tools.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
+    dump = subprocess.Popen(
+        dump_cmd, env=libpq_env(source), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert dump.stdout is not None
+    restore = subprocess.run(
+        restore_cmd, env=libpq_env(target), stdin=dump.stdout, capture_output=True, text=True
+    )
+    dump.stdout.close()
+    dump_err = dump.stderr.read().decode(errors="replace") if dump.stderr else ""
+    dump.wait()
+    if dump.returncode != 0:
+        raise Refused(f"pg_dump --section={section} failed: {dump_err.strip()}")
+    if restore.returncode != 0:
+        raise Refused(
+            f"restoring the {section} section into the new database failed: "
+            f"{restore.stderr.strip()}",
+            hint="the target server may lack an extension or role the source uses",
+        )

@@ -1,0 +1,470 @@
+"""PostgreSQL engine: snapshot, schema via pg_dump sections, COPY out and in, swap.
+
+The source is read in one read-only REPEATABLE READ transaction whose
+snapshot is exported; pg_dump uses the same snapshot, so schema and rows are
+one consistent picture. The target is built as ``<db>__dc_new`` on the
+target's server and renamed into place only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from datacloner import urls
+from datacloner.catalog import Catalog, Column, QualifiedName, Table
+from datacloner.engines import copytext
+from datacloner.engines.base import Advance, Section
+from datacloner.engines.pg_tools import ClientTools, find_tools, restore_section
+from datacloner.errors import Refused, UsageError
+from datacloner.plan import TablePlan
+from datacloner.table_masker import TableMasker
+
+log = logging.getLogger(__name__)
+
+NEW_SUFFIX = "__dc_new"
+PREV_SUFFIX = "__dc_prev"
+MAX_IDENT = 63  # NAMEDATALEN - 1
+# schemas datacloner owns in a target; never copied from a source
+OWN_SCHEMAS = ("datacloner",)
+
+_SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema') "
+
+
+def conn_params(url: str) -> dict[str, str]:
+    parsed = urls.parse(url)
+    params: dict[str, Any] = {
+        "host": parsed.host,
+        "port": str(parsed.port) if parsed.port else None,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+    }
+    params.update({k: v if isinstance(v, str) else v[-1] for k, v in parsed.query.items()})
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def connect(params: dict[str, str], what: str, autocommit: bool = True) -> psycopg.Connection:
+    try:
+        conn = psycopg.connect(
+            **params, autocommit=autocommit, application_name="datacloner", connect_timeout=10
+        )
+    except psycopg.OperationalError as exc:
+        where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
+        raise UsageError(
+            f"cannot connect to the {what} database {params.get('dbname', '')!r} at {where}: "
+            f"{str(exc).strip().splitlines()[-1]}",
+            hint="check the URL in datacloner.yml and that the server is running",
+        ) from None
+    conn.execute("SET client_encoding = 'UTF8'")
+    return conn
+
+
+def _rel(schema: str, name: str) -> sql.Identifier:
+    return sql.Identifier(schema, name)
+
+
+def _columns(plan: TablePlan) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c.name) for c in plan.columns)
+
+
+class PgSource:
+    def __init__(self, url: str) -> None:
+        self.params = conn_params(url)
+        self.conn = connect(self.params, "source")
+        # belt and braces: the session and the transaction are both read-only
+        self.conn.execute("SET default_transaction_read_only = on")
+        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self.snapshot: str = self._one("SELECT pg_export_snapshot()")
+        self.server_major = self.conn.info.server_version // 10000
+        self._tools: ClientTools | None = None
+
+    def _one(self, query: str, *args: Any) -> Any:
+        row = self.conn.execute(query, args or None).fetchone()
+        assert row is not None
+        return row[0]
+
+    @property
+    def tools(self) -> ClientTools:
+        if self._tools is None:
+            self._tools = find_tools(self.server_major)
+        return self._tools
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn.rollback()
+            self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+    def identity(self) -> dict[str, str]:
+        info = self.conn.info
+        ident = {
+            "engine": "postgresql",
+            "host": info.host,
+            "port": str(info.port),
+            "database": info.dbname,
+            "server_version": str(info.server_version),
+            "snapshot": self.snapshot,
+        }
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute("SAVEPOINT ident")
+            try:
+                ident["system_identifier"] = str(
+                    self._one("SELECT system_identifier FROM pg_control_system()")
+                )
+            finally:
+                self.conn.execute("ROLLBACK TO SAVEPOINT ident")
+        return ident
+
+    def database_settings(self) -> tuple[str, str, str]:
+        row = self.conn.execute(
+            "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+        assert row is not None
+        return row[0], row[1], row[2]
+
+    def read_catalog(self) -> Catalog:
+        own = tuple(OWN_SCHEMAS)
+        rels = self.conn.execute(
+            "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN " + _SYSTEM_SCHEMAS +
+            "AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> ALL(%s) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
+            "  AND d.objid = c.oid AND d.deptype = 'e')",
+            (list(own),),
+        ).fetchall()
+        oids = [r[0] for r in rels]
+        by_oid: dict[int, Table] = {}
+        for oid, schema, name, relkind, reltuples in rels:
+            by_oid[oid] = Table(
+                schema=schema,
+                name=name,
+                columns=[],
+                partitioned=relkind == "p",
+                row_estimate=max(int(reltuples), 0),
+            )
+        for relid, name, typ, notnull, generated, is_array, maxlen in self.conn.execute(
+            "SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "a.attgenerated <> '', t.typcategory = 'A', "
+            "CASE WHEN a.atttypid IN (1042, 1043) AND a.atttypmod > 4 "
+            "THEN a.atttypmod - 4 END "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attrelid, a.attnum",
+            (oids,),
+        ):
+            by_oid[relid].columns.append(
+                Column(
+                    name=name,
+                    type=typ,
+                    nullable=not notnull,
+                    generated=generated,
+                    max_length=maxlen,
+                    is_array=is_array,
+                )
+            )
+        for relid, name in self.conn.execute(
+            "SELECT i.indrelid, a.attname FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indisprimary AND i.indrelid = ANY(%s) ORDER BY i.indrelid, a.attnum",
+            (oids,),
+        ):
+            by_oid[relid].primary_key.append(name)
+        for child, parent in self.conn.execute(
+            "SELECT i.inhrelid, i.inhparent FROM pg_inherits i JOIN pg_class c "
+            "ON c.oid = i.inhrelid WHERE c.relispartition AND i.inhrelid = ANY(%s)",
+            (oids,),
+        ):
+            if parent in by_oid:
+                by_oid[child].parent = by_oid[parent].qualified
+        for rel, ref in self.conn.execute(
+            "SELECT conrelid, confrelid FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid = ANY(%s)",
+            (oids,),
+        ):
+            if ref in by_oid:
+                by_oid[rel].references.add(by_oid[ref].qualified)
+        tables = {t.qualified: t for t in by_oid.values()}
+        return Catalog(tables=tables, default_schema="public")
+
+    @contextlib.contextmanager
+    def copy_out(self, plan: TablePlan) -> Iterator[Iterator[bytes]]:
+        query = sql.SQL("COPY {} ({}) TO STDOUT").format(
+            _rel(plan.table.schema, plan.table.name), _columns(plan)
+        )
+        with self.conn.cursor() as cur, cur.copy(query) as copy:
+            yield (bytes(chunk) for chunk in copy)
+
+    def sequences(self) -> list[tuple[str, str, int, bool]]:
+        names = self.conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname NOT IN "
+            + _SYSTEM_SCHEMAS + "AND n.nspname <> ALL(%s) AND NOT EXISTS (SELECT 1 FROM "
+            "pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid "
+            "AND d.deptype = 'e') ORDER BY 1, 2",
+            (list(OWN_SCHEMAS),),
+        ).fetchall()
+        found = []
+        for schema, name in names:
+            row = self.conn.execute(
+                sql.SQL("SELECT last_value, is_called FROM {}").format(_rel(schema, name))
+            ).fetchone()
+            assert row is not None
+            found.append((schema, name, int(row[0]), bool(row[1])))
+        return found
+
+    def populated_matviews(self) -> set[QualifiedName]:
+        rows = self.conn.execute(
+            "SELECT schemaname, matviewname FROM pg_matviews WHERE ispopulated"
+        ).fetchall()
+        return {(r[0], r[1]) for r in rows}
+
+
+def _admin_params(params: dict[str, str]) -> dict[str, str]:
+    # CREATE/DROP/ALTER DATABASE run from the server's maintenance database
+    return {**params, "dbname": params.get("maintenance_db", "postgres")}
+
+
+class PgTargetBuild:
+    def __init__(self, url: str, source: PgSource) -> None:
+        params = conn_params(url)
+        params.pop("maintenance_db", None)
+        self.source = source
+        self.params = params
+        self.target = params.get("dbname") or ""
+        if not self.target:
+            raise UsageError(f"the target URL names no database: {urls.redact(url)}")
+        if len((self.target + PREV_SUFFIX).encode()) > MAX_IDENT:
+            raise UsageError(
+                f"the target database name {self.target!r} is too long: datacloner needs "
+                f"{len(PREV_SUFFIX)} more characters for {self.target}{PREV_SUFFIX} (limit 63)"
+            )
+        self.name = self.target + NEW_SUFFIX
+        self.prev = self.target + PREV_SUFFIX
+        self.admin_params = _admin_params(conn_params(url))
+        self.admin = connect(self.admin_params, "target server's maintenance")
+        self.conn: psycopg.Connection | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def create(self) -> None:
+        self._drop(self.name)  # leftovers of a killed run
+        encoding, collate, ctype = self.source.database_settings()
+        new = sql.Identifier(self.name)
+        try:
+            try:
+                self.admin.execute(
+                    sql.SQL(
+                        "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} "
+                        "LC_CTYPE {}"
+                    ).format(new, sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype))
+                )
+            except (psycopg.errors.InvalidParameterValue, psycopg.errors.ObjectNotInPrerequisiteState):
+                # the target server lacks the source's locale: keep the encoding only
+                self.admin.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(
+                        new, sql.Literal(encoding)
+                    )
+                )
+        except psycopg.errors.InsufficientPrivilege:
+            raise Refused(
+                f"user {self.params.get('user', '(default)')!r} may not create databases on the "
+                "target server",
+                hint="datacloner builds the new copy beside the target; grant CREATEDB "
+                "(ALTER ROLE ... CREATEDB) to the target's user",
+            ) from None
+        self.conn = connect({**self.params, "dbname": self.name}, "new target", autocommit=False)
+        self.conn.execute("SET synchronous_commit = off")
+
+    def discard(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+        with contextlib.suppress(psycopg.Error):
+            self._drop(self.name)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.admin.close()
+
+    def _drop(self, name: str) -> None:
+        self.admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+    # -- steps -----------------------------------------------------------------
+    def load_schema(self, section: Section) -> None:
+        assert self.conn is not None
+        self.conn.commit()
+        restore_section(
+            self.source.tools,
+            section,
+            self.source.params,
+            {**self.params, "dbname": self.name},
+            self.source.snapshot,
+            exclude_schemas=OWN_SCHEMAS,
+        )
+
+    def copy_table(
+        self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
+    ) -> int:
+        assert self.conn is not None
+        into = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            _rel(plan.table.schema, plan.table.name), _columns(plan)
+        )
+        rows = 0
+        with self.conn.cursor() as cur, cur.copy(into) as sink, self.source.copy_out(
+            plan
+        ) as chunks:
+            if not masker.active:
+                # nothing to mask: raw COPY data, never parsed
+                for chunk in chunks:
+                    sink.write(chunk)
+                    n = chunk.count(b"\n")
+                    rows += n
+                    advance(n)
+            else:
+                splitter = copytext.RowSplitter()
+                pending: list[list[bytes]] = []
+                for chunk in chunks:
+                    pending.extend(splitter.feed(chunk))
+                    while len(pending) >= batch_size:
+                        batch, pending = pending[:batch_size], pending[batch_size:]
+                        rows += self._write_masked(sink, batch, masker, advance)
+                splitter.finish()
+                if pending:
+                    rows += self._write_masked(sink, pending, masker, advance)
+        self.conn.commit()
+        return rows
+
+    @staticmethod
+    def _write_masked(
+        sink: psycopg.Copy, batch: list[list[bytes]], masker: TableMasker, advance: Advance
+    ) -> int:
+        masker.apply(batch, decode=copytext.decode, encode=copytext.encode)
+        sink.write(copytext.join_rows(batch))
+        advance(len(batch))
+        return len(batch)
+
+    def finalize(self) -> None:
+        assert self.conn is not None
+        for schema, name, last_value, is_called in self.source.sequences():
+            self.conn.execute(
+                "SELECT pg_catalog.setval(%s::regclass, %s, %s)",
+                (sql.Identifier(schema, name).as_string(self.conn), last_value, is_called),
+            )
+        populated = self.source.populated_matviews()
+        for schema, name in self._matviews_in_order():
+            if (schema, name) in populated:
+                # built from the masked rows, never copied: no source value survives
+                self.conn.execute(
+                    sql.SQL("REFRESH MATERIALIZED VIEW {}").format(_rel(schema, name))
+                )
+        self.conn.commit()
+        self.conn.autocommit = True
+        self.conn.execute("ANALYZE")
+        self.conn.autocommit = False
+
+    def _matviews_in_order(self) -> list[QualifiedName]:
+        assert self.conn is not None
+        views = self.conn.execute(
+            "SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relkind = 'm' ORDER BY c.oid"
+        ).fetchall()
+        deps: dict[int, set[int]] = {oid: set() for oid, _, _ in views}
+        for view, ref in self.conn.execute(
+            "SELECT DISTINCT r.ev_class, d.refobjid FROM pg_rewrite r JOIN pg_depend d "
+            "ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid "
+            "JOIN pg_class rc ON rc.oid = d.refobjid AND rc.relkind = 'm' "
+            "WHERE r.ev_class <> d.refobjid"
+        ):
+            if view in deps:
+                deps[view].add(ref)
+        names = {oid: (schema, name) for oid, schema, name in views}
+        order: list[QualifiedName] = []
+        done: set[int] = set()
+
+        def visit(oid: int) -> None:
+            if oid in done:
+                return
+            done.add(oid)
+            for ref in sorted(deps[oid]):
+                if ref in deps:
+                    visit(ref)
+            order.append(names[oid])
+
+        for oid in deps:
+            visit(oid)
+        return order
+
+    def swap(self) -> list[str]:
+        """Rename the target away and the new copy in, in one transaction."""
+        assert self.conn is not None
+        self.conn.close()
+        self.conn = None
+        warnings: list[str] = []
+        exists = self.admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (self.target,)
+        ).fetchone()
+        target, new, prev = (sql.Identifier(n) for n in (self.target, self.name, self.prev))
+        if not exists:
+            self.admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(new, target))
+            return warnings
+        self._drop(self.prev)
+        # No ALLOW_CONNECTIONS juggling: a kill -9 in between would leave the live
+        # target refusing sessions. End sessions and retry the rename instead.
+        ended_total = 0
+        for _attempt in range(50):
+            ended = self.admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.target,),
+            ).fetchone()
+            ended_total += ended[0] if ended else 0
+            try:
+                with self.admin.transaction():
+                    self.admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target, prev))
+                    self.admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(new, target))
+                break
+            except psycopg.errors.ObjectInUse:
+                time.sleep(0.05)  # terminated backends take a moment to exit
+        else:
+            raise Refused(f"could not swap {self.target}: sessions kept reconnecting")
+        if ended_total:
+            warnings.append(f"ended {ended_total} session(s) connected to {self.target} for the swap")
+        return warnings
+
+    def _exists(self, name: str) -> bool:
+        return bool(
+            self.admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        )
+
+
+class PostgresEngine:
+    @contextlib.contextmanager
+    def open_source(self, url: str) -> Iterator[PgSource]:
+        source = PgSource(url)
+        try:
+            yield source
+        finally:
+            source.close()
+
+    @contextlib.contextmanager
+    def build_target(self, url: str, source: PgSource) -> Iterator[PgTargetBuild]:
+        build = PgTargetBuild(url, source)
+        try:
+            build.create()
+            yield build
+        except BaseException:
+            build.discard()
+            raise
+        finally:
+            build.close()

@@ -1,0 +1,262 @@
+"""SQLite engine, the embedded default: SQLAlchemy Core reflection and batched
+reads and inserts; the new copy is written as a new file and moved into place.
+
+Schema comes from ``sqlite_master`` verbatim (SQLite's equivalent of pg_dump's
+sections): tables before the rows; indexes, triggers and views after them, so
+triggers do not fire during the load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, create_engine, inspect
+from sqlalchemy.pool import NullPool
+
+from datacloner import urls
+from datacloner.catalog import Catalog, Column, Table
+from datacloner.engines.base import Advance, Section
+from datacloner.errors import Refused, UsageError
+from datacloner.plan import TablePlan
+from datacloner.table_masker import TableMasker
+
+SCHEMA = "main"
+NEW_SUFFIX = ".dc_new"
+PREV_SUFFIX = ".prev"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _connect(path: Path, read_only: bool) -> Connection:
+    def creator() -> sqlite3.Connection:
+        if read_only:
+            # mode=ro: the source file can never be written through this connection
+            conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+        else:
+            conn = sqlite3.connect(str(path))
+        conn.isolation_level = None  # transactions are explicit below
+        return conn
+
+    engine = create_engine("sqlite://", creator=creator, poolclass=NullPool)
+    return engine.connect()
+
+
+class SqliteSource:
+    def __init__(self, url: str) -> None:
+        self.path = urls.sqlite_path(url)
+        if not self.path.is_file():
+            raise UsageError(
+                f"the source SQLite file does not exist: {self.path}",
+                hint="check `source:` in datacloner.yml (relative paths are relative to it)",
+            )
+        self.conn = _connect(self.path, read_only=True)
+        try:
+            # one read transaction: every table is read from the same snapshot
+            self.conn.exec_driver_sql("BEGIN")
+            self.conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+        except Exception as exc:
+            raise UsageError(f"{self.path} is not a readable SQLite database: {exc}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.exec_driver_sql("ROLLBACK")
+        self.conn.close()
+
+    def identity(self) -> dict[str, str]:
+        return {"engine": "sqlite", "database": str(self.path)}
+
+    def read_catalog(self) -> Catalog:
+        insp = inspect(self.conn)
+        tables: dict[tuple[str, str], Table] = {}
+        for name in insp.get_table_names():
+            columns = []
+            for col in insp.get_columns(name):
+                try:
+                    type_name = str(col["type"])
+                except Exception:  # NullType and friends have no spelling
+                    type_name = ""
+                columns.append(
+                    Column(
+                        name=col["name"],
+                        type=type_name,
+                        nullable=bool(col.get("nullable", True)),
+                        generated=bool(col.get("computed")),
+                        max_length=getattr(col["type"], "length", None),
+                    )
+                )
+            count = self.conn.exec_driver_sql(f"SELECT count(*) FROM {_quote(name)}").scalar()
+            tables[(SCHEMA, name)] = Table(
+                schema=SCHEMA,
+                name=name,
+                columns=columns,
+                primary_key=list(insp.get_pk_constraint(name).get("constrained_columns") or []),
+                row_estimate=int(count or 0),
+                references={
+                    (SCHEMA, fk["referred_table"]) for fk in insp.get_foreign_keys(name)
+                },
+            )
+        return Catalog(tables=tables, default_schema=SCHEMA)
+
+    def schema_sql(self, section: Section) -> list[str]:
+        kinds = "('table')" if section == "pre-data" else "('index', 'trigger', 'view')"
+        rows = self.conn.exec_driver_sql(
+            f"SELECT sql FROM sqlite_master WHERE type IN {kinds} AND sql IS NOT NULL "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
+        ).all()
+        return [r[0] for r in rows]
+
+    def rows(self, plan: TablePlan, batch_size: int) -> Iterator[list[list[Any]]]:
+        cols = ", ".join(_quote(c.name) for c in plan.columns)
+        result = self.conn.exec_driver_sql(f"SELECT {cols} FROM {_quote(plan.table.name)}")
+        while batch := result.fetchmany(batch_size):
+            yield [list(row) for row in batch]
+
+    def sequences(self) -> list[tuple[str, int]]:
+        has = self.conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+        ).first()
+        if not has:
+            return []
+        return [(r[0], r[1]) for r in self.conn.exec_driver_sql("SELECT name, seq FROM sqlite_sequence")]
+
+
+class SqliteTargetBuild:
+    def __init__(self, url: str, source: SqliteSource) -> None:
+        self.source = source
+        self.path = urls.sqlite_path(url).resolve()
+        if self.path == source.path.resolve():
+            raise Refused(f"the target {self.path} is the source: refusing to overwrite it")
+        if not self.path.parent.is_dir():
+            raise UsageError(f"the target's folder does not exist: {self.path.parent}")
+        self.new = self.path.with_name(self.path.name + NEW_SUFFIX)
+        self.prev = self.path.with_name(self.path.name + PREV_SUFFIX)
+        self.name = str(self.new)
+        self.conn: Connection | None = None
+
+    def create(self) -> None:
+        self._remove_new()  # leftovers of a killed run
+        self.conn = _connect(self.new, read_only=False)
+        # a crash discards the whole file, so the new copy needs no journal
+        self.conn.exec_driver_sql("PRAGMA journal_mode = OFF")
+        self.conn.exec_driver_sql("PRAGMA synchronous = OFF")
+        self.conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+
+    def _remove_new(self) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(str(self.new) + suffix)
+
+    def discard(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
+        self._remove_new()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def load_schema(self, section: Section) -> None:
+        assert self.conn is not None
+        self.conn.exec_driver_sql("BEGIN")
+        for statement in self.source.schema_sql(section):
+            self.conn.exec_driver_sql(statement)
+        self.conn.exec_driver_sql("COMMIT")
+
+    def copy_table(
+        self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
+    ) -> int:
+        assert self.conn is not None
+        cols = ", ".join(_quote(c.name) for c in plan.columns)
+        marks = ", ".join("?" for _ in plan.columns)
+        insert = f"INSERT INTO {_quote(plan.table.name)} ({cols}) VALUES ({marks})"
+        rows = 0
+        self.conn.exec_driver_sql("BEGIN")
+        for batch in self.source.rows(plan, batch_size):
+            if masker.active:
+                masker.apply(batch, encode=_sqlite_value)
+            self.conn.exec_driver_sql(insert, [tuple(r) for r in batch])
+            rows += len(batch)
+            advance(len(batch))
+        self.conn.exec_driver_sql("COMMIT")
+        return rows
+
+    def finalize(self) -> None:
+        assert self.conn is not None
+        sequences = self.source.sequences()
+        if sequences:
+            self.conn.exec_driver_sql("BEGIN")
+            self.conn.exec_driver_sql("DELETE FROM sqlite_sequence")
+            self.conn.exec_driver_sql(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", sequences
+            )
+            self.conn.exec_driver_sql("COMMIT")
+        self.conn.exec_driver_sql("ANALYZE")
+
+    def swap(self) -> list[str]:
+        """Keep the old file as ``<file>.prev`` (a hard link, so the target path
+        never goes missing) and rename the new file over the target."""
+        self.close()
+        fd = os.open(self.new, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self.path.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.prev)
+            try:
+                os.link(self.path, self.prev)
+            except OSError:
+                # no hard links here (some network file systems): copy instead
+                import shutil
+
+                shutil.copy2(self.path, self.prev)
+        os.replace(self.new, self.path)
+        return []
+
+
+def _sqlite_value(value: Any) -> Any:
+    """Faker returns dates, decimals...: store them as SQLite stores such values
+    written by Python (ISO text, numbers)."""
+    if value is None or isinstance(value, int | float | str | bytes):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+class SqliteEngine:
+    @contextlib.contextmanager
+    def open_source(self, url: str) -> Iterator[SqliteSource]:
+        source = SqliteSource(url)
+        try:
+            yield source
+        finally:
+            source.close()
+
+    @contextlib.contextmanager
+    def build_target(self, url: str, source: SqliteSource) -> Iterator[SqliteTargetBuild]:
+        build = SqliteTargetBuild(url, source)
+        try:
+            build.create()
+            yield build
+        except BaseException:
+            build.discard()
+            raise
+        finally:
+            build.close()
+

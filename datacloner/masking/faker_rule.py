@@ -1,0 +1,229 @@
+"""``{faker: provider, args: {...}, locale: xx_XX, unique: bool}``: realistic fakes.
+
+Determinism: per value, the keyed hash of the input seeds the masker's own
+Faker generator, then the provider is called. The same (secret, rule, input)
+therefore gives the same fake in every table, run, process and worker, with no
+shared state: outputs never depend on row order.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import locale as pylocale
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from faker import Factory, Generator
+from faker.config import AVAILABLE_LOCALES
+
+from datacloner.errors import UsageError
+from datacloner.masking.base import Masker, spec_error
+from datacloner.masking.keyed import KeyedHash, canonical_bytes, seed_of
+from datacloner.masking.unique import make_unique
+from datacloner.rules import MaskSpec
+
+DEFAULT_LOCALE = "en_US"
+# Per compiled masker: repeated inputs (an email in an audit log) skip Faker.
+# Bounded, so memory stays constant whatever the table size: keys are 32-byte
+# digests, never the (possibly large) inputs.
+DEFAULT_CACHE_SIZE = 65_536
+_PROVIDERS_URL = "https://faker.readthedocs.io/en/master/providers.html"
+_MISS = object()
+
+
+def resolve_locale(name: str | None) -> str | None:
+    """Faker's name for a locale (``en-gb`` -> ``en_GB``), or None when Faker has none."""
+    if name is None:
+        return DEFAULT_LOCALE
+    if not isinstance(name, str) or not name.strip():
+        return None
+    # The same normalisation Faker's Factory.create applies.
+    normalised = pylocale.normalize(name.strip().replace("-", "_")).split(".")[0]
+    return normalised if normalised in AVAILABLE_LOCALES else None
+
+
+def close_locales(name: str) -> list[str]:
+    """Locales a user probably meant: similar spelling, then the same language."""
+    by_lower = {loc.lower(): loc for loc in AVAILABLE_LOCALES}
+    wanted = name.strip().replace("-", "_").lower()
+    similar = [by_lower[m] for m in difflib.get_close_matches(wanted, by_lower, n=5, cutoff=0.6)]
+    language = wanted.split("_")[0]
+    same_language = sorted(
+        loc for loc in AVAILABLE_LOCALES if loc.lower().split("_")[0] == language
+    )
+    return list(dict.fromkeys(similar + same_language))[:8]
+
+
+@functools.cache
+def _reference_generator(locale: str) -> Generator:
+    """One generator per locale for validation only (building one takes milliseconds)."""
+    generator = Factory.create(locale)
+    generator.seed_instance(0)  # its own Random: validation never touches the global one
+    return generator
+
+
+_CHECK_LOCK = threading.Lock()  # the reference generators are shared; seeding + call is not atomic
+
+
+@functools.cache
+def provider_names(locale: str) -> frozenset[str]:
+    """Every provider a Faker of ``locale`` offers (what ``fake.<name>()`` accepts).
+
+    Mirrors Faker's own ``Generator.add_provider``: the public callables of its
+    providers. Generator plumbing such as ``seed_instance`` is deliberately not
+    included.
+    """
+    names: set[str] = set()
+    for provider in _reference_generator(locale).get_providers():
+        for name in dir(provider):
+            if not name.startswith("_") and callable(getattr(provider, name, None)):
+                names.add(name)
+    return frozenset(names)
+
+
+def _locale_of(spec: MaskSpec, column: str | None) -> str:
+    locale = resolve_locale(spec.locale)
+    if locale is None:
+        suggestions = close_locales(str(spec.locale))
+        did_you_mean = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        raise spec_error(
+            spec,
+            column,
+            f"unknown Faker locale {spec.locale!r}.{did_you_mean}",
+            hint="Locales look like en_US, en_GB, de_DE, fr_FR; "
+            "see faker.config.AVAILABLE_LOCALES for the full list.",
+        )
+    return locale
+
+
+def _check_provider_name(spec: MaskSpec, column: str | None, locale: str) -> str:
+    name = spec.provider
+    if not isinstance(name, str) or not name:
+        raise spec_error(
+            spec,
+            column,
+            "a faker rule needs a provider name, e.g. {faker: email}",
+            hint=f"Providers are listed at {_PROVIDERS_URL}",
+        )
+    names = provider_names(locale)
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+        if not close:  # e.g. "Email" or "EMAIL": try ignoring case
+            close = sorted(n for n in names if n.lower() == name.lower())
+        did_you_mean = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise spec_error(
+            spec,
+            column,
+            f"unknown Faker provider {name!r} (locale {locale}).{did_you_mean}",
+            hint=f"Providers are listed at {_PROVIDERS_URL}",
+        )
+    return name
+
+
+def check_faker(spec: MaskSpec, column: str) -> None:
+    """Everything that can be wrong with a faker rule, found before any row moves."""
+    locale = _locale_of(spec, column)
+    name = _check_provider_name(spec, column, locale)
+    if not isinstance(spec.args, dict) or not all(isinstance(k, str) for k in spec.args):
+        raise spec_error(
+            spec,
+            column,
+            f"args of Faker provider {name!r} must be a mapping of argument names to values, "
+            f"got {spec.args!r}",
+            hint="e.g. {faker: date_of_birth, args: {minimum_age: 18}}",
+        )
+    generator = _reference_generator(locale)
+    provider = getattr(generator, name)
+    # Call it once, with a fixed seed: the only reliable way to validate args
+    # (Faker providers take **kwargs, have defaults that depend on each other...).
+    with _CHECK_LOCK:
+        generator.seed_instance(0)
+        try:
+            sample = provider(**spec.args)
+        except TypeError as exc:
+            raise spec_error(
+                spec,
+                column,
+                f"bad args for Faker provider {name!r}: {exc}",
+                hint=f"It takes: {name}{_signature(provider)}",
+            ) from None
+        except Exception as exc:  # any failure here is down to the rule's args
+            raise spec_error(
+                spec,
+                column,
+                f"Faker provider {name!r} fails with args {spec.args!r}: "
+                f"{type(exc).__name__}: {exc}",
+                hint=f"It takes: {name}{_signature(provider)}",
+            ) from None
+    if spec.unique and not isinstance(sample, str):
+        raise spec_error(
+            spec,
+            column,
+            f"unique: true needs a provider that returns text; {name!r} returns "
+            f"{type(sample).__name__} ({sample!r})",
+            hint="Drop unique, or pick a text provider (email, user_name, uuid4, ...).",
+        )
+
+
+def _signature(func: Any) -> str:
+    try:
+        return str(inspect.signature(func))
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def compile_faker(spec: MaskSpec, secret: bytes, *, cache_size: int = DEFAULT_CACHE_SIZE) -> Masker:
+    """A masker for one faker rule. Not thread-safe: compile one per worker thread
+    (the masker owns a Faker generator that it re-seeds per value)."""
+    locale = _locale_of(spec, None)
+    name = _check_provider_name(spec, None, locale)
+    # Our own generator, not the shared reference one: no cross-masker state.
+    generator = Factory.create(locale)
+    generator.seed_instance(0)  # gives the generator a private Random we can re-seed
+    rng = generator.random
+    provider = getattr(generator, name)
+    args = dict(spec.args)
+    keyed = KeyedHash(secret, spec.identity())
+    unique = spec.unique
+    half = max(cache_size // 2, 0)
+    # Two generations of cache: a cheap LRU approximation with O(1) eviction.
+    recent: dict[bytes, Any] = {}
+    older: dict[bytes, Any] = {}
+
+    def fake(digest: bytes) -> Any:
+        rng.seed(seed_of(digest))
+        out = provider(**args)
+        if unique:
+            if not isinstance(out, str):
+                raise UsageError(
+                    f"{spec.location}: unique: true needs a provider that returns text; "
+                    f"{name!r} returned {type(out).__name__}"
+                )
+            out = make_unique(out, digest)
+        return out
+
+    def mask_one(value: Any) -> Any:
+        nonlocal recent, older
+        if value is None:
+            return None
+        if isinstance(value, list):  # an array column: each element masked
+            return [mask_one(v) for v in value]
+        digest = keyed(canonical_bytes(value))
+        out = recent.get(digest, _MISS)
+        if out is _MISS:
+            out = older.get(digest, _MISS)
+            if out is _MISS:
+                out = fake(digest)
+            if half:
+                if len(recent) >= half:
+                    older, recent = recent, {}
+                recent[digest] = out
+        return out
+
+    def mask(values: Sequence[Any]) -> list[Any]:
+        return [mask_one(v) for v in values]
+
+    return mask

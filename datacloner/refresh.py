@@ -1,0 +1,107 @@
+"""The refresh runtime: config -> plan -> read -> mask -> write -> swap.
+
+Everything that can be checked is checked before anything is created on the
+target; after that, any failure discards the new copy and leaves the live
+target untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from datacloner import urls
+from datacloner.config import Config
+from datacloner.engines import engine_for
+from datacloner.masking import check_spec, compile_mask
+from datacloner.plan import Plan, build_plan
+from datacloner.progress import ProgressSink
+from datacloner.report import Report, TableReport
+from datacloner.rules import MaskSpec, load_rules
+from datacloner.table_masker import MaskerCache, TableMasker
+
+DEFAULT_BATCH_SIZE = 10_000
+
+
+def _check(spec: MaskSpec, column: str) -> None:
+    check_spec(spec, column=column)
+
+
+def source_url(config: Config) -> str:
+    return urls.resolve_sqlite(config.source, config.path.parent)
+
+
+def target_url(config: Config, environment: str) -> str:
+    return urls.resolve_sqlite(config.environment(environment).url, config.path.parent)
+
+
+@dataclass
+class CheckResult:
+    plan: Plan
+    source: dict[str, str]
+
+
+def check(config: Config) -> CheckResult:
+    """Config and rules against the live source; raises on any problem."""
+    ruleset = load_rules(config.rules_path)
+    url = source_url(config)
+    with engine_for(url).open_source(url) as source:
+        plan = build_plan(source.read_catalog(), ruleset, _check)
+        return CheckResult(plan=plan, source=source.identity())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def refresh(
+    config: Config,
+    environment: str,
+    progress: ProgressSink,
+    confirm: Callable[[str], None],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Report:
+    """``confirm(target)`` raises to stop before anything is created."""
+    src_url = source_url(config)
+    dst_url = target_url(config, environment)
+    secret = config.require_secret()
+    ruleset = load_rules(config.rules_path)
+    engine = engine_for(src_url, dst_url)
+    report = Report(environment=environment, target=urls.redact(dst_url), started_at=_now())
+    began = time.monotonic()
+    with engine.open_source(src_url) as source:
+        plan = build_plan(source.read_catalog(), ruleset, _check)
+        for warning in plan.warnings:
+            progress.note(f"[yellow]warning:[/] {warning}")
+        report.warnings.extend(plan.warnings)
+        report.source = source.identity()
+        cache = MaskerCache(compile_mask, secret)
+        maskers = {id(tp): TableMasker(tp, cache) for tp in plan.copied}
+        confirm(report.target)
+        with engine.build_target(dst_url, source) as target:
+            target.load_schema("pre-data")
+            for tp in plan.tables:
+                if tp.skip:
+                    report.tables.append(TableReport(table=tp.name, action="skipped"))
+                    continue
+                started = time.monotonic()
+                progress.start_table(tp.name, tp.table.row_estimate)
+                rows = target.copy_table(tp, maskers[id(tp)], batch_size, progress.advance)
+                progress.end_table(rows)
+                report.tables.append(
+                    TableReport(
+                        table=tp.name,
+                        action="masked" if tp.masked_columns else "copied",
+                        rows=rows,
+                        masked_columns=tp.masked_columns,
+                        seconds=round(time.monotonic() - started, 3),
+                    )
+                )
+            target.load_schema("post-data")
+            target.finalize()
+            report.warnings.extend(target.swap())
+    report.finished_at = _now()
+    report.seconds = round(time.monotonic() - began, 3)
+    return report

@@ -1,0 +1,197 @@
+"""Real databases for the suite.
+
+PostgreSQL: the server at $DATACLONER_TEST_PG (default 127.0.0.1:5432, user
+postgres). If none answers, a throwaway server is started with initdb/pg_ctl
+in a temporary folder. In CI (CI=true) a missing server is a failure, never
+a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+if not FIXTURES.is_dir():  # CI clones main elsewhere with shared/ beside it
+    FIXTURES = Path(os.environ.get("DATACLONER_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI requires it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _pg_bindir() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
+class PgServer:
+    def __init__(self, host: str, port: int, user: str) -> None:
+        self.host, self.port, self.user = host, port, user
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
+
+    def params(self, dbname: str = "postgres") -> dict[str, str]:
+        return {"host": self.host, "port": str(self.port), "user": self.user, "dbname": dbname}
+
+    def connect(self, dbname: str = "postgres", autocommit: bool = True) -> psycopg.Connection:
+        return psycopg.connect(**self.params(dbname), autocommit=autocommit)
+
+    def drop(self, *names: str) -> None:
+        with self.connect() as conn:
+            for name in names:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+    def create(self, name: str, *sql_files: Path) -> str:
+        self.drop(name)
+        with self.connect() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        env = {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port),
+               "PGUSER": self.user, "PGDATABASE": name}
+        for path in sql_files:
+            subprocess.run(
+                ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
+                env=env, check=True, capture_output=True,
+            )
+        return self.url(name)
+
+    def exists(self, name: str) -> bool:
+        with self.connect() as conn:
+            return bool(
+                conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            )
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    address = os.environ.get("DATACLONER_TEST_PG", "127.0.0.1:5432")
+    host, _, port = address.partition(":")
+    if _answers(host, int(port or 5432)):
+        yield PgServer(host, int(port or 5432), os.environ.get("DATACLONER_TEST_PG_USER", "postgres"))
+        return
+    bindir = _pg_bindir()
+    if bindir is None:
+        _missing(f"no PostgreSQL at {address} and no initdb to start one")
+    tmp = Path(tempfile.mkdtemp(prefix="dc-pg-"))
+    port_num = 55432
+    user = "postgres"
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the throwaway server as nobody-like user
+        shutil.chown(tmp, "postgres") if shutil.which("runuser") else None
+        run_as = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", user,
+                    "-A", "trust"], check=True, capture_output=True)
+    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(tmp / "data"), "-w", "-l",
+                    str(tmp / "log"), "-o", f"-p {port_num} -k {tmp} -h 127.0.0.1", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield PgServer("127.0.0.1", port_num, user)
+    finally:
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(tmp / "data"), "-m",
+                        "immediate", "stop"], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+def _fixture(*parts: str) -> Path:
+    path = FIXTURES.joinpath(*parts)
+    if not path.exists():
+        _missing(f"fixture {path} is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pagila_src(pg: PgServer, run_id: str) -> Iterator[str]:
+    name = f"dct_{run_id}_pagila"
+    url = pg.create(
+        name, _fixture("pagila", "pagila-schema.sql"), _fixture("pagila", "pagila-data.sql")
+    )
+    with pg.connect(name) as conn:
+        conn.execute("ANALYZE")
+    yield url
+    pg.drop(name)
+
+
+@pytest.fixture(scope="session")
+def northwind_src(pg: PgServer, run_id: str) -> Iterator[str]:
+    name = f"dct_{run_id}_northwind"
+    url = pg.create(name, _fixture("northwind", "northwind.sql"))
+    yield url
+    pg.drop(name)
+
+
+@pytest.fixture(scope="session")
+def traps_src(pg: PgServer, run_id: str) -> Iterator[str]:
+    name = f"dct_{run_id}_traps"
+    url = pg.create(name, LOCAL_FIXTURES / "traps.sql")
+    yield url
+    pg.drop(name)
+
+
+@pytest.fixture
+def target_name(pg: PgServer, run_id: str) -> Iterator[str]:
+    """A fresh target database name; the database and its generations are
+    dropped afterwards."""
+    name = f"dct_{run_id}_t{uuid.uuid4().hex[:4]}"
+    yield name
+    pg.drop(name, name + "__dc_new", name + "__dc_prev")
+
+
+def write_config(
+    folder: Path, source: str, rules: Path | str, targets: dict[str, str],
+    secret: str | None = "test-secret",
+) -> Path:
+    """A datacloner.yml for a test."""
+    lines = [f"source: {source}"]
+    if secret is not None:
+        lines.append(f"secret: {secret}")
+    lines.append(f"rules: {rules}")
+    lines.append("environments:")
+    for env, url in targets.items():
+        lines.append(f"  {env}:\n    url: {url}")
+    path = folder / "datacloner.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
