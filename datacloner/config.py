@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,7 +30,15 @@ from pydantic_core import PydanticCustomError
 
 from datacloner.errors import UsageError
 from datacloner.location import Location
-from datacloner.yamlsource import ErrorList, NodePath, YamlDoc, closest, load_yaml, unknown_key
+from datacloner.yamlsource import (
+    ErrorList,
+    NodePath,
+    YamlDoc,
+    closest,
+    parse_yaml,
+    read_text,
+    unknown_key,
+)
 
 CONFIG_FILE = "datacloner.yml"
 CONFIG_ENV = "DATACLONER_CONFIG"
@@ -114,7 +123,8 @@ def find_config(explicit: Path | None) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read, interpolate and validate ``path``; UsageError listing every problem."""
-    doc = load_yaml(path)
+    text, placeholders = _protect_variables(read_text(path))
+    doc = parse_yaml(text, path)
     if doc.data is None:
         raise UsageError(
             f"{path}: the file is empty",
@@ -124,7 +134,7 @@ def load_config(path: Path) -> Config:
     if not isinstance(doc.data, dict):
         raise UsageError(f"{Location(path, doc.line())}: expected a mapping of settings")
     errors = ErrorList()
-    data = _interpolate(doc.data, (), doc, errors)
+    data = _interpolate(doc.data, (), doc, errors, placeholders)
     errors.raise_if_any()
     try:
         model = _ConfigModel.model_validate(data)
@@ -143,14 +153,48 @@ _VAR = re.compile(r"\$\$\{|\$\{([^}]*)\}?")
 _VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
-def _interpolate(value: Any, path: NodePath, doc: YamlDoc, errors: ErrorList) -> Any:
-    """Expand variables in every string value (never in keys)."""
+# A whole `${...}` (or escaped `$${...}`) on one line, as written in the file.
+_VAR_TEXT = re.compile(r"\$?\$\{[^}\n]*\}")
+
+
+class _Placeholders:
+    """`{url: ${STAGING_DATABASE_URL}}` (DESIGN.md's own example) is not valid
+    YAML: `{` and `}` end a flow mapping. So before parsing, each `${...}` is
+    swapped for a token made of letters and digits, which YAML reads as plain
+    text anywhere; the tokens are swapped back in the parsed strings. Lines do
+    not move, so error lines stay right."""
+
+    def __init__(self) -> None:
+        self.prefix = f"dcvar{secrets.token_hex(8)}n"  # random: cannot clash with user text
+        self.originals: list[str] = []
+        self.pattern = re.compile(re.escape(self.prefix) + r"(\d+)z")
+
+    def protect(self, match: re.Match[str]) -> str:
+        self.originals.append(match.group(0))
+        return f"{self.prefix}{len(self.originals) - 1}z"
+
+    def restore(self, text: str) -> str:
+        return self.pattern.sub(lambda m: self.originals[int(m.group(1))], text)
+
+
+def _protect_variables(text: str) -> tuple[str, _Placeholders]:
+    placeholders = _Placeholders()
+    return _VAR_TEXT.sub(placeholders.protect, text), placeholders
+
+
+def _interpolate(
+    value: Any, path: NodePath, doc: YamlDoc, errors: ErrorList, placeholders: _Placeholders
+) -> Any:
+    """Expand variables in every string value; keys get their text back only."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, k), doc, errors) for k, v in value.items()}
+        return {
+            placeholders.restore(k): _interpolate(v, (*path, k), doc, errors, placeholders)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), doc, errors) for i, v in enumerate(value)]
+        return [_interpolate(v, (*path, i), doc, errors, placeholders) for i, v in enumerate(value)]
     if isinstance(value, str):
-        return _expand(value, path, doc, errors)
+        return _expand(placeholders.restore(value), path, doc, errors)
     return value
 
 

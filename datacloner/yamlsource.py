@@ -94,8 +94,13 @@ class YamlDoc:
 
 def load_yaml(path: Path) -> YamlDoc:
     """Read and parse ``path``; unreadable files and bad YAML are UsageError."""
+    return parse_yaml(read_text(path), path)
+
+
+def read_text(path: Path) -> str:
+    """The file's text; a missing or unreadable file is a UsageError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -104,7 +109,6 @@ def load_yaml(path: Path) -> YamlDoc:
         raise UsageError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_yaml(text, path)
 
 
 def parse_yaml(text: str, path: Path) -> YamlDoc:

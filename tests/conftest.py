@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,29 +168,3 @@ def target_name(pg: PgServer, run_id: str) -> Iterator[str]:
     name = f"dct_{run_id}_t{uuid.uuid4().hex[:4]}"
     yield name
     pg.drop(name, name + "__dc_new", name + "__dc_prev")
-
-
-def write_config(
-    folder: Path, source: str, rules: Path | str, targets: dict[str, str],
-    secret: str | None = "test-secret",
-) -> Path:
-    """A datacloner.yml for a test."""
-    lines = [f"source: {source}"]
-    if secret is not None:
-        lines.append(f"secret: {secret}")
-    lines.append(f"rules: {rules}")
-    lines.append("environments:")
-    for env, url in targets.items():
-        lines.append(f"  {env}:\n    url: {url}")
-    path = folder / "datacloner.yml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
