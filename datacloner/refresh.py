@@ -29,14 +29,6 @@ def _check(spec: MaskSpec, column: str) -> None:
     check_spec(spec, column=column)
 
 
-def source_url(config: Config) -> str:
-    return urls.resolve_sqlite(config.source, config.path.parent)
-
-
-def target_url(config: Config, environment: str) -> str:
-    return urls.resolve_sqlite(config.environment(environment).url, config.path.parent)
-
-
 @dataclass
 class CheckResult:
     plan: Plan
@@ -46,7 +38,7 @@ class CheckResult:
 def check(config: Config) -> CheckResult:
     """Config and rules against the live source; raises on any problem."""
     ruleset = load_rules(config.rules_path)
-    url = source_url(config)
+    url = config.source
     with engine_for(url).open_source(url) as source:
         plan = build_plan(source.read_catalog(), ruleset, _check)
         return CheckResult(plan=plan, source=source.identity())
@@ -64,8 +56,8 @@ def refresh(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Report:
     """``confirm(target)`` raises to stop before anything is created."""
-    src_url = source_url(config)
-    dst_url = target_url(config, environment)
+    src_url = config.source
+    dst_url = config.environment(environment).url
     secret = config.require_secret()
     ruleset = load_rules(config.rules_path)
     engine = engine_for(src_url, dst_url)

@@ -39,20 +39,6 @@ def redact(url: str) -> str:
         return "<unparseable URL>"
 
 
-def resolve_sqlite(url: str, base: Path) -> str:
-    """A relative SQLite path means relative to the config file, not to the
-    current directory, so a config works from anywhere."""
-    parsed = parse(url)
-    if kind(url) != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return url
-    path = Path(parsed.database)
-    if path.is_absolute():
-        return url
-    return parsed.set(database=str((base / path).resolve())).render_as_string(
-        hide_password=False
-    )
-
-
 def sqlite_path(url: str) -> Path:
     database = parse(url).database
     if not database or database == ":memory:":

@@ -202,7 +202,7 @@ class SqliteTargetBuild:
                 "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", sequences
             )
             self.conn.exec_driver_sql("COMMIT")
-        self.conn.exec_driver_sql("ANALYZE")
+        # no ANALYZE: it would add sqlite_stat1, which the source may not have
 
     def swap(self) -> list[str]:
         """Keep the old file as ``<file>.prev`` (a hard link, so the target path
