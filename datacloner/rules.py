@@ -311,8 +311,8 @@ class _Parser:
         self.keep(rules, key, value.get("keep"), path)
         for column, spec in rules.mask.items():
             if column in rules.keep_locations:
-                self.error(
-                    (*path, "keep"),
+                self.errors.add(
+                    rules.keep_locations[column],
                     f"{key}: column `{column}` is both masked (line {spec.location.line}) "
                     f"and kept (line {rules.keep_locations[column].line}); "
                     "a column is either personal or not: remove one",

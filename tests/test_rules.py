@@ -427,7 +427,7 @@ def test_column_kept_twice(tmp_path: Path) -> None:
 def test_column_masked_and_kept_names_both_lines(tmp_path: Path) -> None:
     path = write(tmp_path, table_yaml("mask:\n  email: email\nkeep:\n  - id\n  - email\n"))
     message = str(rules_error(path))
-    assert message.startswith(f"{path}:5: public.t: column `email` is both masked (line 4) ")
+    assert message.startswith(f"{path}:7: public.t: column `email` is both masked (line 4) ")
     assert "and kept (line 7)" in message
 
 
