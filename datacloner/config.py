@@ -63,13 +63,16 @@ class Environment:
     on_busy: str = "terminate"  # sessions on the target at swap time: terminate | wait | fail
     keep: int = 1  # previous copies kept for `rollback`
     location: Location = Location(Path(CONFIG_FILE), 0)
+    # unset ${VAR}s of this environment: an error only when it is used
+    unset: ErrorList | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Config:
     path: Path
     source: str
-    secret: str | None  # None when not set: only a refresh that masks needs it
+    # None when not set: only a refresh that masks needs it. Never in repr/logs.
+    secret: str | None = field(repr=False)
     rules_path: Path
     protected: tuple[str, ...]
     environments: dict[str, Environment] = field(hash=False)
@@ -78,6 +81,8 @@ class Config:
         """The environment called ``name``; UsageError naming the closest ones."""
         env = self.environments.get(name)
         if env is not None:
+            if env.unset:
+                env.unset.raise_if_any()
             return env
         names = list(self.environments)
         guess = closest(name, names)
@@ -133,7 +138,7 @@ def load_config(path: Path) -> Config:
         )
     if not isinstance(doc.data, dict):
         raise UsageError(f"{Location(path, doc.line())}: expected a mapping of settings")
-    errors = ErrorList()
+    errors = _Deferred()
     data = _interpolate(doc.data, (), doc, errors, placeholders)
     errors.raise_if_any()
     try:
@@ -143,7 +148,7 @@ def load_config(path: Path) -> Config:
             _report(error, doc, errors)
         errors.raise_if_any()
         raise  # pragma: no cover - every error was reported above
-    return _build(model, doc)
+    return _build(model, doc, errors.per_env)
 
 
 # --- ${VAR} interpolation ------------------------------------------------------
@@ -194,8 +199,28 @@ def _interpolate(
     if isinstance(value, list):
         return [_interpolate(v, (*path, i), doc, errors, placeholders) for i, v in enumerate(value)]
     if isinstance(value, str):
+        if len(path) > 2 and path[0] == "environments" and isinstance(errors, _Deferred):
+            # A variable of one environment matters only when that environment is
+            # used: `refresh dev` must not need STAGING_DATABASE_URL.
+            own = errors.per_env.setdefault(str(path[1]), ErrorList())
+            before = len(own.lines)
+            expanded = _expand(placeholders.restore(value), path, doc, own)
+            if len(own.lines) > before and path[-1] == "url":
+                return _UNSET_URL
+            return expanded
         return _expand(placeholders.restore(value), path, doc, errors)
     return value
+
+
+_UNSET_URL = "postgresql://unset.invalid/unset"  # stands in until the environment is used
+
+
+class _Deferred(ErrorList):
+    """Errors now, plus errors of each environment, raised when it is used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.per_env: dict[str, ErrorList] = {}
 
 
 def _expand(text: str, path: NodePath, doc: YamlDoc, errors: ErrorList) -> str:
@@ -386,7 +411,7 @@ def _dotted(path: tuple[Any, ...]) -> str:
 # --- typed result --------------------------------------------------------------
 
 
-def _build(model: _ConfigModel, doc: YamlDoc) -> Config:
+def _build(model: _ConfigModel, doc: YamlDoc, deferred: dict[str, ErrorList]) -> Config:
     base = doc.path.parent
 
     def relative(text: str) -> Path:
@@ -404,6 +429,7 @@ def _build(model: _ConfigModel, doc: YamlDoc) -> Config:
             on_busy=env.on_busy,
             keep=env.keep,
             location=doc.location(("environments", name)),
+            unset=deferred.get(name) or None,
         )
         for name, env in model.environments.items()
     }

@@ -10,8 +10,13 @@ from sqlalchemy.exc import ArgumentError
 
 from datacloner.errors import UsageError
 
-KINDS = {"postgresql": "postgresql", "postgres": "postgresql", "sqlite": "sqlite",
-         "mysql": "mysql", "mariadb": "mysql"}
+KINDS = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "sqlite": "sqlite",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
 
 
 def parse(url: str, what: str = "URL") -> URL:

@@ -75,12 +75,19 @@ class PgServer:
         self.drop(name)
         with self.connect() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        env = {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port),
-               "PGUSER": self.user, "PGDATABASE": name}
+        env = {
+            **os.environ,
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGDATABASE": name,
+        }
         for path in sql_files:
             subprocess.run(
                 ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
-                env=env, check=True, capture_output=True,
+                env=env,
+                check=True,
+                capture_output=True,
             )
         return self.url(name)
 
@@ -96,7 +103,9 @@ def pg() -> Iterator[PgServer]:
     address = os.environ.get("DATACLONER_TEST_PG", "127.0.0.1:5432")
     host, _, port = address.partition(":")
     if _answers(host, int(port or 5432)):
-        yield PgServer(host, int(port or 5432), os.environ.get("DATACLONER_TEST_PG_USER", "postgres"))
+        yield PgServer(
+            host, int(port or 5432), os.environ.get("DATACLONER_TEST_PG_USER", "postgres")
+        )
         return
     bindir = _pg_bindir()
     if bindir is None:
@@ -108,16 +117,34 @@ def pg() -> Iterator[PgServer]:
     if os.geteuid() == 0:  # initdb refuses root: run the throwaway server as nobody-like user
         shutil.chown(tmp, "postgres") if shutil.which("runuser") else None
         run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", user,
-                    "-A", "trust"], check=True, capture_output=True)
-    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(tmp / "data"), "-w", "-l",
-                    str(tmp / "log"), "-o", f"-p {port_num} -k {tmp} -h 127.0.0.1", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", user, "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(tmp / "data"),
+            "-w",
+            "-l",
+            str(tmp / "log"),
+            "-o",
+            f"-p {port_num} -k {tmp} -h 127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield PgServer("127.0.0.1", port_num, user)
     finally:
-        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(tmp / "data"), "-m",
-                        "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(tmp / "data"), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(tmp, ignore_errors=True)
 
 

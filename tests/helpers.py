@@ -31,13 +31,19 @@ def write_config(
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """The installed command, as a user runs it (no terminal, so no prompts)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DATACLONER_")}
     full_env.update(env or {})
     full_env["COLUMNS"] = "200"
     return subprocess.run(
         [sys.executable, "-m", "datacloner.cli", *args],
-        cwd=cwd, env=full_env, input=stdin or "", capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        env=full_env,
+        input=stdin or "",
+        capture_output=True,
+        text=True,
+        timeout=600,
     )

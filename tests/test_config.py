@@ -81,6 +81,7 @@ def test_full_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.source == "postgresql://reader:pw@db.prod.internal/app"
     assert config.secret == "s3cret"
     assert config.require_secret() == b"s3cret"
+    assert "s3cret" not in repr(config)  # configs get logged; the key must not be
     assert config.rules_path == tmp_path / "conf" / "rules"
     assert config.protected == ("db.prod.internal", "*.prod.example.com")
     assert list(config.environments) == ["dev", "test", "staging", "demo"]
@@ -354,12 +355,15 @@ def test_missing_secret_variable_says_how_to_set_it(tmp_path: Path) -> None:
     assert err.hint is not None and "export DATACLONER_SECRET=" in err.hint
 
 
-def test_empty_variable_without_default_is_an_error(
+def test_empty_variable_without_default_is_an_error_when_the_environment_is_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DC_TEST_VAR", "")
-    err = load_error(tmp_path, BASE.replace("sqlite:///dev.db", "${DC_TEST_VAR}"))
-    assert lines_of(err) == [
+    config = load_config(write(tmp_path, BASE.replace("sqlite:///dev.db", "${DC_TEST_VAR}")))
+    with pytest.raises(UsageError) as info:
+        config.environment("dev")
+    assert info.value.exit_code == 2
+    assert lines_of(info.value) == [
         f"{tmp_path / 'datacloner.yml'}:4: environments.dev.url: "
         "environment variable DC_TEST_VAR is not set"
     ]
@@ -377,20 +381,41 @@ def test_invalid_variable_name(tmp_path: Path) -> None:
     )
 
 
-def test_all_missing_variables_reported_together(tmp_path: Path) -> None:
+def test_an_unused_environment_does_not_need_its_variables(tmp_path: Path) -> None:
+    """`refresh dev` on a laptop must not need STAGING_DATABASE_URL."""
+    config = load_config(
+        write(
+            tmp_path,
+            """\
+            source: sqlite:///prod.db
+            rules: rules/
+            environments:
+              dev: {url: sqlite:///dev.db}
+              staging: {url: ${STAGING_DATABASE_URL}, after: [a.sql]}
+            """,
+        )
+    )
+    assert config.environment("dev").url.endswith("dev.db")
+    with pytest.raises(UsageError) as info:
+        config.environment("staging")
+    assert info.value.exit_code == 2
+    assert "datacloner.yml:5: environments.staging.url" in str(info.value)
+    assert "STAGING_DATABASE_URL" in str(info.value)
+
+
+def test_a_missing_source_variable_is_reported_at_load(tmp_path: Path) -> None:
     err = load_error(
         tmp_path,
         """\
         source: ${PROD_DATABASE_URL}
         rules: rules/
         environments:
-          staging: {url: ${STAGING_DATABASE_URL}, after: [a.sql]}
+          dev: {url: sqlite:///dev.db}
         """,
     )
-    assert [line.split(": ", 1)[0][-1:] for line in lines_of(err)] == ["1", "4"]
-    assert "PROD_DATABASE_URL" in lines_of(err)[0]
-    assert "environments.staging.url" in lines_of(err)[1]
-    assert "STAGING_DATABASE_URL" in lines_of(err)[1]
+    assert lines_of(err)[0].endswith(
+        "datacloner.yml:1: source: environment variable PROD_DATABASE_URL is not set"
+    )
 
 
 # --- validation errors -----------------------------------------------------------

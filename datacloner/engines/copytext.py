@@ -59,7 +59,10 @@ def encode(value: Any) -> bytes:
     text = _text(value)
     if "\\" in text or "\n" in text or "\r" in text or "\t" in text:
         text = (
-            text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+            text.replace("\\", "\\\\")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+            .replace("\t", "\\t")
         )
     return text.encode("utf-8")
 

@@ -82,9 +82,18 @@ def find_tools(server_major: int) -> ClientTools:
 def libpq_env(params: dict[str, str]) -> dict[str, str]:
     """Connection parameters as libpq environment variables, so no password
     ever appears on a command line."""
-    names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
-             "dbname": "PGDATABASE", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT",
-             "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY", "options": "PGOPTIONS"}
+    names = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+        "sslmode": "PGSSLMODE",
+        "sslrootcert": "PGSSLROOTCERT",
+        "sslcert": "PGSSLCERT",
+        "sslkey": "PGSSLKEY",
+        "options": "PGOPTIONS",
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update({names[k]: str(v) for k, v in params.items() if k in names and v is not None})
     env["PGAPPNAME"] = "datacloner"
@@ -102,8 +111,13 @@ def restore_section(
     """``pg_dump --section=S --snapshot=ID source | psql target`` in one
     transaction; any error stops it and is reported."""
     dump_cmd = [
-        tools.pg_dump, f"--section={section}", f"--snapshot={snapshot}",
-        "--no-owner", "--no-privileges", "--no-subscriptions", "--no-publications",
+        tools.pg_dump,
+        f"--section={section}",
+        f"--snapshot={snapshot}",
+        "--no-owner",
+        "--no-privileges",
+        "--no-subscriptions",
+        "--no-publications",
     ]
     dump_cmd += [f"--exclude-schema={s}" for s in exclude_schemas]
     restore_cmd = [tools.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]

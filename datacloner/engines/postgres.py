@@ -135,8 +135,9 @@ class PgSource:
         rels = self.conn.execute(
             "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN " + _SYSTEM_SCHEMAS +
-            "AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> ALL(%s) "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
+            + _SYSTEM_SCHEMAS
+            + "AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> ALL(%s) "
             "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
             "  AND d.objid = c.oid AND d.deptype = 'e')",
             (list(own),),
@@ -207,7 +208,8 @@ class PgSource:
         names = self.conn.execute(
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
             "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname NOT IN "
-            + _SYSTEM_SCHEMAS + "AND n.nspname <> ALL(%s) AND NOT EXISTS (SELECT 1 FROM "
+            + _SYSTEM_SCHEMAS
+            + "AND n.nspname <> ALL(%s) AND NOT EXISTS (SELECT 1 FROM "
             "pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid "
             "AND d.deptype = 'e') ORDER BY 1, 2",
             (list(OWN_SCHEMAS),),
@@ -266,7 +268,10 @@ class PgTargetBuild:
                         "LC_CTYPE {}"
                     ).format(new, sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype))
                 )
-            except (psycopg.errors.InvalidParameterValue, psycopg.errors.ObjectNotInPrerequisiteState):
+            except (
+                psycopg.errors.InvalidParameterValue,
+                psycopg.errors.ObjectNotInPrerequisiteState,
+            ):
                 # the target server lacks the source's locale: keep the encoding only
                 self.admin.execute(
                     sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(
@@ -321,9 +326,11 @@ class PgTargetBuild:
             _rel(plan.table.schema, plan.table.name), _columns(plan)
         )
         rows = 0
-        with self.conn.cursor() as cur, cur.copy(into) as sink, self.source.copy_out(
-            plan
-        ) as chunks:
+        with (
+            self.conn.cursor() as cur,
+            cur.copy(into) as sink,
+            self.source.copy_out(plan) as chunks,
+        ):
             if not masker.active:
                 # nothing to mask: raw COPY data, never parsed
                 for chunk in chunks:
@@ -431,15 +438,21 @@ class PgTargetBuild:
             ended_total += ended[0] if ended else 0
             try:
                 with self.admin.transaction():
-                    self.admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target, prev))
-                    self.admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(new, target))
+                    self.admin.execute(
+                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target, prev)
+                    )
+                    self.admin.execute(
+                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(new, target)
+                    )
                 break
             except psycopg.errors.ObjectInUse:
                 time.sleep(0.05)  # terminated backends take a moment to exit
         else:
             raise Refused(f"could not swap {self.target}: sessions kept reconnecting")
         if ended_total:
-            warnings.append(f"ended {ended_total} session(s) connected to {self.target} for the swap")
+            warnings.append(
+                f"ended {ended_total} session(s) connected to {self.target} for the swap"
+            )
         return warnings
 
     def _exists(self, name: str) -> bool:

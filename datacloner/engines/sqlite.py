@@ -100,9 +100,7 @@ class SqliteSource:
                 columns=columns,
                 primary_key=list(insp.get_pk_constraint(name).get("constrained_columns") or []),
                 row_estimate=int(count or 0),
-                references={
-                    (SCHEMA, fk["referred_table"]) for fk in insp.get_foreign_keys(name)
-                },
+                references={(SCHEMA, fk["referred_table"]) for fk in insp.get_foreign_keys(name)},
             )
         return Catalog(tables=tables, default_schema=SCHEMA)
 
@@ -126,7 +124,9 @@ class SqliteSource:
         ).first()
         if not has:
             return []
-        return [(r[0], r[1]) for r in self.conn.exec_driver_sql("SELECT name, seq FROM sqlite_sequence")]
+        return [
+            (r[0], r[1]) for r in self.conn.exec_driver_sql("SELECT name, seq FROM sqlite_sequence")
+        ]
 
 
 class SqliteTargetBuild:
@@ -259,4 +259,3 @@ class SqliteEngine:
             raise
         finally:
             build.close()
-

@@ -23,16 +23,76 @@ N_AUDIT = 1000
 N_SESSIONS = 300
 
 FIRST_NAMES = [
-    "Maria", "James", "Aisha", "Wei", "Olga", "Lucas", "Priya", "Mateo", "Fatima", "Noah",
-    "Sofia", "Kenji", "Amara", "Liam", "Ines", "Omar", "Hannah", "Diego", "Yuki", "Chloe",
-    "Ivan", "Zainab", "Elias", "Mei", "Tomasz", "Leila", "Arjun", "Emma", "Kofi", "Astrid",
-    "Björn", "Zoë", "José", "Siobhan", "Nguyen", "Renée",
+    "Maria",
+    "James",
+    "Aisha",
+    "Wei",
+    "Olga",
+    "Lucas",
+    "Priya",
+    "Mateo",
+    "Fatima",
+    "Noah",
+    "Sofia",
+    "Kenji",
+    "Amara",
+    "Liam",
+    "Ines",
+    "Omar",
+    "Hannah",
+    "Diego",
+    "Yuki",
+    "Chloe",
+    "Ivan",
+    "Zainab",
+    "Elias",
+    "Mei",
+    "Tomasz",
+    "Leila",
+    "Arjun",
+    "Emma",
+    "Kofi",
+    "Astrid",
+    "Björn",
+    "Zoë",
+    "José",
+    "Siobhan",
+    "Nguyen",
+    "Renée",
 ]
 LAST_NAMES = [
-    "Garcia", "Smith", "Okafor", "Zhang", "Ivanova", "Silva", "Patel", "Rossi", "Haddad",
-    "Müller", "Kowalski", "Tanaka", "Mensah", "O'Brien", "Dubois", "Andersson", "Novak",
-    "Kim", "Hernández", "Cohen", "Nakamura", "Byrne", "Schmidt", "Lopez", "Khan", "Jensen",
-    "Moreau", "Costa", "Yilmaz", "Walker", "Van der Berg", "Nowak",
+    "Garcia",
+    "Smith",
+    "Okafor",
+    "Zhang",
+    "Ivanova",
+    "Silva",
+    "Patel",
+    "Rossi",
+    "Haddad",
+    "Müller",
+    "Kowalski",
+    "Tanaka",
+    "Mensah",
+    "O'Brien",
+    "Dubois",
+    "Andersson",
+    "Novak",
+    "Kim",
+    "Hernández",
+    "Cohen",
+    "Nakamura",
+    "Byrne",
+    "Schmidt",
+    "Lopez",
+    "Khan",
+    "Jensen",
+    "Moreau",
+    "Costa",
+    "Yilmaz",
+    "Walker",
+    "Van der Berg",
+    "Nowak",
 ]
 DOMAINS = ["gmail.com", "outlook.com", "yahoo.com", "proton.me", "icloud.com", "acme-corp.com"]
 PLANS = ["free"] * 6 + ["pro"] * 3 + ["team"]
@@ -112,8 +172,11 @@ def build(conn: sqlite3.Connection, rng: random.Random) -> None:
     for user_id in range(1, N_USERS + 1):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         local = rng.choice(
-            [f"{_ascii(first)}.{_ascii(last)}", f"{_ascii(first)[0]}{_ascii(last)}",
-             f"{_ascii(first)}{rng.randrange(10, 99)}"]
+            [
+                f"{_ascii(first)}.{_ascii(last)}",
+                f"{_ascii(first)[0]}{_ascii(last)}",
+                f"{_ascii(first)}{rng.randrange(10, 99)}",
+            ]
         )
         email = f"{local}@{rng.choice(DOMAINS)}"
         n = 2
@@ -121,17 +184,30 @@ def build(conn: sqlite3.Connection, rng: random.Random) -> None:
             email = f"{local}{n}@{email.split('@')[1]}"
             n += 1
         emails.add(email)
-        phone = None if rng.random() < 0.15 else (
-            f"+1 {rng.randrange(200, 999)}-{rng.randrange(200, 999)}-{rng.randrange(10000):04d}"
-            if rng.random() < 0.5
-            else f"+44 7{rng.randrange(100, 999)} {rng.randrange(100000, 999999)}"
+        phone = (
+            None
+            if rng.random() < 0.15
+            else (
+                f"+1 {rng.randrange(200, 999)}-{rng.randrange(200, 999)}-{rng.randrange(10000):04d}"
+                if rng.random() < 0.5
+                else f"+44 7{rng.randrange(100, 999)} {rng.randrange(100000, 999999)}"
+            )
         )
         birth = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
         password_hash = "$2b$12$" + "".join(rng.choice(BCRYPT_ALPHABET) for _ in range(53))
         created = _when(rng)
         users.append(
-            (user_id, email, first, last, phone, birth.isoformat(), password_hash,
-             rng.choice(PLANS), _iso(created))
+            (
+                user_id,
+                email,
+                first,
+                last,
+                phone,
+                birth.isoformat(),
+                password_hash,
+                rng.choice(PLANS),
+                _iso(created),
+            )
         )
     conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", users)
 
