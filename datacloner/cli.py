@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from datacloner import __version__
 from datacloner import refresh as runtime
@@ -42,9 +43,10 @@ def _run(step: Callable[[], T]) -> T:
     try:
         return step()
     except DataclonerError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        # Text, not markup: messages hold YAML such as `keep: [col]`
+        err.print(Text("error: ", style="bold red") + Text(exc.message), highlight=False)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+            err.print(Text("hint: ", style="dim") + Text(exc.hint), highlight=False)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]: the target was left as it was")
@@ -85,7 +87,7 @@ def _summary(report: Report) -> None:
         f"{report.masked_columns} masked columns in {report.seconds:.1f}s"
     )
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(Text("warning: ", style="yellow") + Text(warning), highlight=False)
 
 
 @app.command()
@@ -127,7 +129,7 @@ def check(
     def step() -> runtime.CheckResult:
         result = runtime.check(_config(config))
         for warning in result.plan.warnings:
-            err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            err.print(Text("warning: ", style="yellow") + Text(warning), highlight=False)
         if strict and result.plan.warnings:
             raise CheckFailed("check --strict: warnings count as failures")
         return result

@@ -64,7 +64,7 @@ class RichProgress:
             self.task = None
 
     def note(self, message: str) -> None:
-        self.bar.console.print(message)
+        self.bar.console.print(message, markup=False, highlight=False)
 
     def close(self) -> None:
         self.bar.stop()

@@ -66,7 +66,7 @@ def refresh(
     with engine.open_source(src_url) as source:
         plan = build_plan(source.read_catalog(), ruleset, _check)
         for warning in plan.warnings:
-            progress.note(f"[yellow]warning:[/] {warning}")
+            progress.note(f"warning: {warning}")
         report.warnings.extend(plan.warnings)
         report.source = source.identity()
         cache = MaskerCache(compile_mask, secret)

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from datacloner.catalog import Column
 from datacloner.errors import DataclonerError, Refused
 from datacloner.plan import TablePlan
 from datacloner.rules import MaskSpec
 
 Masker = Callable[[Sequence[Any]], list[Any]]
+Convert = Callable[[Any], Any]
+Codec = Callable[[Column], tuple[Convert | None, Convert | None]]
 Compiler = Callable[[MaskSpec, bytes], Masker]
 
 
@@ -38,7 +41,7 @@ class TableMasker:
     def __init__(self, plan: TablePlan, cache: MaskerCache) -> None:
         self.table = plan.name
         self.positions = [
-            (i, c.name, cache.get(plan.masks[c.name]))
+            (i, c, cache.get(plan.masks[c.name]))
             for i, c in enumerate(plan.columns)
             if c.name in plan.masks
         ]
@@ -47,16 +50,13 @@ class TableMasker:
     def active(self) -> bool:
         return bool(self.positions)
 
-    def apply(
-        self,
-        rows: list[list[Any]],
-        decode: Callable[[Any], Any] | None = None,
-        encode: Callable[[Any], Any] | None = None,
-    ) -> None:
+    def apply(self, rows: list[list[Any]], codec: Codec | None = None) -> None:
         """Mask in place, one column at a time, so each masker sees a whole batch.
-        ``decode``/``encode`` convert an engine's wire format for masked fields only."""
+        ``codec(column)`` gives (decode, encode) for an engine's wire format;
+        only masked fields are ever decoded."""
         for index, column, masker in self.positions:
             values = [row[index] for row in rows]
+            decode, encode = codec(column) if codec else (None, None)
             if decode is not None:
                 values = [decode(v) for v in values]
             try:
@@ -66,7 +66,7 @@ class TableMasker:
             except Exception as exc:
                 # the exception text may quote the value: name the type only
                 raise Refused(
-                    f"masking {self.table}.{column} failed: {type(exc).__name__}",
+                    f"masking {self.table}.{column.name} failed: {type(exc).__name__}",
                     hint="check the rule for this column (provider, args, locale)",
                 ) from None
             if encode is not None:

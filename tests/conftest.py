@@ -43,6 +43,23 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
+def _docker_postgres():  # type: ignore[no-untyped-def]
+    """A testcontainers PostgreSQL where a Docker engine answers, else None."""
+    if shutil.which("docker") is None:
+        return None
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return None
+    from testcontainers.postgres import PostgresContainer
+
+    return PostgresContainer("postgres:16", username="postgres", password="postgres")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _pg_bindir() -> Path | None:
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "initdb").exists():
@@ -107,18 +124,29 @@ def pg() -> Iterator[PgServer]:
             host, int(port or 5432), os.environ.get("DATACLONER_TEST_PG_USER", "postgres")
         )
         return
+    container = _docker_postgres()
+    if container is not None:
+        with container as running:
+            yield PgServer(
+                running.get_container_host_ip(),
+                int(running.get_exposed_port(5432)),
+                running.username,
+            )
+        return
     bindir = _pg_bindir()
     if bindir is None:
         _missing(f"no PostgreSQL at {address} and no initdb to start one")
     tmp = Path(tempfile.mkdtemp(prefix="dc-pg-"))
-    port_num = 55432
+    port_num = _free_port()
     user = "postgres"
     run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: run the throwaway server as nobody-like user
-        shutil.chown(tmp, "postgres") if shutil.which("runuser") else None
+    if os.geteuid() == 0:
+        # initdb refuses to run as root: run the throwaway server as `postgres`
+        shutil.chown(tmp, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
+    data = tmp / "data"
     subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", user, "-A", "trust"],
+        [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust"],
         check=True,
         capture_output=True,
     )
@@ -127,7 +155,7 @@ def pg() -> Iterator[PgServer]:
             *run_as,
             str(bindir / "pg_ctl"),
             "-D",
-            str(tmp / "data"),
+            str(data),
             "-w",
             "-l",
             str(tmp / "log"),
@@ -138,6 +166,8 @@ def pg() -> Iterator[PgServer]:
         check=True,
         capture_output=True,
     )
+    # the throwaway server's client programs go first, for pg_dump and psql
+    os.environ["DATACLONER_PG_BIN"] = str(bindir)
     try:
         yield PgServer("127.0.0.1", port_num, user)
     finally:

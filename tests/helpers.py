@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
+LOCAL_RULES = ROOT / "tests" / "fixtures"
 
 
 def write_config(

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+Convert = Callable[[Any], Any]
 NULL = b"\\N"
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)", re.S)
@@ -86,3 +88,84 @@ class RowSplitter:
 
 def join_rows(rows: list[list[bytes]]) -> bytes:
     return b"".join(b"\t".join(row) + b"\n" for row in rows)
+
+
+# --- arrays ----------------------------------------------------------------------
+# PostgreSQL array literals ({a,"b c",NULL,{1,2}}), so a rule on an array
+# column masks each element and NULL elements stay NULL.
+
+
+def parse_array(text: str) -> list[Any]:
+    if text.startswith("["):  # explicit bounds ("[0:1]={a,b}"): bounds are dropped
+        text = text[text.index("=") + 1 :]
+    value, end = _parse_level(text, 0)
+    if text[end:].strip():
+        raise ValueError("trailing characters after an array literal")
+    return value
+
+
+def _parse_level(text: str, pos: int) -> tuple[list[Any], int]:
+    if text[pos] != "{":
+        raise ValueError("an array literal starts with {")
+    pos += 1
+    items: list[Any] = []
+    if text[pos] == "}":
+        return items, pos + 1
+    while True:
+        char = text[pos]
+        if char == "{":
+            item, pos = _parse_level(text, pos)
+            items.append(item)
+        elif char == '"':
+            pos += 1
+            out = []
+            while text[pos] != '"':
+                if text[pos] == "\\":
+                    pos += 1
+                out.append(text[pos])
+                pos += 1
+            items.append("".join(out))
+            pos += 1
+        else:
+            start = pos
+            while text[pos] not in ",}":
+                pos += 1
+            raw = text[start:pos].strip()
+            items.append(None if raw.upper() == "NULL" else raw)
+        if text[pos] == ",":
+            pos += 1
+            continue
+        if text[pos] == "}":
+            return items, pos + 1
+        raise ValueError("malformed array literal")
+
+
+def format_array(items: list[Any]) -> str:
+    parts = []
+    for item in items:
+        if item is None:
+            parts.append("NULL")
+        elif isinstance(item, list):
+            parts.append(format_array(item))
+        else:
+            text = _text(item).replace("\\", "\\\\").replace('"', '\\"')
+            parts.append(f'"{text}"')
+    return "{" + ",".join(parts) + "}"
+
+
+# --- per-column codecs -------------------------------------------------------------
+
+
+def decode_array(field: bytes) -> list[Any] | None:
+    text = decode(field)
+    return None if text is None else parse_array(text)
+
+
+def encode_array(value: Any) -> bytes:
+    return encode(format_array(value) if isinstance(value, list) else value)
+
+
+def decode_bytea(field: bytes) -> bytes | None:
+    # masked as the raw bytes, like every other engine hands them over
+    text = decode(field)
+    return None if text is None else bytes.fromhex(text[2:])

@@ -134,8 +134,11 @@ def restore_section(
     if dump.returncode != 0:
         raise Refused(f"pg_dump --section={section} failed: {dump_err.strip()}")
     if restore.returncode != 0:
+        # DETAIL lines may quote values (e.g. a duplicated key): keep the rest
+        message = "\n".join(
+            line for line in restore.stderr.strip().splitlines() if "DETAIL:" not in line
+        )
         raise Refused(
-            f"restoring the {section} section into the new database failed: "
-            f"{restore.stderr.strip()}",
+            f"restoring the {section} section into the new database failed: {message}",
             hint="the target server may lack an extension or role the source uses",
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -72,6 +73,30 @@ def _rel(schema: str, name: str) -> sql.Identifier:
 
 def _columns(plan: TablePlan) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c.name) for c in plan.columns)
+
+
+def load_failed(plan: TablePlan, exc: psycopg.Error) -> Refused:
+    """A load error names the table, the row number and the column, never the
+    value: the server's DETAIL and CONTEXT quote the row, so they are dropped."""
+    diag = exc.diag
+    where = re.search(r"line (\d+)", diag.context or "")
+    row = f" at row {where.group(1)}" if where else ""
+    column = f", column {diag.column_name}" if diag.column_name else ""
+    return Refused(
+        f"loading {plan.name} into the new copy failed{row}{column}: "
+        f"{diag.message_primary or type(exc).__name__}",
+        hint="the target was not changed; a masked value may not fit the column's type or "
+        "a constraint: adjust that column's rule",
+    )
+
+
+def _copy_codec(column: Column) -> tuple[copytext.Convert, copytext.Convert]:
+    """COPY text <-> Python for one masked column."""
+    if column.is_array:
+        return copytext.decode_array, copytext.encode_array
+    if column.type == "bytea":
+        return copytext.decode_bytea, copytext.encode
+    return copytext.decode, copytext.encode
 
 
 class PgSource:
@@ -325,6 +350,20 @@ class PgTargetBuild:
         into = sql.SQL("COPY {} ({}) FROM STDIN").format(
             _rel(plan.table.schema, plan.table.name), _columns(plan)
         )
+        try:
+            return self._copy(plan, into, masker, batch_size, advance)
+        except psycopg.Error as exc:
+            raise load_failed(plan, exc) from None
+
+    def _copy(
+        self,
+        plan: TablePlan,
+        into: sql.Composable,
+        masker: TableMasker,
+        batch_size: int,
+        advance: Advance,
+    ) -> int:
+        assert self.conn is not None
         rows = 0
         with (
             self.conn.cursor() as cur,
@@ -356,7 +395,7 @@ class PgTargetBuild:
     def _write_masked(
         sink: psycopg.Copy, batch: list[list[bytes]], masker: TableMasker, advance: Advance
     ) -> int:
-        masker.apply(batch, decode=copytext.decode, encode=copytext.encode)
+        masker.apply(batch, _copy_codec)
         sink.write(copytext.join_rows(batch))
         advance(len(batch))
         return len(batch)

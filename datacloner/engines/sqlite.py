@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, create_engine, inspect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from datacloner import urls
@@ -185,8 +186,17 @@ class SqliteTargetBuild:
         self.conn.exec_driver_sql("BEGIN")
         for batch in self.source.rows(plan, batch_size):
             if masker.active:
-                masker.apply(batch, encode=_sqlite_value)
-            self.conn.exec_driver_sql(insert, [tuple(r) for r in batch])
+                masker.apply(batch, lambda _column: (None, _sqlite_value))
+            try:
+                self.conn.exec_driver_sql(insert, [tuple(r) for r in batch])
+            except DBAPIError as exc:
+                # SQLite's messages name constraints, not values
+                raise Refused(
+                    f"loading {plan.name} into the new copy failed in the batch starting at "
+                    f"row {rows + 1}: {exc.orig}",
+                    hint="the target was not changed; a masked value may not fit a "
+                    "constraint: adjust that column's rule",
+                ) from None
             rows += len(batch)
             advance(len(batch))
         self.conn.exec_driver_sql("COMMIT")
