@@ -36,7 +36,13 @@ def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The installed command, as a user runs it (no terminal, so no prompts)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DATACLONER_")}
+    # the user's own DATACLONER_* settings must not leak into a test, except the
+    # client programs' folder that a throwaway server sets
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DATACLONER_") or k == "DATACLONER_PG_BIN"
+    }
     full_env.update(env or {})
     full_env["COLUMNS"] = "200"
     return subprocess.run(
