@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from datacloner.catalog import Catalog
+from datacloner.catalog import Catalog, Column, Table
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker
 
@@ -19,6 +19,10 @@ Section = Literal["pre-data", "post-data"]
 
 class SourceSession(Protocol):
     def read_catalog(self) -> Catalog: ...
+
+    def sample(self, table: Table, columns: list[Column], limit: int) -> list[tuple[Any, ...]]:
+        """A few rows as Python values, for scan, verify and preview."""
+        ...
 
     def identity(self) -> dict[str, str]:
         """Where the data came from (server, database, snapshot), for the report."""

@@ -229,6 +229,21 @@ class PgSource:
         with self.conn.cursor() as cur, cur.copy(query) as copy:
             yield (bytes(chunk) for chunk in copy)
 
+    def sample(self, table: Table, columns: list[Column], limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` rows of ``columns``, spread over the table, as Python
+        values (psycopg's types: str, int, date, dict for json, list for arrays)."""
+        cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+        rel = _rel(table.schema, table.name)
+        if table.row_estimate > limit * 4:
+            # a Bernoulli sample reads the table once but keeps ~2*limit rows
+            percent = min(100.0, 100.0 * limit * 2 / table.row_estimate)
+            query = sql.SQL("SELECT {} FROM ONLY {} TABLESAMPLE BERNOULLI ({}) LIMIT {}").format(
+                cols, rel, sql.Literal(percent), sql.Literal(limit)
+            )
+        else:
+            query = sql.SQL("SELECT {} FROM ONLY {} LIMIT {}").format(cols, rel, sql.Literal(limit))
+        return [tuple(row) for row in self.conn.execute(query)]
+
     def sequences(self) -> list[tuple[str, str, int, bool]]:
         names = self.conn.execute(
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "

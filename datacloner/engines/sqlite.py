@@ -119,6 +119,12 @@ class SqliteSource:
         while batch := result.fetchmany(batch_size):
             yield [list(row) for row in batch]
 
+    def sample(self, table: Table, columns: list[Column], limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` rows of ``columns`` as Python values."""
+        cols = ", ".join(_quote(c.name) for c in columns)
+        query = f"SELECT {cols} FROM {_quote(table.name)} ORDER BY random() LIMIT ?"
+        return [tuple(r) for r in self.conn.exec_driver_sql(query, (limit,))]
+
     def sequences(self) -> list[tuple[str, int]]:
         has = self.conn.exec_driver_sql(
             "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"

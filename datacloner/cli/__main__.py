@@ -1,0 +1,3 @@
+from datacloner.cli import main
+
+main()

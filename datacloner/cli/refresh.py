@@ -1,0 +1,77 @@
+"""`datacloner refresh ENV`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from datacloner import refresh as runtime
+from datacloner.cli.app import ConfigOption, app, config_from, err, out, run
+from datacloner.errors import Refused
+from datacloner.progress import ProgressSink, QuietProgress, RichProgress
+from datacloner.report import Report
+
+
+def _confirmer(yes: bool) -> Callable[[str], None]:
+    def confirm(target: str) -> None:
+        if yes:
+            return
+        if not sys.stdin.isatty():
+            raise Refused(
+                f"refusing to replace {target} without confirmation in a non-interactive run",
+                hint="pass --yes to confirm",
+            )
+        if not typer.confirm(f"Replace {target} with a fresh masked copy?", default=False):
+            raise Refused("aborted: nothing was changed")
+
+    return confirm
+
+
+def _summary(report: Report) -> None:
+    table = Table(title=f"refreshed {report.environment} ({report.target})")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("masked columns")
+    table.add_column("seconds", justify="right")
+    for t in report.tables:
+        masked = ", ".join(t.masked_columns) or ("schema only" if t.action == "skipped" else "-")
+        table.add_row(t.table, f"{t.rows:,}", masked, f"{t.seconds:.2f}")
+    out.print(table)
+    out.print(
+        f"{len(report.tables)} tables, {report.rows:,} rows, "
+        f"{report.masked_columns} masked columns in {report.seconds:.1f}s"
+    )
+    for warning in report.warnings:
+        err.print(Text("warning: ", style="yellow") + Text(warning), highlight=False)
+
+
+@app.command()
+def refresh(
+    env: Annotated[str, typer.Argument(help="environment name from datacloner.yml")],
+    config: ConfigOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="rows masked per batch")
+    ] = runtime.DEFAULT_BATCH_SIZE,
+    json_out: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
+) -> None:
+    """Copy the source through the masking rules into ENV, atomically."""
+
+    def step() -> Report:
+        cfg = config_from(config)
+        progress: ProgressSink = QuietProgress() if json_out else RichProgress(err)
+        try:
+            return runtime.refresh(cfg, env, progress, _confirmer(yes), batch_size)
+        finally:
+            progress.close()
+
+    report = run(step)
+    if json_out:
+        print(report.to_json())
+    else:
+        _summary(report)
