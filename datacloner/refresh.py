@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from datacloner import urls
+from datacloner import guards, urls
 from datacloner.config import Config
 from datacloner.engines import engine_for
 from datacloner.masking import check_spec, compile_mask
@@ -61,6 +61,7 @@ def refresh(
     secret = config.require_secret()
     ruleset = load_rules(config.rules_path)
     engine = engine_for(src_url, dst_url)
+    guards.refuse_protected(dst_url, config.protected)
     report = Report(environment=environment, target=urls.redact(dst_url), started_at=_now())
     began = time.monotonic()
     with engine.open_source(src_url) as source:
@@ -69,6 +70,7 @@ def refresh(
             progress.note(f"warning: {warning}")
         report.warnings.extend(plan.warnings)
         report.source = source.identity()
+        guards.refuse_source(report.source, engine.target_identity(dst_url))
         cache = MaskerCache(compile_mask, secret)
         maskers = {id(tp): TableMasker(tp, cache) for tp in plan.copied}
         confirm(report.target)

@@ -50,6 +50,10 @@ class TargetBuild(Protocol):
 
 
 class Engine(Protocol):
+    def target_identity(self, url: str) -> dict[str, str]:
+        """``cluster`` and ``database`` of a target, comparable with a source's."""
+        ...
+
     def open_source(self, url: str) -> AbstractContextManager[SourceSession]: ...
 
     def build_target(

@@ -67,6 +67,30 @@ def connect(params: dict[str, str], what: str, autocommit: bool = True) -> psyco
     return conn
 
 
+def cluster_id(conn: psycopg.Connection) -> str:
+    """Which server this is, whatever the URL's spelling: the cluster's
+    system_identifier, or (without the privilege to read it) the postmaster's
+    start time with the port, which no other server shares."""
+    in_tx = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    if in_tx:
+        conn.execute("SAVEPOINT dc_ident")
+    try:
+        row = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
+        return f"sysid:{row[0]}" if row else ""
+    except psycopg.errors.InsufficientPrivilege:
+        if in_tx:
+            conn.execute("ROLLBACK TO SAVEPOINT dc_ident")
+        else:
+            conn.rollback()
+        row = conn.execute(
+            "SELECT pg_postmaster_start_time()::text || '/' || current_setting('port')"
+        ).fetchone()
+        return f"started:{row[0]}" if row else ""
+    finally:
+        if in_tx:
+            conn.execute("RELEASE SAVEPOINT dc_ident")
+
+
 def _rel(schema: str, name: str) -> sql.Identifier:
     return sql.Identifier(schema, name)
 
@@ -129,23 +153,15 @@ class PgSource:
 
     def identity(self) -> dict[str, str]:
         info = self.conn.info
-        ident = {
+        return {
             "engine": "postgresql",
             "host": info.host,
             "port": str(info.port),
             "database": info.dbname,
             "server_version": str(info.server_version),
             "snapshot": self.snapshot,
+            "cluster": cluster_id(self.conn),
         }
-        with contextlib.suppress(psycopg.Error):
-            self.conn.execute("SAVEPOINT ident")
-            try:
-                ident["system_identifier"] = str(
-                    self._one("SELECT system_identifier FROM pg_control_system()")
-                )
-            finally:
-                self.conn.execute("ROLLBACK TO SAVEPOINT ident")
-        return ident
 
     def database_settings(self) -> tuple[str, str, str]:
         row = self.conn.execute(
@@ -516,6 +532,19 @@ class PgTargetBuild:
 
 
 class PostgresEngine:
+    def target_identity(self, url: str) -> dict[str, str]:
+        """The target's server and database name, to refuse a target that is
+        the source under another spelling."""
+        params = conn_params(url)
+        params.pop("maintenance_db", None)
+        with connect(_admin_params(conn_params(url)), "target server's maintenance") as conn:
+            return {
+                "engine": "postgresql",
+                "cluster": cluster_id(conn),
+                "database": params.get("dbname", ""),
+                "host": params.get("host", "localhost"),
+            }
+
     @contextlib.contextmanager
     def open_source(self, url: str) -> Iterator[PgSource]:
         source = PgSource(url)

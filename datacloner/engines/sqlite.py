@@ -73,7 +73,7 @@ class SqliteSource:
         self.conn.close()
 
     def identity(self) -> dict[str, str]:
-        return {"engine": "sqlite", "database": str(self.path)}
+        return {"engine": "sqlite", "database": str(self.path.resolve()), "cluster": "local"}
 
     def read_catalog(self) -> Catalog:
         insp = inspect(self.conn)
@@ -140,8 +140,6 @@ class SqliteTargetBuild:
     def __init__(self, url: str, source: SqliteSource) -> None:
         self.source = source
         self.path = urls.sqlite_path(url).resolve()
-        if self.path == source.path.resolve():
-            raise Refused(f"the target {self.path} is the source: refusing to overwrite it")
         if not self.path.parent.is_dir():
             raise UsageError(f"the target's folder does not exist: {self.path.parent}")
         self.new = self.path.with_name(self.path.name + NEW_SUFFIX)
@@ -256,6 +254,10 @@ def _sqlite_value(value: Any) -> Any:
 
 
 class SqliteEngine:
+    def target_identity(self, url: str) -> dict[str, str]:
+        path = urls.sqlite_path(url).resolve()
+        return {"engine": "sqlite", "database": str(path), "cluster": "local", "host": ""}
+
     @contextlib.contextmanager
     def open_source(self, url: str) -> Iterator[SqliteSource]:
         source = SqliteSource(url)

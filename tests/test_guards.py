@@ -1,0 +1,51 @@
+"""Guards refuse a dangerous target before anything is created on it."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import RULES, run_cli, write_config
+from pgcompare import columns_digest
+
+from datacloner.errors import Refused
+from datacloner.guards import refuse_protected
+
+
+def test_target_that_is_the_source_under_another_spelling_is_refused(pg, pagila_src, tmp_path):
+    name = pagila_src.rsplit("/", 1)[1]
+    # same server and database, spelled with "localhost" instead of 127.0.0.1
+    alias = f"postgresql://{pg.user}@localhost:{pg.port}/{name}"
+    if pg.host not in ("127.0.0.1", "localhost"):
+        pytest.skip("the alias test needs a server on the loopback interface")
+    with pg.connect(name) as conn:
+        before = columns_digest(conn, "public", "customer", ["customer_id", "email"])
+    cfg = write_config(tmp_path, pagila_src, RULES / "pagila.yml", {"dev": alias})
+    done = run_cli("refresh", "dev", "-c", str(cfg), "--yes")
+    assert done.returncode == 1, done.stderr
+    assert "the target is the source database" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not pg.exists(name + "__dc_new")
+    with pg.connect(name) as conn:
+        assert columns_digest(conn, "public", "customer", ["customer_id", "email"]) == before
+
+
+def test_protected_host_is_refused(pg, pagila_src, target_name, tmp_path):
+    cfg = write_config(
+        tmp_path,
+        pagila_src,
+        RULES / "pagila.yml",
+        {"dev": f"postgresql://{pg.user}@localhost:{pg.port}/{target_name}"},
+        extra="protected: ['db.prod.*', localhost]\n",
+    )
+    done = run_cli("refresh", "dev", "-c", str(cfg), "--yes")
+    assert done.returncode == 1
+    assert "is protected" in done.stderr and "localhost" in done.stderr
+    assert not pg.exists(target_name) and not pg.exists(target_name + "__dc_new")
+
+
+def test_protected_globs_and_aliases():
+    with pytest.raises(Refused):
+        refuse_protected("postgresql://u@db.prod.internal/app", ("db.prod.*",))
+    with pytest.raises(Refused):  # the same address under another name
+        refuse_protected("postgresql://u@127.0.0.1/app", ("localhost",))
+    refuse_protected("postgresql://u@staging.internal/app", ("db.prod.*",))
+    refuse_protected("sqlite:///dev.db", ("localhost",))
