@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from datacloner import guards, urls
+from datacloner import guards, manifest, urls
 from datacloner.config import Config
 from datacloner.engines import engine_for
+from datacloner.engines.base import SwapPolicy
 from datacloner.masking import check_spec, compile_mask
 from datacloner.plan import Plan, build_plan
 from datacloner.progress import ProgressSink
@@ -48,21 +49,38 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def policy_for(config: Config, environment: str, drain_timeout: float | None) -> SwapPolicy:
+    env = config.environment(environment)
+    default = SwapPolicy()
+    return SwapPolicy(
+        keep=env.keep,
+        on_busy=env.on_busy,
+        drain_timeout=default.drain_timeout if drain_timeout is None else drain_timeout,
+    )
+
+
 def refresh(
     config: Config,
     environment: str,
     progress: ProgressSink,
     confirm: Callable[[str], None],
     batch_size: int = DEFAULT_BATCH_SIZE,
+    drain_timeout: float | None = None,
 ) -> Report:
     """``confirm(target)`` raises to stop before anything is created."""
-    src_url = config.source
-    dst_url = config.environment(environment).url
+    env = config.environment(environment)
+    src_url, dst_url = config.source, env.url
     secret = config.require_secret()
     ruleset = load_rules(config.rules_path)
     engine = engine_for(src_url, dst_url)
     guards.refuse_protected(dst_url, config.protected)
-    report = Report(environment=environment, target=urls.redact(dst_url), started_at=_now())
+    report = Report(
+        environment=environment,
+        target=urls.redact(dst_url),
+        started_at=_now(),
+        rules_digest=manifest.rules_digest(ruleset.files),
+        secret_fingerprint=manifest.secret_fingerprint(secret),
+    )
     began = time.monotonic()
     with engine.open_source(src_url) as source:
         plan = build_plan(source.read_catalog(), ruleset, _check)
@@ -74,16 +92,20 @@ def refresh(
         cache = MaskerCache(compile_mask, secret)
         maskers = {id(tp): TableMasker(tp, cache) for tp in plan.copied}
         confirm(report.target)
-        with engine.build_target(dst_url, source) as target:
+        policy = policy_for(config, environment, drain_timeout)
+        with engine.build_target(dst_url, source, policy) as target:
             target.load_schema("pre-data")
+            loaded = {}
             for tp in plan.tables:
                 if tp.skip:
                     report.tables.append(TableReport(table=tp.name, action="skipped"))
+                    loaded[tp.table.qualified] = 0
                     continue
                 started = time.monotonic()
                 progress.start_table(tp.name, tp.table.row_estimate)
                 rows = target.copy_table(tp, maskers[id(tp)], batch_size, progress.advance)
                 progress.end_table(rows)
+                loaded[tp.table.qualified] = rows
                 report.tables.append(
                     TableReport(
                         table=tp.name,
@@ -95,7 +117,11 @@ def refresh(
                 )
             target.load_schema("post-data")
             target.finalize()
+            target.health_check(loaded)  # the load itself, before hooks change anything
+            target.run_hooks(env.after)
+            report.finished_at = _now()
+            report.seconds = round(time.monotonic() - began, 3)
+            target.write_manifest(report.as_dict())
             report.warnings.extend(target.swap())
-    report.finished_at = _now()
     report.seconds = round(time.monotonic() - began, 3)
     return report

@@ -24,6 +24,8 @@ class Report:
     environment: str
     target: str  # redacted URL
     source: dict[str, str] = field(default_factory=dict)
+    rules_digest: str = ""
+    secret_fingerprint: str = ""
     started_at: str = ""
     finished_at: str = ""
     seconds: float = 0.0

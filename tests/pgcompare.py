@@ -7,24 +7,25 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+_OURS = "('pg_catalog', 'information_schema', 'datacloner')"
 CATALOG_COUNTS = {
     "tables": "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN " + _OURS + " "
     "AND n.nspname NOT LIKE 'pg_toast%%'",
-    "indexes": "SELECT count(*) FROM pg_indexes WHERE schemaname NOT IN "
-    "('pg_catalog', 'information_schema')",
+    "indexes": "SELECT count(*) FROM pg_indexes WHERE schemaname NOT IN " + _OURS,
     "constraints": "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n "
-    "ON n.oid = c.connamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    "ON n.oid = c.connamespace WHERE n.nspname NOT IN " + _OURS,
     "triggers": "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal",
-    "views": "SELECT count(*) FROM pg_views WHERE schemaname NOT IN "
-    "('pg_catalog', 'information_schema')",
+    "schemas": "SELECT count(*) FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%%' "
+    "AND nspname NOT IN ('information_schema', 'datacloner')",
+    "views": "SELECT count(*) FROM pg_views WHERE schemaname NOT IN " + _OURS,
     "matviews": "SELECT count(*) FROM pg_matviews",
-    "sequences": "SELECT count(*) FROM pg_sequences",
+    "sequences": "SELECT count(*) FROM pg_sequences WHERE schemaname <> 'datacloner'",
     "types": "SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND t.typtype IN ('e', 'd', 'c') "
+    "WHERE n.nspname NOT IN " + _OURS + " AND t.typtype IN ('e', 'd', 'c') "
     "AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')",
     "functions": "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    "WHERE n.nspname NOT IN " + _OURS,
     "extensions": "SELECT count(*) FROM pg_extension",
 }
 
@@ -35,7 +36,8 @@ def catalog_counts(conn: psycopg.Connection) -> dict[str, int]:
 
 def sequence_positions(conn: psycopg.Connection) -> dict[str, tuple[Any, ...]]:
     rows = conn.execute(
-        "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences"
+        "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences "
+        "WHERE schemaname <> 'datacloner'"
     ).fetchall()
     return dict(rows)
 

@@ -17,16 +17,23 @@ from datacloner.progress import ProgressSink, QuietProgress, RichProgress
 from datacloner.report import Report
 
 
-def _confirmer(yes: bool) -> Callable[[str], None]:
+def confirmer(yes: bool, action: str = "Replace") -> Callable[[str], None]:
+    """Asks on a terminal; refuses a non-interactive run without --yes."""
+
     def confirm(target: str) -> None:
         if yes:
             return
         if not sys.stdin.isatty():
             raise Refused(
-                f"refusing to replace {target} without confirmation in a non-interactive run",
+                f"refusing to change {target} without confirmation in a non-interactive run",
                 hint="pass --yes to confirm",
             )
-        if not typer.confirm(f"Replace {target} with a fresh masked copy?", default=False):
+        question = (
+            f"{action} {target}?"
+            if action != "Replace"
+            else (f"Replace {target} with a fresh masked copy?")
+        )
+        if not typer.confirm(question, default=False):
             raise Refused("aborted: nothing was changed")
 
     return confirm
@@ -59,6 +66,14 @@ def refresh(
         int, typer.Option("--batch-size", min=1, help="rows masked per batch")
     ] = runtime.DEFAULT_BATCH_SIZE,
     json_out: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
+    drain_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--drain-timeout",
+            help="seconds to wait for sessions to leave the target before `on_busy` applies "
+            "(default 5)",
+        ),
+    ] = None,
 ) -> None:
     """Copy the source through the masking rules into ENV, atomically."""
 
@@ -66,7 +81,7 @@ def refresh(
         cfg = config_from(config)
         progress: ProgressSink = QuietProgress() if json_out else RichProgress(err)
         try:
-            return runtime.refresh(cfg, env, progress, _confirmer(yes), batch_size)
+            return runtime.refresh(cfg, env, progress, confirmer(yes), batch_size, drain_timeout)
         finally:
             progress.close()
 

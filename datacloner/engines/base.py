@@ -7,13 +7,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from datacloner.catalog import Catalog, Column, Table
+from datacloner.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker
 
 Advance = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class SwapPolicy:
+    """How a new copy replaces the live target (per environment)."""
+
+    keep: int = 1  # previous copies kept for rollback
+    drain_timeout: float = 5.0  # seconds to wait for sessions to leave the target
+    on_busy: str = "terminate"  # then: terminate them | wait on | fail (target unchanged)
+
+
 Section = Literal["pre-data", "post-data"]
 
 
@@ -44,6 +57,16 @@ class TargetBuild(Protocol):
         """Sequences' positions, materialized views, statistics."""
         ...
 
+    def health_check(self, loaded: dict[QualifiedName, int]) -> None:
+        """Row counts as loaded, constraints valid; raises before the swap."""
+        ...
+
+    def run_hooks(self, scripts: tuple[Path, ...]) -> None:
+        """The environment's ``after:`` SQL files, in the new copy."""
+        ...
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None: ...
+
     def swap(self) -> list[str]:
         """Atomically replace the live target, keeping the previous copy; warnings."""
         ...
@@ -57,5 +80,13 @@ class Engine(Protocol):
     def open_source(self, url: str) -> AbstractContextManager[SourceSession]: ...
 
     def build_target(
-        self, url: str, source: SourceSession
+        self, url: str, source: SourceSession, policy: SwapPolicy
     ) -> AbstractContextManager[TargetBuild]: ...
+
+    def rollback(self, url: str, policy: SwapPolicy) -> list[str]:
+        """Swap the previous copy back in; warnings."""
+        ...
+
+    def generations(self, url: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Each copy of the target, newest first, with its manifests."""
+        ...

@@ -142,3 +142,33 @@ def restore_section(
             f"restoring the {section} section into the new database failed: {message}",
             hint="the target server may lack an extension or role the source uses",
         )
+
+
+def run_sql_file(tools: ClientTools, script: Path, target: dict[str, str]) -> None:
+    """An ``after:`` hook: ``psql -f`` in one transaction, stopping at the first error."""
+    if not script.is_file():
+        raise UsageError(
+            f"the after: hook {script} does not exist",
+            hint="paths in `after:` are relative to datacloner.yml",
+        )
+    done = subprocess.run(
+        [
+            tools.psql,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-f",
+            str(script),
+        ],
+        env=libpq_env(target),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        message = "\n".join(line for line in done.stderr.splitlines() if "DETAIL:" not in line)
+        raise Refused(
+            f"the after: hook {script} failed in the new copy: {message.strip()}",
+            hint="the target was not changed; fix the script and refresh again",
+        )

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,17 +21,16 @@ from psycopg import sql
 from datacloner import urls
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.engines import copytext
-from datacloner.engines.base import Advance, Section
-from datacloner.engines.pg_tools import ClientTools, find_tools, restore_section
+from datacloner.engines.base import Advance, Section, SwapPolicy
+from datacloner.engines.pg_manifest import read_manifests, write_manifest
+from datacloner.engines.pg_swap import PgGenerations
+from datacloner.engines.pg_tools import ClientTools, find_tools, restore_section, run_sql_file
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker
 
 log = logging.getLogger(__name__)
 
-NEW_SUFFIX = "__dc_new"
-PREV_SUFFIX = "__dc_prev"
-MAX_IDENT = 63  # NAMEDATALEN - 1
 # schemas datacloner owns in a target; never copied from a source
 OWN_SCHEMAS = ("datacloner",)
 
@@ -279,6 +278,14 @@ class PgSource:
             found.append((schema, name, int(row[0]), bool(row[1])))
         return found
 
+    def not_valid_constraints(self) -> set[tuple[str, str]]:
+        rows = self.conn.execute(
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint c "
+            "JOIN pg_namespace n ON n.oid = c.connamespace WHERE NOT c.convalidated "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        return {(r[0], r[1]) for r in rows}
+
     def populated_matviews(self) -> set[QualifiedName]:
         rows = self.conn.execute(
             "SELECT schemaname, matviewname FROM pg_matviews WHERE ispopulated"
@@ -292,23 +299,20 @@ def _admin_params(params: dict[str, str]) -> dict[str, str]:
 
 
 class PgTargetBuild:
-    def __init__(self, url: str, source: PgSource) -> None:
+    def __init__(self, url: str, source: PgSource | None, policy: SwapPolicy) -> None:
         params = conn_params(url)
         params.pop("maintenance_db", None)
         self.source = source
         self.params = params
+        self.policy = policy
         self.target = params.get("dbname") or ""
         if not self.target:
             raise UsageError(f"the target URL names no database: {urls.redact(url)}")
-        if len((self.target + PREV_SUFFIX).encode()) > MAX_IDENT:
-            raise UsageError(
-                f"the target database name {self.target!r} is too long: datacloner needs "
-                f"{len(PREV_SUFFIX)} more characters for {self.target}{PREV_SUFFIX} (limit 63)"
-            )
-        self.name = self.target + NEW_SUFFIX
-        self.prev = self.target + PREV_SUFFIX
-        self.admin_params = _admin_params(conn_params(url))
-        self.admin = connect(self.admin_params, "target server's maintenance")
+        self.admin = connect(_admin_params(conn_params(url)), "target server's maintenance")
+        self.generations = PgGenerations(self.admin, self.target, policy.keep)
+        self.generations.lock()
+        self.warnings = self.generations.repair()
+        self.name = self.generations.new
         self.conn: psycopg.Connection | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -357,9 +361,7 @@ class PgTargetBuild:
         self.admin.close()
 
     def _drop(self, name: str) -> None:
-        self.admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        self.generations.drop(name)
 
     # -- steps -----------------------------------------------------------------
     def load_schema(self, section: Section) -> None:
@@ -482,53 +484,48 @@ class PgTargetBuild:
             visit(oid)
         return order
 
+    def run_hooks(self, scripts: tuple[Path, ...]) -> None:
+        """The environment's ``after:`` SQL, run in the new copy before the swap."""
+        assert self.conn is not None
+        self.conn.commit()
+        for script in scripts:
+            run_sql_file(self.source.tools, script, {**self.params, "dbname": self.name})
+
+    def health_check(self, loaded: dict[QualifiedName, int]) -> None:
+        """Before the swap: every table holds the rows loaded into it, and every
+        constraint the source validated is valid here too."""
+        assert self.conn is not None
+        for (schema, name), rows in loaded.items():
+            row = self.conn.execute(
+                sql.SQL("SELECT count(*) FROM ONLY {}").format(_rel(schema, name))
+            ).fetchone()
+            if row is None or row[0] != rows:
+                raise Refused(
+                    f"health check: {schema}.{name} has {row[0] if row else 0} rows in the new "
+                    f"copy, {rows} were loaded; the target was not changed",
+                    hint="an `after:` hook may have deleted rows, or a trigger misfired",
+                )
+        invalid = self.conn.execute(
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint c "
+            "JOIN pg_namespace n ON n.oid = c.connamespace WHERE NOT c.convalidated "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+        ).fetchall()
+        if set(invalid) - self.source.not_valid_constraints():
+            names = ", ".join(f"{t}.{c}" for t, c in invalid)
+            raise Refused(f"health check: constraints not valid in the new copy: {names}")
+        self.conn.commit()
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        assert self.conn is not None
+        write_manifest(self.conn, manifest)
+        self.conn.commit()
+
     def swap(self) -> list[str]:
-        """Rename the target away and the new copy in, in one transaction."""
+        """Rotate the generations in one short critical section."""
         assert self.conn is not None
         self.conn.close()
         self.conn = None
-        warnings: list[str] = []
-        exists = self.admin.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (self.target,)
-        ).fetchone()
-        target, new, prev = (sql.Identifier(n) for n in (self.target, self.name, self.prev))
-        if not exists:
-            self.admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(new, target))
-            return warnings
-        self._drop(self.prev)
-        # No ALLOW_CONNECTIONS juggling: a kill -9 in between would leave the live
-        # target refusing sessions. End sessions and retry the rename instead.
-        ended_total = 0
-        for _attempt in range(50):
-            ended = self.admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (self.target,),
-            ).fetchone()
-            ended_total += ended[0] if ended else 0
-            try:
-                with self.admin.transaction():
-                    self.admin.execute(
-                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target, prev)
-                    )
-                    self.admin.execute(
-                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(new, target)
-                    )
-                break
-            except psycopg.errors.ObjectInUse:
-                time.sleep(0.05)  # terminated backends take a moment to exit
-        else:
-            raise Refused(f"could not swap {self.target}: sessions kept reconnecting")
-        if ended_total:
-            warnings.append(
-                f"ended {ended_total} session(s) connected to {self.target} for the swap"
-            )
-        return warnings
-
-    def _exists(self, name: str) -> bool:
-        return bool(
-            self.admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        )
+        return self.warnings + self.generations.swap_in(self.policy)
 
 
 class PostgresEngine:
@@ -554,8 +551,10 @@ class PostgresEngine:
             source.close()
 
     @contextlib.contextmanager
-    def build_target(self, url: str, source: PgSource) -> Iterator[PgTargetBuild]:
-        build = PgTargetBuild(url, source)
+    def build_target(
+        self, url: str, source: PgSource, policy: SwapPolicy
+    ) -> Iterator[PgTargetBuild]:
+        build = PgTargetBuild(url, source, policy)
         try:
             build.create()
             yield build
@@ -564,3 +563,28 @@ class PostgresEngine:
             raise
         finally:
             build.close()
+
+    @contextlib.contextmanager
+    def _generations(self, url: str, keep: int) -> Iterator[PgGenerations]:
+        params = conn_params(url)
+        params.pop("maintenance_db", None)
+        with connect(_admin_params(conn_params(url)), "target server's maintenance") as admin:
+            generations = PgGenerations(admin, params.get("dbname", ""), keep)
+            generations.lock()
+            yield generations
+
+    def rollback(self, url: str, policy: SwapPolicy) -> list[str]:
+        with self._generations(url, policy.keep) as generations:
+            return generations.repair() + generations.rollback(policy)
+
+    def generations(self, url: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Each copy of the target, newest first, with its manifest rows."""
+        params = conn_params(url)
+        params.pop("maintenance_db", None)
+        with connect(_admin_params(conn_params(url)), "target server's maintenance") as admin:
+            names = PgGenerations(admin, params.get("dbname", "")).existing()
+        found = []
+        for name in names:
+            with connect({**params, "dbname": name}, "target") as conn:
+                found.append((name, read_manifests(conn)))
+        return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +22,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from datacloner import urls
-from datacloner.catalog import Catalog, Column, Table
-from datacloner.engines.base import Advance, Section
+from datacloner.catalog import Catalog, Column, QualifiedName, Table
+from datacloner.engines.base import Advance, Section, SwapPolicy
+from datacloner.engines.sqlite_files import FileGenerations
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker
 
 SCHEMA = "main"
-NEW_SUFFIX = ".dc_new"
-PREV_SUFFIX = ".prev"
+# where a copy records its refreshes; never copied from a source
+MANIFEST_TABLE = "_datacloner_refreshes"
 
 
 def _quote(name: str) -> str:
@@ -79,6 +80,8 @@ class SqliteSource:
         insp = inspect(self.conn)
         tables: dict[tuple[str, str], Table] = {}
         for name in insp.get_table_names():
+            if name == MANIFEST_TABLE:
+                continue
             columns = []
             for col in insp.get_columns(name):
                 try:
@@ -109,7 +112,8 @@ class SqliteSource:
         kinds = "('table')" if section == "pre-data" else "('index', 'trigger', 'view')"
         rows = self.conn.exec_driver_sql(
             f"SELECT sql FROM sqlite_master WHERE type IN {kinds} AND sql IS NOT NULL "
-            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND tbl_name <> ? ORDER BY rowid",
+            (MANIFEST_TABLE,),
         ).all()
         return [r[0] for r in rows]
 
@@ -125,6 +129,9 @@ class SqliteSource:
         query = f"SELECT {cols} FROM {_quote(table.name)} ORDER BY random() LIMIT ?"
         return [tuple(r) for r in self.conn.exec_driver_sql(query, (limit,))]
 
+    def foreign_key_problems(self) -> list[Any]:
+        return list(self.conn.exec_driver_sql("PRAGMA foreign_key_check").all())
+
     def sequences(self) -> list[tuple[str, int]]:
         has = self.conn.exec_driver_sql(
             "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
@@ -137,40 +144,38 @@ class SqliteSource:
 
 
 class SqliteTargetBuild:
-    def __init__(self, url: str, source: SqliteSource) -> None:
+    def __init__(self, url: str, source: SqliteSource, policy: SwapPolicy) -> None:
         self.source = source
+        self.policy = policy
         self.path = urls.sqlite_path(url).resolve()
         if not self.path.parent.is_dir():
             raise UsageError(f"the target's folder does not exist: {self.path.parent}")
-        self.new = self.path.with_name(self.path.name + NEW_SUFFIX)
-        self.prev = self.path.with_name(self.path.name + PREV_SUFFIX)
+        self.files = FileGenerations(self.path)
+        self.files.lock()
+        self.new = self.files.new
         self.name = str(self.new)
         self.conn: Connection | None = None
 
     def create(self) -> None:
-        self._remove_new()  # leftovers of a killed run
+        self.files.remove_new()  # leftovers of a killed run
         self.conn = _connect(self.new, read_only=False)
         # a crash discards the whole file, so the new copy needs no journal
         self.conn.exec_driver_sql("PRAGMA journal_mode = OFF")
         self.conn.exec_driver_sql("PRAGMA synchronous = OFF")
         self.conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
 
-    def _remove_new(self) -> None:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(str(self.new) + suffix)
-
     def discard(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.conn.close()
             self.conn = None
-        self._remove_new()
+        self.files.remove_new()
 
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        self.files.unlock()
 
     def load_schema(self, section: Section) -> None:
         assert self.conn is not None
@@ -218,26 +223,54 @@ class SqliteTargetBuild:
             self.conn.exec_driver_sql("COMMIT")
         # no ANALYZE: it would add sqlite_stat1, which the source may not have
 
+    def health_check(self, loaded: dict[QualifiedName, int]) -> None:
+        assert self.conn is not None
+        for (_schema, name), rows in loaded.items():
+            count = self.conn.exec_driver_sql(f"SELECT count(*) FROM {_quote(name)}").scalar()
+            if count != rows:
+                raise Refused(
+                    f"health check: {name} has {count} rows in the new copy, {rows} were "
+                    "loaded; the target was not changed"
+                )
+        problems = self.conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if len(problems) > len(self.source.foreign_key_problems()):
+            raise Refused("health check: foreign keys broken in the new copy")
+
+    def run_hooks(self, scripts: tuple[Path, ...]) -> None:
+        assert self.conn is not None
+        for script in scripts:
+            if not script.is_file():
+                raise UsageError(f"the after: hook {script} does not exist")
+            raw = self.conn.connection.driver_connection
+            assert raw is not None
+            try:
+                raw.executescript("BEGIN;\n" + script.read_text() + "\nCOMMIT;")
+            except sqlite3.Error as exc:
+                raise Refused(
+                    f"the after: hook {script} failed in the new copy: {exc}",
+                    hint="the target was not changed; fix the script and refresh again",
+                ) from None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        assert self.conn is not None
+        self.conn.exec_driver_sql("BEGIN")
+        self.conn.exec_driver_sql(
+            f"CREATE TABLE IF NOT EXISTS {MANIFEST_TABLE} (id INTEGER PRIMARY KEY, "
+            "finished_at TEXT, manifest TEXT NOT NULL)"
+        )
+        self.conn.exec_driver_sql(
+            f"INSERT INTO {MANIFEST_TABLE} (finished_at, manifest) VALUES (?, ?)",
+            (manifest.get("finished_at"), json.dumps(manifest)),
+        )
+        self.conn.exec_driver_sql("COMMIT")
+
     def swap(self) -> list[str]:
         """Keep the old file as ``<file>.prev`` (a hard link, so the target path
         never goes missing) and rename the new file over the target."""
-        self.close()
-        fd = os.open(self.new, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if self.path.exists():
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.prev)
-            try:
-                os.link(self.path, self.prev)
-            except OSError:
-                # no hard links here (some network file systems): copy instead
-                import shutil
-
-                shutil.copy2(self.path, self.prev)
-        os.replace(self.new, self.path)
+        assert self.conn is not None
+        self.conn.close()
+        self.conn = None
+        self.files.swap_in(self.policy.keep)
         return []
 
 
@@ -267,8 +300,10 @@ class SqliteEngine:
             source.close()
 
     @contextlib.contextmanager
-    def build_target(self, url: str, source: SqliteSource) -> Iterator[SqliteTargetBuild]:
-        build = SqliteTargetBuild(url, source)
+    def build_target(
+        self, url: str, source: SqliteSource, policy: SwapPolicy
+    ) -> Iterator[SqliteTargetBuild]:
+        build = SqliteTargetBuild(url, source, policy)
         try:
             build.create()
             yield build
@@ -277,3 +312,32 @@ class SqliteEngine:
             raise
         finally:
             build.close()
+
+    def rollback(self, url: str, policy: SwapPolicy) -> list[str]:
+        files = FileGenerations(urls.sqlite_path(url).resolve())
+        files.lock()
+        try:
+            files.rollback()
+        finally:
+            files.unlock()
+        return []
+
+    def generations(self, url: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        found = []
+        for path in FileGenerations(urls.sqlite_path(url).resolve()).existing():
+            conn = _connect(path, read_only=True)
+            try:
+                has = conn.exec_driver_sql(
+                    "SELECT 1 FROM sqlite_master WHERE name = ?", (MANIFEST_TABLE,)
+                ).first()
+                rows = (
+                    conn.exec_driver_sql(
+                        f"SELECT manifest FROM {MANIFEST_TABLE} ORDER BY id DESC"
+                    ).all()
+                    if has
+                    else []
+                )
+            finally:
+                conn.close()
+            found.append((str(path), [json.loads(r[0]) for r in rows]))
+        return found
