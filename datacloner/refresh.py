@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from datacloner import guards, manifest, urls
+from datacloner.catalog import QualifiedName
 from datacloner.config import Config
 from datacloner.engines import engine_for
 from datacloner.engines.base import SwapPolicy
+from datacloner.faults import checkpoint
 from datacloner.masking import check_spec, compile_mask
 from datacloner.plan import Plan, build_plan
 from datacloner.progress import ProgressSink
@@ -95,7 +97,8 @@ def refresh(
         policy = policy_for(config, environment, drain_timeout)
         with engine.build_target(dst_url, source, policy) as target:
             target.load_schema("pre-data")
-            loaded = {}
+            checkpoint("pre-data")
+            loaded: dict[QualifiedName, int] = {}
             for tp in plan.tables:
                 if tp.skip:
                     report.tables.append(TableReport(table=tp.name, action="skipped"))
@@ -105,6 +108,7 @@ def refresh(
                 progress.start_table(tp.name, tp.table.row_estimate)
                 rows = target.copy_table(tp, maskers[id(tp)], batch_size, progress.advance)
                 progress.end_table(rows)
+                checkpoint("data")
                 loaded[tp.table.qualified] = rows
                 report.tables.append(
                     TableReport(
@@ -116,9 +120,11 @@ def refresh(
                     )
                 )
             target.load_schema("post-data")
+            checkpoint("post-data")
             target.finalize()
             target.health_check(loaded)  # the load itself, before hooks change anything
             target.run_hooks(env.after)
+            checkpoint("hooks")
             report.finished_at = _now()
             report.seconds = round(time.monotonic() - began, 3)
             target.write_manifest(report.as_dict())

@@ -6,13 +6,16 @@ target from interleaving, and rollback.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
 
 from datacloner.engines.base import SwapPolicy
 from datacloner.errors import Refused, UsageError
+from datacloner.faults import checkpoint
 
 NEW_SUFFIX = "__dc_new"
 PREV_SUFFIX = "__dc_prev"
@@ -27,7 +30,13 @@ def _ident(name: str) -> sql.Identifier:
 class PgGenerations:
     """Runs on a connection to the target server's maintenance database."""
 
-    def __init__(self, admin: psycopg.Connection, target: str, keep: int = 1) -> None:
+    def __init__(
+        self,
+        admin: psycopg.Connection,
+        target: str,
+        keep: int = 1,
+        connect_admin: Callable[[], psycopg.Connection] | None = None,
+    ) -> None:
         longest = self.prev_name(target, max(keep, 1))
         if len(longest.encode()) > MAX_IDENT:
             raise UsageError(
@@ -35,6 +44,7 @@ class PgGenerations:
                 f"{longest} for its previous copies (limit {MAX_IDENT} bytes)"
             )
         self.admin = admin
+        self.connect_admin = connect_admin or (lambda: admin)
         self.target = target
         self.new = target + NEW_SUFFIX
 
@@ -73,17 +83,6 @@ class PgGenerations:
                 f"another datacloner run is refreshing or rolling back {self.target} right now",
                 hint="wait for it to finish; runs of one environment never interleave",
             )
-
-    def repair(self) -> list[str]:
-        """A run killed inside the swap's critical section may leave the
-        target refusing connections: let them in again."""
-        row = self.admin.execute(
-            "SELECT datallowconn FROM pg_database WHERE datname = %s", (self.target,)
-        ).fetchone()
-        if row is not None and not row[0]:
-            self._allow(self.target, True)
-            return [f"{self.target} accepted no connections after an interrupted swap: repaired"]
-        return []
 
     def drop(self, name: str) -> None:
         self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_ident(name)))
@@ -146,50 +145,50 @@ class PgGenerations:
                 return
             time.sleep(0.1)
 
-    def _allow(self, name: str, allow: bool) -> None:
-        self.admin.execute(
-            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
-                _ident(name), sql.SQL("true" if allow else "false")
-            )
-        )
-
     def _renames(self, renames: list[tuple[str, str]]) -> None:
         with self.admin.transaction():  # renames are transactional: all or none
             for old, new in renames:
                 self.admin.execute(
                     sql.SQL("ALTER DATABASE {} RENAME TO {}").format(_ident(old), _ident(new))
                 )
+                checkpoint("swap")
 
     def _critical(self, renames: list[tuple[str, str]], policy: SwapPolicy) -> list[str]:
+        """End the target's sessions and rename, in one transaction: a kill at
+        any point leaves either the old or the new copy live, never neither.
+
+        The rename locks the database against new sessions, then waits for the
+        ones already in it; a second connection keeps ending those meanwhile
+        (a pool reconnects within milliseconds). No ALLOW_CONNECTIONS juggling:
+        a kill in between would leave the live target refusing sessions."""
         self._drain(policy)
-        ended = 0
-        # Refuse new sessions only for these milliseconds; `repair` undoes it
-        # if we are killed in between.
-        self._allow(self.target, False)
-        done = False
-        try:
-            # PostgreSQL 14+ can wait for the backend to be gone
-            wait = ", 1000" if self.admin.info.server_version >= 140000 else ""
-            for _attempt in range(100):
-                row = self.admin.execute(
-                    f"SELECT count(pg_terminate_backend(pid{wait})) FROM pg_stat_activity "
+        stop = threading.Event()
+        ended = [0]
+        killer = self.connect_admin()
+
+        def keep_ending() -> None:
+            while not stop.is_set():
+                row = killer.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid()",
                     (self.target,),
                 ).fetchone()
-                ended += int(row[0]) if row else 0
+                ended[0] += int(row[0]) if row else 0
+                stop.wait(0.05)
+
+        thread = threading.Thread(target=keep_ending, daemon=True)
+        thread.start()
+        try:
+            for _attempt in range(20):
                 try:
                     self._renames(renames)
-                    done = True
                     break
                 except psycopg.errors.ObjectInUse:
-                    time.sleep(0.02)  # a backend still on its way out
-            if not done:
+                    continue  # a session outlived the server's 5 s wait: again
+            else:
                 raise Refused(f"could not swap {self.target}: its sessions would not end")
         finally:
-            # the old target (renamed or not) accepts sessions again
-            old = dict(renames).get(self.target, self.target) if done else self.target
-            if old == self.target + TMP_SUFFIX:
-                old = self.prev_name(self.target, 1)
-            if self.exists(old):
-                self._allow(old, True)
-        return [f"ended {ended} session(s) on {self.target} for the swap"] if ended else []
+            stop.set()
+            thread.join()
+            killer.close()
+        return [f"ended {ended[0]} session(s) on {self.target} for the swap"] if ended[0] else []

@@ -308,10 +308,16 @@ class PgTargetBuild:
         self.target = params.get("dbname") or ""
         if not self.target:
             raise UsageError(f"the target URL names no database: {urls.redact(url)}")
-        self.admin = connect(_admin_params(conn_params(url)), "target server's maintenance")
-        self.generations = PgGenerations(self.admin, self.target, policy.keep)
+        admin_params = _admin_params(conn_params(url))
+        self.admin = connect(admin_params, "target server's maintenance")
+        self.generations = PgGenerations(
+            self.admin,
+            self.target,
+            policy.keep,
+            lambda: connect(admin_params, "target server's maintenance"),
+        )
         self.generations.lock()
-        self.warnings = self.generations.repair()
+        self.warnings: list[str] = []
         self.name = self.generations.new
         self.conn: psycopg.Connection | None = None
 
@@ -568,14 +574,20 @@ class PostgresEngine:
     def _generations(self, url: str, keep: int) -> Iterator[PgGenerations]:
         params = conn_params(url)
         params.pop("maintenance_db", None)
-        with connect(_admin_params(conn_params(url)), "target server's maintenance") as admin:
-            generations = PgGenerations(admin, params.get("dbname", ""), keep)
+        admin_params = _admin_params(conn_params(url))
+        with connect(admin_params, "target server's maintenance") as admin:
+            generations = PgGenerations(
+                admin,
+                params.get("dbname", ""),
+                keep,
+                lambda: connect(admin_params, "target server's maintenance"),
+            )
             generations.lock()
             yield generations
 
     def rollback(self, url: str, policy: SwapPolicy) -> list[str]:
         with self._generations(url, policy.keep) as generations:
-            return generations.repair() + generations.rollback(policy)
+            return generations.rollback(policy)
 
     def generations(self, url: str) -> list[tuple[str, list[dict[str, Any]]]]:
         """Each copy of the target, newest first, with its manifest rows."""

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from datacloner.errors import Refused
+from datacloner.faults import checkpoint
 
 NEW_SUFFIX = ".dc_new"
 PREV_SUFFIX = ".prev"
@@ -78,6 +79,7 @@ class FileGenerations:
                     os.replace(self.prev(generation), self.prev(generation + 1))
             # a link, not a rename: the target path is never missing
             self._link(self.target, self.prev(1))
+        checkpoint("swap")
         os.replace(self.new, self.target)
 
     def rollback(self) -> None:

@@ -1,0 +1,186 @@
+"""SQLite side of ``datacloner verify``: sample the masked columns of the source,
+and stream every text value of a target file.
+
+SQLite types are per value, not per column, so every column of the target is
+searched and only its text values are read. The target is opened ``mode=ro`` in
+one read transaction. Nothing here logs or raises with a value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from sqlalchemy.exc import DBAPIError
+
+from datacloner import urls
+from datacloner.catalog import Column, Table
+from datacloner.engines.sqlite import SCHEMA, SqliteSource
+from datacloner.errors import UsageError
+from datacloner.verify import TargetTable
+
+# Declared types whose values are never looked for in text: dates, flags, floats, blobs.
+_NOT_SAMPLED = ("DATE", "TIME", "BOOL", "REAL", "FLOA", "DOUB", "BLOB")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_glob(path: tuple[str, ...]) -> str:
+    """``items.*.phone`` as a GLOB over json_tree's fullkey (``$.items[0].phone``);
+    GLOB's own special characters in a key are matched as themselves."""
+
+    def key(part: str) -> str:
+        if part == "*":
+            return "*"
+        return "." + "".join(f"[{c}]" if c in "*?[" else c for c in part)
+
+    return "$" + "".join(key(p) for p in path)
+
+
+class SqliteSampler:
+    def __init__(self, source: SqliteSource) -> None:
+        self.conn = source.conn
+
+    def root(self, table: Table) -> tuple[str, str]:
+        return table.schema, table.name  # SQLite has no partitions
+
+    def sample(
+        self,
+        table: Table,
+        column: Column,
+        limit: int,
+        unless: str | None,
+        paths: list[tuple[str, ...]] | None,
+    ) -> list[str] | None:
+        declared = (column.type or "").upper()
+        if any(word in declared for word in _NOT_SAMPLED):
+            return None
+        col, rel = _quote(column.name), _quote(table.name)
+        keep = f" AND ({unless}) IS NOT TRUE" if unless else ""  # unmasked by design
+        params: list[object] = []
+        if paths:
+            # only what a json rule rewrites (and what lies under it)
+            globs = []
+            for path in paths:
+                pattern = _json_glob(path)
+                globs.append("j.fullkey GLOB ? OR j.fullkey GLOB ?")
+                params += [pattern, pattern + "[.[]*"]
+            inner = (
+                f"SELECT CAST(j.value AS TEXT) AS v FROM {rel}, json_tree({rel}.{col}) AS j "
+                f"WHERE json_valid({rel}.{col}) AND j.type IN ('text', 'integer') "
+                f"AND ({' OR '.join(globs)}){keep}"
+            )
+        elif "JSON" in declared:
+            inner = (
+                f"SELECT CAST(j.value AS TEXT) AS v FROM {rel}, json_tree({rel}.{col}) AS j "
+                f"WHERE json_valid({rel}.{col}) AND j.type IN ('text', 'integer'){keep}"
+            )
+        else:
+            inner = (
+                f"SELECT CAST({col} AS TEXT) AS v FROM {rel} WHERE {col} IS NOT NULL "
+                f"AND typeof({col}) IN ('text', 'integer'){keep}"
+            )
+        query = (
+            f"SELECT v FROM (SELECT DISTINCT v FROM ({inner}) WHERE v IS NOT NULL AND v <> '') "
+            "ORDER BY random() LIMIT ?"
+        )
+        try:
+            rows = self.conn.exec_driver_sql(query, (*params, limit)).all()
+        except DBAPIError as exc:
+            # SQLite's messages name objects and syntax, not values
+            raise UsageError(
+                f"cannot sample {table.display}.{column.name} in the source: {exc.orig}",
+                hint="check that table's `unless:` condition in the rules",
+            ) from None
+        return [r[0] for r in rows]
+
+
+class SqliteTargetReader:
+    copy_text = False
+
+    def __init__(self, url: str) -> None:
+        self.path = urls.sqlite_path(url)
+        if not self.path.is_file():
+            raise UsageError(
+                f"the target SQLite file does not exist: {self.path}",
+                hint="refresh the environment first: datacloner refresh ENV",
+            )
+        self.conn = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True)
+        self.conn.isolation_level = None
+        self.conn.text_factory = bytes  # raw UTF-8: no decoding per value
+        self.conn.execute("BEGIN")  # one snapshot for the whole search
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+    def tables(self) -> tuple[list[TargetTable], list[str]]:
+        names = [
+            r[0].decode()
+            for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                "AND coalesce(sql, '') NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
+            )
+        ]
+        found = []
+        for name in names:
+            rel = _quote(name)
+            columns = [
+                r[1].decode() for r in self.conn.execute(f"PRAGMA table_info({rel})").fetchall()
+            ]
+            count = self.conn.execute(f"SELECT count(*) FROM {rel}").fetchone()
+            found.append(
+                TargetTable(
+                    schema=SCHEMA,
+                    name=name,
+                    kind="table",
+                    columns=columns,
+                    rows=int(count[0]) if count else 0,
+                )
+            )
+        return found, []
+
+    def blocks(self, table: TargetTable, size: int) -> Iterator[bytes]:
+        # Only text values; tabs and newlines inside one become spaces, so each row
+        # arrives as one line of tab-separated values.
+        values = " || char(9) || ".join(
+            f"coalesce(replace(replace(CASE WHEN typeof({q}) = 'text' THEN {q} END, "
+            f"char(9), ' '), char(10), ' '), '')"
+            for q in (_quote(c) for c in table.columns)
+        )
+        cursor = self.conn.execute(f"SELECT {values} FROM {_quote(table.name)}")
+        parts: list[bytes] = []
+        length = 0
+        while rows := cursor.fetchmany(5000):
+            for (row,) in rows:
+                parts.append(row)
+                length += len(row) + 1
+            if length >= size:
+                yield b"\n".join(parts) + b"\n"
+                parts, length = [], 0
+        if parts:
+            yield b"\n".join(parts) + b"\n"
+
+
+@contextlib.contextmanager
+def open_source(url: str) -> Iterator[SqliteSampler]:
+    source = SqliteSource(url)
+    try:
+        yield SqliteSampler(source)
+    finally:
+        source.close()
+
+
+@contextlib.contextmanager
+def open_target(url: str) -> Iterator[SqliteTargetReader]:
+    reader = SqliteTargetReader(url)
+    try:
+        yield reader
+    finally:
+        reader.close()

@@ -1,0 +1,280 @@
+"""The environment lifecycle as staging lives it: swap with a reconnecting
+client, rollback, keep N, locking, hooks, on_busy, and kill -9 at every moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from helpers import run_cli
+from pgcompare import columns_digest
+
+ROWS = 3_000
+
+
+@pytest.fixture(scope="module")
+def small_src(pg, run_id):
+    name = f"dct_{run_id}_life"
+    pg.drop(name)
+    with pg.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    with pg.connect(name) as conn:
+        conn.execute(
+            "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, password text,"
+            " city text);"
+            "INSERT INTO people SELECT g, 'user' || g || '@corp.example', 'hunter2', 'Paris' "
+            f"FROM generate_series(1, {ROWS}) g"
+        )
+    yield pg.url(name)
+    pg.drop(name)
+
+
+def _config(
+    folder: Path, source: str, target: str, secret: str = "one", env_extra: str = ""
+) -> Path:
+    (folder / "rules.yml").write_text(
+        "tables:\n  public.people:\n    mask:\n      email: {faker: email, unique: true}\n"
+        "      password: {value: x}\n    keep: [id, city]\n"
+    )
+    path = folder / "datacloner.yml"
+    path.write_text(
+        f"source: {source}\nsecret: {secret}\nrules: rules.yml\n"
+        f"environments:\n  staging:\n    url: {target}\n{env_extra}"
+    )
+    return path
+
+
+def _refresh(cfg: Path, *extra: str, env: dict[str, str] | None = None):
+    return run_cli("refresh", "staging", "-c", str(cfg), "--yes", *extra, env=env)
+
+
+def _digest(pg, name: str) -> str:
+    with pg.connect(name) as conn:
+        return columns_digest(conn, "public", "people", ["id", "email", "password", "city"])
+
+
+def test_rollback_twice_returns_to_where_it_started_and_status_lists_copies(
+    pg, small_src, target_name, tmp_path
+):
+    url = pg.url(target_name)
+    assert _refresh(_config(tmp_path, small_src, url, "one")).returncode == 0
+    first = _digest(pg, target_name)
+    assert _refresh(_config(tmp_path, small_src, url, "two")).returncode == 0
+    second = _digest(pg, target_name)
+    assert first != second
+
+    done = run_cli("status", "staging", "-c", str(tmp_path / "datacloner.yml"), "--json")
+    assert done.returncode == 0, done.stderr
+    copies = json.loads(done.stdout)
+    assert [c["role"] for c in copies] == ["current", "previous"]
+    assert copies[0]["name"] == target_name
+    fingerprints = [c["manifests"][0]["secret_fingerprint"] for c in copies]
+    assert fingerprints[0] != fingerprints[1]  # two secrets, neither of them printed
+    assert all(c["manifests"][0]["rules_digest"].startswith("sha256:") for c in copies)
+    assert copies[0]["manifests"][0]["source"]["database"] == small_src.rsplit("/", 1)[1]
+    assert "one" not in json.dumps(copies[0]["manifests"][0]["secret_fingerprint"])
+
+    cfg = str(tmp_path / "datacloner.yml")
+    assert run_cli("rollback", "staging", "-c", cfg, "--yes").returncode == 0
+    assert _digest(pg, target_name) == first
+    assert run_cli("rollback", "staging", "-c", cfg, "--yes").returncode == 0
+    assert _digest(pg, target_name) == second
+
+
+def test_rollback_without_a_previous_copy_is_refused(pg, small_src, target_name, tmp_path):
+    cfg = _config(tmp_path, small_src, pg.url(target_name))
+    assert _refresh(cfg).returncode == 0
+    pg.drop(target_name + "__dc_prev")
+    done = run_cli("rollback", "staging", "-c", str(cfg), "--yes")
+    assert done.returncode == 1
+    assert "no previous copy" in done.stderr
+
+
+def test_keep_two_generations(pg, small_src, target_name, tmp_path):
+    url = pg.url(target_name)
+    for secret in ("one", "two", "three"):
+        cfg = _config(tmp_path, small_src, url, secret, env_extra="    keep: 2\n")
+        assert _refresh(cfg).returncode == 0
+    assert pg.exists(target_name + "__dc_prev") and pg.exists(target_name + "__dc_prev2")
+    try:
+        cfg = _config(tmp_path, small_src, url, "four", env_extra="    keep: 2\n")
+        assert _refresh(cfg).returncode == 0
+        assert not pg.exists(target_name + "__dc_prev3")
+    finally:
+        pg.drop(target_name + "__dc_prev2")
+
+
+def test_a_second_refresh_while_one_runs_exits_at_once(pg, small_src, target_name, tmp_path):
+    cfg = _config(tmp_path, small_src, pg.url(target_name))
+    with pg.connect() as holder:  # what a running refresh holds
+        holder.execute(
+            "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"datacloner:{target_name}",)
+        )
+        started = time.monotonic()
+        done = _refresh(cfg)
+        assert time.monotonic() - started < 20
+    assert done.returncode == 1
+    assert "another datacloner run" in done.stderr
+    assert not pg.exists(target_name) and not pg.exists(target_name + "__dc_new")
+
+
+def test_after_hooks_run_in_the_new_copy_and_a_failing_hook_changes_nothing(
+    pg, small_src, target_name, tmp_path
+):
+    (tmp_path / "dev.sql").write_text("UPDATE people SET password = 'devpass';\n")
+    url = pg.url(target_name)
+    cfg = _config(tmp_path, small_src, url, env_extra="    after: [dev.sql]\n")
+    assert _refresh(cfg).returncode == 0
+    with pg.connect(target_name) as conn:
+        assert conn.execute("SELECT DISTINCT password FROM people").fetchall() == [("devpass",)]
+    before = _digest(pg, target_name)
+
+    (tmp_path / "dev.sql").write_text("UPDATE no_such_table SET x = 1;\n")
+    done = _refresh(cfg)
+    assert done.returncode == 1
+    assert "dev.sql failed" in done.stderr
+    assert _digest(pg, target_name) == before
+    assert not pg.exists(target_name + "__dc_new")
+
+
+def test_on_busy_fail_gives_up_and_leaves_the_target(pg, small_src, target_name, tmp_path):
+    url = pg.url(target_name)
+    assert _refresh(_config(tmp_path, small_src, url)).returncode == 0
+    before = _digest(pg, target_name)
+    cfg = _config(tmp_path, small_src, url, "two", env_extra="    on_busy: fail\n")
+    with pg.connect(target_name) as busy:
+        busy.execute("SELECT 1")
+        done = _refresh(cfg, "--drain-timeout", "0.5")
+        assert done.returncode == 1
+        assert "on_busy: fail" in done.stderr
+        assert busy.execute("SELECT count(*) FROM people").fetchone()[0] == ROWS
+    assert _digest(pg, target_name) == before
+    assert not pg.exists(target_name + "__dc_new")
+
+
+def test_a_reconnecting_client_is_answered_within_a_second_during_the_swap(
+    pg, small_src, target_name, tmp_path
+):
+    url = pg.url(target_name)
+    assert _refresh(_config(tmp_path, small_src, url, "one")).returncode == 0
+    before = _digest(pg, target_name)
+    answers: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        # what an application pool does: reconnect on failure, every 20 ms
+        conn: psycopg.Connection | None = None
+        while not stop.is_set():
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(**pg.params(target_name), autocommit=True)
+                row = conn.execute("SELECT count(*) FROM datacloner.refreshes").fetchone()
+                answers.append((time.monotonic(), row[0]))
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                conn = None
+            time.sleep(0.02)
+        if conn is not None:
+            conn.close()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        done = _refresh(_config(tmp_path, small_src, url, "two"), "--drain-timeout", "0")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        thread.join()
+    assert done.returncode == 0, done.stderr
+    assert "ended" in done.stderr  # the probe's session was ended for the swap
+    times = [t for t, _ in answers]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert max(gaps) <= 1.0, f"longest time without an answer: {max(gaps):.2f}s"
+    assert _digest(pg, target_name) != before  # it sees the new copy after the swap
+
+
+def _kill_at(moment: str, cfg: Path, marker: Path) -> None:
+    env = {
+        **os.environ,
+        "DATACLONER_PAUSE_AT": moment,
+        "DATACLONER_PAUSE_FILE": str(marker),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datacloner.cli", "refresh", "staging", "-c", str(cfg), "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), f"never reached {moment}: {proc.stderr.read().decode()[-500:]}"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize("moment", ["pre-data", "data", "post-data", "hooks", "swap"])
+def test_kill_9_at_any_moment_leaves_a_complete_copy(pg, small_src, target_name, tmp_path, moment):
+    (tmp_path / "hook.sql").write_text("UPDATE people SET city = 'Lyon' WHERE id = 1;\n")
+    url = pg.url(target_name)
+    extra = "    after: [hook.sql]\n"
+    assert _refresh(_config(tmp_path, small_src, url, "one", extra)).returncode == 0
+    before = _digest(pg, target_name)
+
+    cfg = _config(tmp_path, small_src, url, "two", extra)
+    _kill_at(moment, cfg, tmp_path / "marker")
+    assert _digest(pg, target_name) == before  # the old copy, complete and serving
+    with pg.connect(target_name) as conn:
+        assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == ROWS
+
+    again = _refresh(cfg)
+    assert again.returncode == 0, again.stderr
+    assert _digest(pg, target_name) != before
+    assert not pg.exists(target_name + "__dc_new")
+    assert not pg.exists(target_name + "__dc_tmp")
+
+
+def test_sqlite_kill_in_the_swap_and_rollback(tmp_path):
+    demo = Path(__file__).resolve().parent.parent / "examples" / "demo"
+    subprocess.run(
+        [sys.executable, str(demo / "make_source.py"), str(tmp_path / "source.db")], check=True
+    )
+    (tmp_path / "rules.yml").write_text((demo / "rules.yml").read_text())
+    cfg = tmp_path / "datacloner.yml"
+
+    def write(secret: str) -> None:
+        cfg.write_text(
+            f"source: sqlite:///source.db\nsecret: {secret}\nrules: rules.yml\n"
+            "environments:\n  staging: {url: sqlite:///dev.db}\n"
+        )
+
+    write("one")
+    assert _refresh(cfg).returncode == 0
+    first = (tmp_path / "dev.db").read_bytes()
+    write("two")
+    _kill_at("swap", cfg, tmp_path / "marker")
+    assert (tmp_path / "dev.db").read_bytes() == first
+    assert _refresh(cfg).returncode == 0
+    second = (tmp_path / "dev.db").read_bytes()
+    assert second != first
+    assert not (tmp_path / "dev.db.dc_new").exists()
+
+    assert run_cli("rollback", "staging", "-c", str(cfg), "--yes").returncode == 0
+    assert (tmp_path / "dev.db").read_bytes() == first
+    assert run_cli("rollback", "staging", "-c", str(cfg), "--yes").returncode == 0
+    assert (tmp_path / "dev.db").read_bytes() == second
+    status = run_cli("status", "staging", "-c", str(cfg), "--json")
+    assert [c["role"] for c in json.loads(status.stdout)] == ["current", "previous"]
