@@ -100,17 +100,16 @@ def libpq_env(params: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def restore_section(
+def dump_section(
     tools: ClientTools,
     section: str,
     source: dict[str, str],
-    target: dict[str, str],
     snapshot: str,
     exclude_schemas: tuple[str, ...] = (),
-) -> None:
-    """``pg_dump --section=S --snapshot=ID source | psql target`` in one
-    transaction; any error stops it and is reported."""
-    dump_cmd = [
+) -> bytes:
+    """``pg_dump --section=S`` of the exported snapshot, as SQL text (schema
+    only, so it fits in memory)."""
+    cmd = [
         tools.pg_dump,
         f"--section={section}",
         f"--snapshot={snapshot}",
@@ -119,27 +118,28 @@ def restore_section(
         "--no-subscriptions",
         "--no-publications",
     ]
-    dump_cmd += [f"--exclude-schema={s}" for s in exclude_schemas]
-    restore_cmd = [tools.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
-    dump = subprocess.Popen(
-        dump_cmd, env=libpq_env(source), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert dump.stdout is not None
-    restore = subprocess.run(
-        restore_cmd, env=libpq_env(target), stdin=dump.stdout, capture_output=True, text=True
-    )
-    dump.stdout.close()
-    dump_err = dump.stderr.read().decode(errors="replace") if dump.stderr else ""
-    dump.wait()
-    if dump.returncode != 0:
-        raise Refused(f"pg_dump --section={section} failed: {dump_err.strip()}")
-    if restore.returncode != 0:
+    cmd += [f"--exclude-schema={s}" for s in exclude_schemas]
+    done = subprocess.run(cmd, env=libpq_env(source), capture_output=True)
+    if done.returncode != 0:
+        error = done.stderr.decode(errors="replace").strip()
+        raise Refused(f"pg_dump --section={section} failed: {error}")
+    return done.stdout
+
+
+def restore_sql(tools: ClientTools, what: str, script: bytes, target: dict[str, str]) -> None:
+    """SQL (pg_dump output) into ``target`` with psql, in one transaction;
+    any error stops it and is reported."""
+    cmd = [tools.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
+    done = subprocess.run(cmd, env=libpq_env(target), input=script, capture_output=True)
+    if done.returncode != 0:
         # DETAIL lines may quote values (e.g. a duplicated key): keep the rest
         message = "\n".join(
-            line for line in restore.stderr.strip().splitlines() if "DETAIL:" not in line
+            line
+            for line in done.stderr.decode(errors="replace").strip().splitlines()
+            if "DETAIL:" not in line
         )
         raise Refused(
-            f"restoring the {section} section into the new database failed: {message}",
+            f"restoring the {what} section into the new database failed: {message}",
             hint="the target server may lack an extension or role the source uses",
         )
 

@@ -24,7 +24,13 @@ from datacloner.engines import copytext
 from datacloner.engines.base import Advance, Section, SwapPolicy
 from datacloner.engines.pg_manifest import read_manifests, write_manifest
 from datacloner.engines.pg_swap import PgGenerations
-from datacloner.engines.pg_tools import ClientTools, find_tools, restore_section, run_sql_file
+from datacloner.engines.pg_tools import (
+    ClientTools,
+    dump_section,
+    find_tools,
+    restore_sql,
+    run_sql_file,
+)
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker
@@ -111,6 +117,11 @@ def load_failed(plan: TablePlan, exc: psycopg.Error) -> Refused:
         hint="the target was not changed; a masked value may not fit the column's type or "
         "a constraint: adjust that column's rule",
     )
+
+
+def _mask_batch(batch: list[list[bytes]], masker: TableMasker) -> bytes:
+    masker.apply(batch, _copy_codec)
+    return copytext.join_rows(batch)
 
 
 def _copy_codec(column: Column) -> tuple[copytext.Convert, copytext.Convert]:
@@ -244,6 +255,33 @@ class PgSource:
         with self.conn.cursor() as cur, cur.copy(query) as copy:
             yield (bytes(chunk) for chunk in copy)
 
+    def schema_sql(self, section: Section) -> bytes:
+        return dump_section(self.tools, section, self.params, self.snapshot, OWN_SCHEMAS)
+
+    def masked_copy(
+        self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
+    ) -> Iterator[bytes]:
+        """The table's rows as COPY text, masked: raw chunks when nothing is
+        masked, else batches split from COPY text with only masked fields decoded."""
+        with self.copy_out(plan) as chunks:
+            if not masker.active:
+                for chunk in chunks:
+                    yield chunk
+                    advance(chunk.count(b"\n"))
+                return
+            splitter = copytext.RowSplitter()
+            pending: list[list[bytes]] = []
+            for chunk in chunks:
+                pending.extend(splitter.feed(chunk))
+                while len(pending) >= batch_size:
+                    batch, pending = pending[:batch_size], pending[batch_size:]
+                    yield _mask_batch(batch, masker)
+                    advance(len(batch))
+            splitter.finish()
+            if pending:
+                yield _mask_batch(pending, masker)
+                advance(len(pending))
+
     def sample(self, table: Table, columns: list[Column], limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` rows of ``columns``, spread over the table, as Python
         values (psycopg's types: str, int, date, dict for json, list for arrays)."""
@@ -320,6 +358,7 @@ class PgTargetBuild:
         self.warnings: list[str] = []
         self.name = self.generations.new
         self.conn: psycopg.Connection | None = None
+        self._tools: ClientTools | None = None
 
     # -- lifecycle -------------------------------------------------------------
     def create(self) -> None:
@@ -373,14 +412,15 @@ class PgTargetBuild:
     def load_schema(self, section: Section) -> None:
         assert self.conn is not None
         self.conn.commit()
-        restore_section(
-            self.source.tools,
-            section,
-            self.source.params,
-            {**self.params, "dbname": self.name},
-            self.source.snapshot,
-            exclude_schemas=OWN_SCHEMAS,
-        )
+        target = {**self.params, "dbname": self.name}
+        restore_sql(self.tools, section, self.source.schema_sql(section), target)
+
+    @property
+    def tools(self) -> ClientTools:
+        """psql for the target's server (any recent psql would do)."""
+        if self._tools is None:
+            self._tools = find_tools(self.admin.info.server_version // 10000)
+        return self._tools
 
     def copy_table(
         self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
@@ -404,40 +444,17 @@ class PgTargetBuild:
     ) -> int:
         assert self.conn is not None
         rows = 0
-        with (
-            self.conn.cursor() as cur,
-            cur.copy(into) as sink,
-            self.source.copy_out(plan) as chunks,
-        ):
-            if not masker.active:
-                # nothing to mask: raw COPY data, never parsed
-                for chunk in chunks:
-                    sink.write(chunk)
-                    n = chunk.count(b"\n")
-                    rows += n
-                    advance(n)
-            else:
-                splitter = copytext.RowSplitter()
-                pending: list[list[bytes]] = []
-                for chunk in chunks:
-                    pending.extend(splitter.feed(chunk))
-                    while len(pending) >= batch_size:
-                        batch, pending = pending[:batch_size], pending[batch_size:]
-                        rows += self._write_masked(sink, batch, masker, advance)
-                splitter.finish()
-                if pending:
-                    rows += self._write_masked(sink, pending, masker, advance)
+
+        def counted(n: int) -> None:
+            nonlocal rows
+            rows += n
+            advance(n)
+
+        with self.conn.cursor() as cur, cur.copy(into) as sink:
+            for data in self.source.masked_copy(plan, masker, batch_size, counted):
+                sink.write(data)
         self.conn.commit()
         return rows
-
-    @staticmethod
-    def _write_masked(
-        sink: psycopg.Copy, batch: list[list[bytes]], masker: TableMasker, advance: Advance
-    ) -> int:
-        masker.apply(batch, _copy_codec)
-        sink.write(copytext.join_rows(batch))
-        advance(len(batch))
-        return len(batch)
 
     def finalize(self) -> None:
         assert self.conn is not None
@@ -495,7 +512,7 @@ class PgTargetBuild:
         assert self.conn is not None
         self.conn.commit()
         for script in scripts:
-            run_sql_file(self.source.tools, script, {**self.params, "dbname": self.name})
+            run_sql_file(self.tools, script, {**self.params, "dbname": self.name})
 
     def health_check(self, loaded: dict[QualifiedName, int]) -> None:
         """Before the swap: every table holds the rows loaded into it, and every
