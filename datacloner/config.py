@@ -76,6 +76,9 @@ class Config:
     rules_path: Path
     protected: tuple[str, ...]
     environments: dict[str, Environment] = field(hash=False)
+    # an unset ${VAR} in `source`: an error only for verbs that read the source
+    source_unset: ErrorList | None = field(default=None, compare=False, repr=False)
+    secret_unset: ErrorList | None = field(default=None, compare=False, repr=False)
 
     def environment(self, name: str) -> Environment:
         """The environment called ``name``; UsageError naming the closest ones."""
@@ -95,8 +98,17 @@ class Config:
             "Add one under `environments:` to use another name.",
         )
 
+    def require_source(self) -> str:
+        """The source URL, for the verbs that read production (exit 2 if its
+        variable is unset)."""
+        if self.source_unset:
+            self.source_unset.raise_if_any()
+        return self.source
+
     def require_secret(self) -> bytes:
         """The masking key, for the refreshes that need it (exit 2 if unset)."""
+        if self.secret_unset:
+            self.secret_unset.raise_if_any()
         if not self.secret:
             state = "is empty" if self.secret == "" else "has no `secret:`"
             raise UsageError(f"{self.path} {state}: masking needs a secret key", hint=_SECRET_HINT)
@@ -148,7 +160,7 @@ def load_config(path: Path) -> Config:
             _report(error, doc, errors)
         errors.raise_if_any()
         raise  # pragma: no cover - every error was reported above
-    return _build(model, doc, errors.per_env)
+    return _build(model, doc, errors)
 
 
 # --- ${VAR} interpolation ------------------------------------------------------
@@ -199,6 +211,14 @@ def _interpolate(
     if isinstance(value, list):
         return [_interpolate(v, (*path, i), doc, errors, placeholders) for i, v in enumerate(value)]
     if isinstance(value, str):
+        if path == ("source",) and isinstance(errors, _Deferred):
+            # only verbs that read the source need it: `restore` in CI must not
+            before = len(errors.source.lines)
+            expanded = _expand(placeholders.restore(value), path, doc, errors.source)
+            return _UNSET_URL if len(errors.source.lines) > before else expanded
+        if path == ("secret",) and isinstance(errors, _Deferred):
+            # only verbs that mask need it
+            return _expand(placeholders.restore(value), path, doc, errors.secret)
         if len(path) > 2 and path[0] == "environments" and isinstance(errors, _Deferred):
             # A variable of one environment matters only when that environment is
             # used: `refresh dev` must not need STAGING_DATABASE_URL.
@@ -221,6 +241,8 @@ class _Deferred(ErrorList):
     def __init__(self) -> None:
         super().__init__()
         self.per_env: dict[str, ErrorList] = {}
+        self.source = ErrorList()
+        self.secret = ErrorList()
 
 
 def _expand(text: str, path: NodePath, doc: YamlDoc, errors: ErrorList) -> str:
@@ -411,7 +433,7 @@ def _dotted(path: tuple[Any, ...]) -> str:
 # --- typed result --------------------------------------------------------------
 
 
-def _build(model: _ConfigModel, doc: YamlDoc, deferred: dict[str, ErrorList]) -> Config:
+def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
     base = doc.path.parent
 
     def relative(text: str) -> Path:
@@ -429,13 +451,15 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: dict[str, ErrorList]) ->
             on_busy=env.on_busy,
             keep=env.keep,
             location=doc.location(("environments", name)),
-            unset=deferred.get(name) or None,
+            unset=deferred.per_env.get(name) or None,
         )
         for name, env in model.environments.items()
     }
     return Config(
         path=doc.path,
         source=_sqlite_relative(model.source, base),
+        source_unset=deferred.source or None,
+        secret_unset=deferred.secret or None,
         secret=model.secret,
         rules_path=relative(model.rules),
         protected=tuple(model.protected),

@@ -11,15 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from datacloner import guards, manifest, urls
 from datacloner.catalog import QualifiedName
 from datacloner.config import Config
 from datacloner.engines import engine_for
-from datacloner.engines.base import SwapPolicy
+from datacloner.engines.base import SwapPolicy, TargetBuild
 from datacloner.faults import checkpoint
 from datacloner.masking import check_spec, compile_mask
-from datacloner.plan import Plan, build_plan
+from datacloner.plan import Plan, TablePlan, build_plan
 from datacloner.progress import ProgressSink
 from datacloner.report import Report, TableReport
 from datacloner.rules import MaskSpec, load_rules
@@ -41,7 +42,7 @@ class CheckResult:
 def check(config: Config) -> CheckResult:
     """Config and rules against the live source; raises on any problem."""
     ruleset = load_rules(config.rules_path)
-    url = config.source
+    url = config.require_source()
     with engine_for(url).open_source(url) as source:
         plan = build_plan(source.read_catalog(), ruleset, _check)
         return CheckResult(plan=plan, source=source.identity())
@@ -71,7 +72,7 @@ def refresh(
 ) -> Report:
     """``confirm(target)`` raises to stop before anything is created."""
     env = config.environment(environment)
-    src_url, dst_url = config.source, env.url
+    src_url, dst_url = config.require_source(), env.url
     secret = config.require_secret()
     ruleset = load_rules(config.rules_path)
     engine = engine_for(src_url, dst_url)
@@ -96,38 +97,53 @@ def refresh(
         confirm(report.target)
         policy = policy_for(config, environment, drain_timeout)
         with engine.build_target(dst_url, source, policy) as target:
-            target.load_schema("pre-data")
-            checkpoint("pre-data")
-            loaded: dict[QualifiedName, int] = {}
-            for tp in plan.tables:
-                if tp.skip:
-                    report.tables.append(TableReport(table=tp.name, action="skipped"))
-                    loaded[tp.table.qualified] = 0
-                    continue
-                started = time.monotonic()
-                progress.start_table(tp.name, tp.table.row_estimate)
-                rows = target.copy_table(tp, maskers[id(tp)], batch_size, progress.advance)
-                progress.end_table(rows)
-                checkpoint("data")
-                loaded[tp.table.qualified] = rows
-                report.tables.append(
-                    TableReport(
-                        table=tp.name,
-                        action="masked" if tp.masked_columns else "copied",
-                        rows=rows,
-                        masked_columns=tp.masked_columns,
-                        seconds=round(time.monotonic() - started, 3),
-                    )
-                )
-            target.load_schema("post-data")
-            checkpoint("post-data")
-            target.finalize()
-            target.health_check(loaded)  # the load itself, before hooks change anything
-            target.run_hooks(env.after)
-            checkpoint("hooks")
-            report.finished_at = _now()
-            report.seconds = round(time.monotonic() - began, 3)
-            target.write_manifest(report.as_dict())
-            report.warnings.extend(target.swap())
+            build_and_swap(target, plan.tables, maskers, env.after, progress, report, batch_size)
     report.seconds = round(time.monotonic() - began, 3)
     return report
+
+
+def build_and_swap(
+    target: TargetBuild,
+    tables: list[TablePlan],
+    maskers: dict[int, TableMasker],
+    after: tuple[Path, ...],
+    progress: ProgressSink,
+    report: Report,
+    batch_size: int,
+) -> None:
+    """The target half of a refresh (or a restore): schema, rows, post-data,
+    finish, health check, hooks, manifest, swap."""
+    began = time.monotonic()
+    target.load_schema("pre-data")
+    checkpoint("pre-data")
+    loaded: dict[QualifiedName, int] = {}
+    for tp in tables:
+        if tp.skip:
+            report.tables.append(TableReport(table=tp.name, action="skipped"))
+            loaded[tp.table.qualified] = 0
+            continue
+        started = time.monotonic()
+        progress.start_table(tp.name, tp.table.row_estimate)
+        rows = target.copy_table(tp, maskers[id(tp)], batch_size, progress.advance)
+        progress.end_table(rows)
+        checkpoint("data")
+        loaded[tp.table.qualified] = rows
+        report.tables.append(
+            TableReport(
+                table=tp.name,
+                action="masked" if tp.masked_columns else "copied",
+                rows=rows,
+                masked_columns=tp.masked_columns,
+                seconds=round(time.monotonic() - started, 3),
+            )
+        )
+    target.load_schema("post-data")
+    checkpoint("post-data")
+    target.finalize()
+    target.health_check(loaded)  # the load itself, before hooks change anything
+    target.run_hooks(after)
+    checkpoint("hooks")
+    report.finished_at = _now()
+    report.seconds = round(report.seconds + time.monotonic() - began, 3)
+    target.write_manifest(report.as_dict())
+    report.warnings.extend(target.swap())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -329,16 +330,26 @@ def test_find_config_missing_in_working_directory(
 # --- interpolation errors --------------------------------------------------------
 
 
+def _raised(call: Callable[[], object]) -> UsageError:
+    with pytest.raises(UsageError) as info:
+        call()
+    assert info.value.exit_code == 2
+    return info.value
+
+
 def test_missing_variable_names_it_and_line(tmp_path: Path) -> None:
-    err = load_error(
-        tmp_path,
-        """\
-        rules: rules/
-        source: ${PROD_DATABASE_URL}
-        environments:
-          dev: {url: sqlite:///dev.db}
-        """,
+    config = load_config(
+        write(
+            tmp_path,
+            """\
+            rules: rules/
+            source: ${PROD_DATABASE_URL}
+            environments:
+              dev: {url: sqlite:///dev.db}
+            """,
+        )
     )
+    err = _raised(config.require_source)
     assert lines_of(err) == [
         f"{tmp_path / 'datacloner.yml'}:2: source: environment variable PROD_DATABASE_URL "
         "is not set"
@@ -347,7 +358,9 @@ def test_missing_variable_names_it_and_line(tmp_path: Path) -> None:
 
 
 def test_missing_secret_variable_says_how_to_set_it(tmp_path: Path) -> None:
-    err = load_error(tmp_path, BASE + "secret: ${DATACLONER_SECRET}\n")
+    """Reported when masking needs it: `restore` in CI has no secret."""
+    config = load_config(write(tmp_path, BASE + "secret: ${DATACLONER_SECRET}\n"))
+    err = _raised(config.require_secret)
     assert str(err) == (
         f"{tmp_path / 'datacloner.yml'}:5: secret: environment variable DATACLONER_SECRET "
         "is not set"
@@ -403,17 +416,24 @@ def test_an_unused_environment_does_not_need_its_variables(tmp_path: Path) -> No
     assert "STAGING_DATABASE_URL" in str(info.value)
 
 
-def test_a_missing_source_variable_is_reported_at_load(tmp_path: Path) -> None:
-    err = load_error(
-        tmp_path,
-        """\
-        source: ${PROD_DATABASE_URL}
-        rules: rules/
-        environments:
-          dev: {url: sqlite:///dev.db}
-        """,
+def test_a_missing_source_variable_is_reported_when_the_source_is_used(tmp_path: Path) -> None:
+    """`restore` in CI has no production credentials: only reading the source needs them."""
+    config = load_config(
+        write(
+            tmp_path,
+            """\
+            source: ${PROD_DATABASE_URL}
+            rules: rules/
+            environments:
+              dev: {url: sqlite:///dev.db}
+            """,
+        )
     )
-    assert lines_of(err)[0].endswith(
+    assert config.environment("dev").url.endswith("dev.db")
+    with pytest.raises(UsageError) as info:
+        config.require_source()
+    assert info.value.exit_code == 2
+    assert lines_of(info.value)[0].endswith(
         "datacloner.yml:1: source: environment variable PROD_DATABASE_URL is not set"
     )
 

@@ -39,8 +39,12 @@ def confirmer(yes: bool, action: str = "Replace") -> Callable[[str], None]:
     return confirm
 
 
-def _summary(report: Report) -> None:
-    table = Table(title=f"refreshed {report.environment} ({report.target})")
+def print_report(report: Report, json_out: bool, title: str) -> None:
+    """The JSON report, or a summary table for people."""
+    if json_out:
+        print(report.to_json())
+        return
+    table = Table(title=title)
     table.add_column("table")
     table.add_column("rows", justify="right")
     table.add_column("masked columns")
@@ -86,7 +90,4 @@ def refresh(
             progress.close()
 
     report = run(step)
-    if json_out:
-        print(report.to_json())
-    else:
-        _summary(report)
+    print_report(report, json_out, title=f"refreshed {report.environment} ({report.target})")

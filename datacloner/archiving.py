@@ -1,0 +1,134 @@
+"""Runtime of ``dump`` (source -> masked archive) and ``restore`` (archive ->
+environment, through the same build and swap as a refresh, with neither the
+source nor the secret)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from datacloner import guards, manifest, urls
+from datacloner.archive import ArchiveReader, ArchiveWriter
+from datacloner.catalog import display_name
+from datacloner.config import Config
+from datacloner.engines import engine_for
+from datacloner.errors import UsageError
+from datacloner.masking import compile_mask
+from datacloner.plan import TablePlan, build_plan
+from datacloner.progress import ProgressSink
+from datacloner.refresh import (
+    DEFAULT_BATCH_SIZE,
+    _check,
+    _now,
+    build_and_swap,
+    policy_for,
+)
+from datacloner.report import Report, TableReport
+from datacloner.rules import load_rules
+from datacloner.table_masker import MaskerCache, TableMasker
+
+
+def _postgres_only(url: str, verb: str) -> None:
+    if urls.kind(url) != "postgresql":
+        raise UsageError(
+            f"`{verb}` works with PostgreSQL; this URL is {urls.kind(url)}",
+            hint="archives hold PostgreSQL COPY data and pg_dump sections",
+        )
+
+
+def dump(
+    config: Config, path: Path, progress: ProgressSink, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Report:
+    from datacloner.engines.pg_archive import write_archive
+
+    source_url = config.require_source()
+    _postgres_only(source_url, "dump")
+    secret = config.require_secret()
+    ruleset = load_rules(config.rules_path)
+    report = Report(
+        environment="archive",
+        target=str(path),
+        started_at=_now(),
+        rules_digest=manifest.rules_digest(ruleset.files),
+        secret_fingerprint=manifest.secret_fingerprint(secret),
+    )
+    began = time.monotonic()
+    with engine_for(source_url).open_source(source_url) as source:
+        plan = build_plan(source.read_catalog(), ruleset, _check)
+        report.source = source.identity()
+        cache = MaskerCache(compile_mask, secret)
+        maskers = {id(tp): TableMasker(tp, cache) for tp in plan.copied}
+        writer = ArchiveWriter(path)
+        current: list[TablePlan] = []
+
+        def on_table(tp: TablePlan) -> Callable[[int], None]:
+            if current:
+                progress.end_table(0)
+            current[:] = [tp]
+            progress.start_table(tp.name, tp.table.row_estimate)
+            return progress.advance
+
+        try:
+            write_archive(source, plan, maskers, writer, batch_size, on_table)
+            for table in writer.tables:
+                report.tables.append(
+                    TableReport(
+                        table=display_name((table.schema, table.name)),
+                        action="masked" if table.masked_columns else "copied",
+                        rows=table.rows,
+                        masked_columns=table.masked_columns,
+                    )
+                )
+            report.finished_at = _now()
+            report.seconds = round(time.monotonic() - began, 3)
+            writer.close(report.as_dict())
+        except BaseException:
+            writer.abort()
+            raise
+    return report
+
+
+def restore(
+    config: Config,
+    path: Path,
+    environment: str,
+    progress: ProgressSink,
+    confirm: Callable[[str], None],
+    drain_timeout: float | None = None,
+) -> Report:
+    from datacloner.engines.pg_archive import ArchiveSource
+
+    env = config.environment(environment)
+    _postgres_only(env.url, "restore")
+    guards.refuse_protected(env.url, config.protected)
+    engine = engine_for(env.url)
+    reader = ArchiveReader(path)
+    try:
+        reader.verify()  # a corrupted archive is refused before anything is touched
+        source = ArchiveSource(reader)
+        archived = reader.manifest
+        report = Report(
+            environment=environment,
+            target=urls.redact(env.url),
+            started_at=_now(),
+            source=source.identity(),
+            rules_digest=archived.get("rules_digest", ""),
+            secret_fingerprint=archived.get("secret_fingerprint", ""),
+        )
+        guards.refuse_source(archived.get("source", {}), engine.target_identity(env.url))
+        confirm(report.target)
+        tables = source.table_plans()
+        maskers = {id(tp): TableMasker(tp, MaskerCache(compile_mask, b"")) for tp in tables}
+        began = time.monotonic()
+        policy = policy_for(config, environment, drain_timeout)
+        with engine.build_target(env.url, source, policy) as target:  # type: ignore[arg-type]
+            build_and_swap(target, tables, maskers, env.after, progress, report, DEFAULT_BATCH_SIZE)
+        report.seconds = round(time.monotonic() - began, 3)
+        masked = {display_name((t.schema, t.name)): t.masked_columns for t in reader.tables}
+        for table in report.tables:
+            table.masked_columns = masked.get(table.table, [])
+            table.action = "masked" if table.masked_columns else "copied"
+        return report
+    finally:
+        reader.close()
