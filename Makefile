@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-masking clean
 
 install: $(VENV)/.installed
 
@@ -22,11 +22,14 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check datacloner tests examples
-	$(BIN)/ruff format --check datacloner tests examples
+	$(BIN)/ruff check datacloner tests examples bench
+	$(BIN)/ruff format --check datacloner tests examples bench
 
 bench: install
 	$(BIN)/pytest -m slow -o addopts="" -v
+
+bench-masking: install
+	$(BIN)/python bench/bench_masking.py
 
 clean:
 	rm -rf $(VENV) examples/demo/*.db examples/demo/*.db.prev

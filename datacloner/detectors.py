@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 KINDS: tuple[str, ...] = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban", "url")
 
@@ -25,16 +25,17 @@ KINDS: tuple[str, ...] = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban
 # address that also looks like a dotted phone number), the first kind wins.
 PRIORITY: tuple[str, ...] = ("url", "email", "iban", "credit_card", "ipv6", "ipv4", "phone")
 
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])"
-    r"[\w%+-](?:[\w.%+-]{0,62}[\w%+-])?"  # local part: no leading or trailing dot
-    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+"  # domain labels
+# Email: the local part is found by walking left from each "@" (on the reversed
+# text), the domain by matching right of it: cheaper than scanning every
+# position of the text with one big regex.
+_LOCAL_REVERSED = re.compile(r"[\w.%+-]{1,64}")
+_DOMAIN = re.compile(
+    r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+"  # labels
     r"[^\W\d_]{2,63}"  # a top-level domain is letters
     r"(?![\w-])"
 )
 _URL = re.compile(r"(?<![\w@.])(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?'\""
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
 _IPV6 = re.compile(
     r"(?<![\w:.])"
     r"(?:(?:[0-9A-Fa-f]{0,4}:){2,6}(?:\d{1,3}\.){3}\d{1,3}"  # with an IPv4 tail
@@ -42,21 +43,37 @@ _IPV6 = re.compile(
     r"(?:%[\w.-]+)?"  # zone id: fe80::1%eth0
     r"(?![\w:])"
 )
-_CARD = re.compile(r"(?<![\w+])\d(?:[ -]?\d){11,18}(?!\w)")
+# One pass finds every place a number-like value (phone, card, IPv4) or an
+# IBAN can be: runs of 7+ digit/separator characters, and "XX99".
+_SCAN = re.compile(r"[0-9A-Z](?:(?<=[0-9])[0-9 .()/-]{5,}[0-9]|(?<=[A-Z])[A-Z][0-9][0-9])")
 _IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![\w])")
+_CARD = re.compile(r"(?<![\w+])\d(?:[ -]?\d){11,18}")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}")
 # A unit is a digit or a parenthesised area code; units are joined by at most
-# one separator. 7+ units; digits are counted when validating.
+# one separator. Digits are counted when validating.
 _PHONE = re.compile(
     r"(?<![\w+@])"
     r"\+?(?:\(\+?\d{1,5}\)|\d)(?:(?:[ .-]|/ ?)?(?:\(\d{1,5}\)|\d)){4,22}"
     r"(?:[ ]?(?:x|ext\.?|#)[ ]?\d{1,6})?"
-    r"(?![\w@:])"
 )
 _PHONE_EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|#)[ ]?\d{1,6}$")
+_EXTENSION_AFTER = re.compile(r"[ ]?(?:x|ext\.?|#)[ ]?\d{1,6}")
 _DATE_LIKE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _NOT_DIGIT = re.compile(r"\D")
+_CARD_GROUPS = re.compile(
+    r"\d{4}(?:([ -])\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,4})?|([ -])\d{6}\2\d{4,5})"
+)
 _IBAN_SHAPE = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
+_WORDISH = re.compile(r"[\w@:]")
+_NUMERIC_KINDS = ("credit_card", "ipv4", "phone")
+_DATE_IN = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}([./-])\d{1,2}\1\d{2}")
+_GROUP_START = re.compile(r"[+(]|(?<=[ .()/-])[0-9]")
+# A date (ISO, or day.month.year with one separator), maybe with a time after.
+_DATE_AT = re.compile(
+    r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}([./-])\d{1,2}\1(?:\d{4}|\d{2}))"
+    r"(?:(?=[ T]\d{1,2}:\d\d)|(?![0-9]|[ .()/-]?[0-9]))"
+)
 
 Span = tuple[int, int]
 
@@ -97,36 +114,132 @@ def _prefixes(text: str, start: int, end: int, separators: str) -> Iterable[Span
             yield start, i
 
 
-def _find_card(text: str) -> list[Span]:
-    spans = []
-    for m in _CARD.finditer(text):
-        for s, e in _prefixes(text, m.start(), m.end(), " -"):
-            digits = _NOT_DIGIT.sub("", text[s:e])
-            if 12 <= len(digits) <= 19 and luhn_ok(digits):
-                spans.append((s, e))
-                break
-    return spans
+def _ends_clean(text: str, end: int) -> bool:
+    """No letter, digit, "@" or ":" right after a number: not part of a longer token."""
+    return end >= len(text) or not _WORDISH.match(text, end)
 
 
-def _find_iban(text: str) -> list[Span]:
-    spans = []
-    for m in _IBAN.finditer(text):
-        for s, e in _prefixes(text, m.start(), m.end(), " "):
-            if iban_ok(text[s:e]):
-                spans.append((s, e))
-                break
-    return spans
+def _card_ok(text: str, s: int, e: int) -> bool:
+    candidate = text[s:e]
+    digits = _NOT_DIGIT.sub("", candidate)
+    if not 12 <= len(digits) <= 19:
+        return False
+    # Printed cards are one block, or groups of 4 (4-6-5 / 4-6-4 for Amex and
+    # Diners) with one kind of separator: "555-123-4567 4111" is not a card.
+    if len(digits) != len(candidate) and not _CARD_GROUPS.fullmatch(candidate):
+        return False
+    return luhn_ok(digits)
 
 
-def _find_ipv4(text: str) -> list[Span]:
-    spans = []
-    for m in _IPV4.finditer(text):
-        try:
-            ipaddress.IPv4Address(m.group())  # rejects 256+ and leading zeros
-        except ValueError:
+def _ipv4_ok(text: str, s: int, e: int) -> bool:
+    if e < len(text) and (
+        text[e].isalnum() or text.startswith(".", e) and text[e + 1 : e + 2].isdigit()
+    ):
+        return False
+    try:
+        ipaddress.IPv4Address(text[s:e])  # rejects 256+ and leading zeros
+    except ValueError:
+        return False
+    return True
+
+
+def _phone_ok(candidate: str) -> bool:
+    body = candidate
+    if "x" in body or "e" in body or "#" in body:
+        body = _PHONE_EXTENSION.sub("", body)
+    # str.count is C: much cheaper than a regex or a loop for a few characters.
+    spaces, dots, dashes = body.count(" "), body.count("."), body.count("-")
+    others = body.count("(") + body.count(")") + body.count("/")
+    plus = body.startswith("+")
+    digits = len(body) - spaces - dots - dashes - others - plus
+    if not 7 <= digits <= 15:
+        return False
+    if not (spaces or dots or dashes or others):
+        # A bare 7-digit number is more often an id than a phone; a leading 0
+        # (a national trunk prefix: 016549996) makes a phone likelier.
+        return plus or digits >= 10 or (digits >= 8 and body.startswith("0"))
+    if dots == 1 and not (spaces or dashes or others or plus):
+        return False  # 12345.6789 is a decimal, not a phone
+    if dots == 3 and _DOTTED_QUAD.fullmatch(body):
+        return False  # an IPv4 address
+    return not (digits <= 8 and _DATE_LIKE.fullmatch(body))
+
+
+def _numbers_in(
+    text: str, lo: int, hi: int, wanted: set[str] | frozenset[str]
+) -> list[tuple[int, int, str]]:
+    """Cards, IPv4 addresses and phones inside ``text[lo:hi]``, a run of digits
+    and separators widened by what may precede ("+", "(") or follow ("x123").
+
+    The most specific kind goes first (cards: Luhn and grouping; then IPv4;
+    then phones in what is left), each tried at every group start, so a phone
+    and a card separated by one space are both found. Dates are skipped whole:
+    "2022-02-15 09:57" holds no phone number."""
+    # Cheap rule-outs: a card has 12+ digits, an IPv4 address 3 dots.
+    possible = set(wanted)
+    if len(_NOT_DIGIT.sub("", text[lo:hi])) < 12:
+        possible.discard("credit_card")
+    if text.count(".", lo, hi) < 3:
+        possible.discard("ipv4")
+    if (
+        possible == {"phone"}
+        and (m := _PHONE.match(text, lo, hi)) is not None
+        and m.end() == hi
+        and _ends_clean(text, hi)
+        and not _DATE_IN.search(text, lo, hi)
+        and _phone_ok(text[lo:hi])
+    ):
+        return [(lo, hi, "phone")]  # the common case: the run is one phone number
+    starts = [lo]
+    while (nxt := _GROUP_START.search(text, starts[-1] + 1, hi)) is not None:
+        starts.append(nxt.start())
+    taken: list[tuple[int, int, str]] = []  # dates too, as "date"
+    for kind in _NUMERIC_KINDS:
+        if kind == "phone":  # dates are not phones (but may look like the end of an IP)
+            for p in starts:
+                date = _DATE_AT.match(text, p)
+                if date and not any(t[0] <= p < t[1] for t in taken):
+                    taken.append((p, date.end(), "date"))
+        if kind not in possible:
             continue
-        spans.append(m.span())
-    return spans
+        for p in starts:
+            if any(t[0] <= p < t[1] for t in taken):
+                continue
+            end = min([t[0] for t in taken if t[0] > p], default=hi)
+            hit = _number_at(text, p, end, kind)
+            if hit is not None:
+                taken.append((p, hit, kind))
+    return sorted(t for t in taken if t[2] != "date")
+
+
+def _number_at(text: str, p: int, hi: int, kind: str) -> int | None:
+    """The end of a ``kind`` starting exactly at ``p`` (and ending by ``hi``), or None."""
+    if kind == "credit_card":
+        m = _CARD.match(text, p, hi)
+        if m:
+            for s, e in _prefixes(text, p, m.end(), " -"):
+                if _ends_clean(text, e) and _card_ok(text, s, e):
+                    return e
+    elif kind == "ipv4":
+        m = _IPV4.match(text, p, hi)
+        if m and _ipv4_ok(text, p, m.end()):
+            return m.end()
+    else:
+        m = _PHONE.match(text, p, hi)
+        if m:
+            for s, e in _prefixes(text, p, m.end(), " .-/"):
+                if _ends_clean(text, e) and _phone_ok(text[s:e]):
+                    return e
+    return None
+
+
+def _find_iban(text: str, start: int) -> Span | None:
+    m = _IBAN.match(text, start)
+    if m:
+        for s, e in _prefixes(text, m.start(), m.end(), " "):
+            if _ends_clean(text, e) and iban_ok(text[s:e]):
+                return s, e
+    return None
 
 
 def _find_ipv6(text: str) -> list[Span]:
@@ -150,29 +263,24 @@ def _find_ipv6(text: str) -> list[Span]:
     return spans
 
 
-def _phone_ok(candidate: str) -> bool:
-    body = _PHONE_EXTENSION.sub("", candidate)
-    digits = sum(c.isdigit() for c in body)
-    if not 7 <= digits <= 15:
-        return False
-    if _DATE_LIKE.fullmatch(body) or _DOTTED_QUAD.fullmatch(body):
-        return False
-    separators = [c for c in body if c in " .-()/"]
-    if not separators and not body.startswith("+"):
-        # A bare 7-digit number is more often an id than a phone; a leading 0
-        # (a national trunk prefix: 016549996) makes a phone likelier.
-        return digits >= 10 or (digits >= 8 and body.startswith("0"))
-    if separators == ["."] and not body.startswith("+"):
-        return False  # 12345.6789: a decimal
-    return True
-
-
-def _find_phone(text: str) -> list[Span]:
-    return [m.span() for m in _PHONE.finditer(text) if _phone_ok(m.group())]
-
-
 def _find_email(text: str) -> list[Span]:
-    return [m.span() for m in _EMAIL.finditer(text)]
+    spans: list[Span] = []
+    at = text.find("@")
+    if at < 0:
+        return spans
+    reversed_text = text[::-1]
+    n = len(text)
+    while at >= 0:
+        local = _LOCAL_REVERSED.match(reversed_text, n - at)
+        domain = _DOMAIN.match(text, at + 1)
+        if local and domain:
+            start = n - local.end()
+            while start < at and text[start] == ".":  # no leading dot in a local part
+                start += 1
+            if start < at and (not spans or start >= spans[-1][1]):
+                spans.append((start, domain.end()))
+        at = text.find("@", at + 1)
+    return spans
 
 
 def _find_url(text: str) -> list[Span]:
@@ -191,21 +299,58 @@ def _find_url(text: str) -> list[Span]:
     return spans
 
 
-_FINDERS = {
-    "email": _find_email,
-    "phone": _find_phone,
-    "ipv4": _find_ipv4,
-    "ipv6": _find_ipv6,
-    "credit_card": _find_card,
-    "iban": _find_iban,
-    "url": _find_url,
-}
-# Cheap tests that rule a kind out without running its regex (scrub speed).
-_MAY_CONTAIN = {
+def _scan_numbers(text: str, wanted: set[str] | frozenset[str]) -> list[tuple[int, int, str]]:
+    """IBANs first, then cards, IPv4 addresses and phones outside them."""
+    found: list[tuple[int, int, str]] = []
+    covered = 0  # end of the last IBAN: numbers inside it are its digits
+    numeric = wanted.intersection(_NUMERIC_KINDS)
+    n = len(text)
+    for m in _SCAN.finditer(text):
+        s, e = m.span()
+        if s < covered:
+            continue
+        if text[s].isalpha():
+            if "iban" in wanted:
+                span = _find_iban(text, s)
+                if span:
+                    found.append((*span, "iban"))
+                    covered = span[1]
+            continue
+        if not numeric:
+            continue
+        lo = s
+        while lo > 0 and s - lo < 2 and text[lo - 1] in "+(":  # "+1-555", "(+30) ..."
+            lo -= 1
+        ext = _EXTENSION_AFTER.match(text, e)
+        hi = ext.end() if ext else e
+        found += _numbers_in(text, lo, min(hi, n), numeric)
+    return found
+
+
+_PREFILTERS = {
     "email": lambda t: "@" in t,
     "url": lambda t: "//" in t or "www." in t or "WWW." in t,
     "ipv6": lambda t: t.count(":") >= 2,
 }
+
+
+def _spans(text: str, wanted: set[str] | frozenset[str]) -> list[tuple[int, int, str]]:
+    """Every span of the wanted kinds, in :data:`PRIORITY` order (may overlap)."""
+    found: list[tuple[int, int, str]] = []
+    if "url" in wanted and _PREFILTERS["url"](text):
+        found += [(s, e, "url") for s, e in _find_url(text)]
+    if "email" in wanted and "@" in text:
+        found += [(s, e, "email") for s, e in _find_email(text)]
+    if wanted.intersection(("iban", *_NUMERIC_KINDS)):
+        numbers = _scan_numbers(text, wanted)
+        found += [span for span in numbers if span[2] == "iban"]
+        found += [span for span in numbers if span[2] == "credit_card"]
+        if "ipv6" in wanted and _PREFILTERS["ipv6"](text):
+            found += [(s, e, "ipv6") for s, e in _find_ipv6(text)]
+        found += [span for span in numbers if span[2] in ("ipv4", "phone")]
+    elif "ipv6" in wanted and _PREFILTERS["ipv6"](text):
+        found += [(s, e, "ipv6") for s, e in _find_ipv6(text)]
+    return found
 
 
 def find(kind: str, text: str) -> list[tuple[int, int]]:
@@ -213,20 +358,36 @@ def find(kind: str, text: str) -> list[tuple[int, int]]:
 
     Raises ValueError for an unknown kind.
     """
-    try:
-        finder = _FINDERS[kind]
-    except KeyError:
-        raise ValueError(f"unknown detector kind {kind!r}; known: {', '.join(KINDS)}") from None
-    may = _MAY_CONTAIN.get(kind)
-    if may is not None and not may(text):
-        return []
-    return finder(text)
+    if kind not in KINDS:
+        raise ValueError(f"unknown detector kind {kind!r}; known: {', '.join(KINDS)}")
+    return sorted((s, e) for s, e, _ in _spans(text, {kind}))
 
 
 def is_kind(kind: str, value: str) -> bool:
     """True when the whole value (stripped) is one ``kind``, e.g. a column of emails."""
     text = value.strip()
     return bool(text) and find(kind, text) == [(0, len(text))]
+
+
+def finder(kinds: Iterable[str]) -> Callable[[str], list[tuple[int, int, str]]]:
+    """``find_all`` for fixed kinds, checked once: for masking millions of texts."""
+    wanted = frozenset(kinds)
+    unknown = wanted.difference(KINDS)
+    if unknown:
+        raise ValueError(f"unknown detector kind {sorted(unknown)[0]!r}; known: {', '.join(KINDS)}")
+
+    def find_kinds(text: str) -> list[tuple[int, int, str]]:
+        taken = _spans(text, wanted)
+        if len(taken) <= 1:
+            return taken
+        kept: list[tuple[int, int, str]] = []
+        for span in taken:
+            if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
+                kept.append(span)
+        kept.sort()
+        return kept
+
+    return find_kinds
 
 
 def find_all(
@@ -241,17 +402,16 @@ def find_all(
     taken is dropped.
     """
     wanted = set(kinds)
+    unknown = wanted.difference(KINDS)
+    if unknown:
+        raise ValueError(f"unknown detector kind {sorted(unknown)[0]!r}; known: {', '.join(KINDS)}")
     taken: list[tuple[int, int, str]] = []
     for name, pattern in (patterns or {}).items():
         taken += [(m.start(), m.end(), name) for m in pattern.finditer(text) if m.end() > m.start()]
-    for kind in PRIORITY:
-        if kind in wanted:
-            taken += [(s, e, kind) for s, e in find(kind, text)]
-    if not taken:
-        return []
-    if len(taken) == 1:
+    taken += _spans(text, wanted)
+    if len(taken) <= 1:
         return taken
-    # Keep spans in the order they were found (priority), drop overlapping later ones.
+    # Earlier spans (higher priority) win; a later span overlapping one kept is dropped.
     kept: list[tuple[int, int, str]] = []
     for span in taken:
         if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):

@@ -7,16 +7,21 @@ Exit codes (DESIGN.md): 0 success, 1 a check failed or data was refused,
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DataclonerError(Exception):
     """Base class: a problem the user can fix; never a bug."""
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details or {}  # the same findings, for `--json`
 
     def __str__(self) -> str:
         return self.message

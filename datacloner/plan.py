@@ -24,6 +24,7 @@ class TablePlan:
     columns: list[Column]  # the columns that are copied, in catalog order
     masks: dict[str, MaskSpec] = field(default_factory=dict)
     unless: str | None = None
+    keep_reasons: dict[str, str] = field(default_factory=dict)  # reviewed: not personal
 
     @property
     def name(self) -> str:
@@ -44,7 +45,7 @@ class Plan:
         return [t for t in self.tables if not t.skip]
 
 
-SpecChecker = Callable[[MaskSpec, str], None]
+SpecChecker = Callable[[MaskSpec, str, Column], None]
 
 
 def _closest(word: str, options: list[str]) -> str:
@@ -77,9 +78,33 @@ def _check_rules_against_catalog(
             )
         elif spec is not None:
             try:
-                check_spec(spec, f"{table.display}.{col}")
+                check_spec(spec, f"{table.display}.{col}", column)
             except UsageError as exc:
                 errors.append(str(exc))
+            _check_template(table, rules, col, spec, errors)
+
+
+def _check_template(
+    table: Table, rules: TableRules, col: str, spec: MaskSpec, errors: list[str]
+) -> None:
+    """A template reads other columns of the same row: they must exist and
+    must not be templates themselves (one pass, no ordering between them)."""
+    if spec.kind != "template":
+        return
+    names = [c.name for c in table.columns]
+    for field_name in spec.options.get("fields", ()):
+        if field_name == col:
+            continue
+        if field_name not in names:
+            errors.append(
+                f"{spec.location}: the template of {table.display}.{col} reads "
+                f"{{{field_name}}}, which is not a column{_closest(field_name, names)}"
+            )
+        elif (other := rules.mask.get(field_name)) is not None and other.kind == "template":
+            errors.append(
+                f"{spec.location}: the template of {table.display}.{col} reads "
+                f"{{{field_name}}}, another template: read that column's own inputs instead"
+            )
 
 
 def _rules_for(
@@ -122,6 +147,7 @@ def build_plan(catalog: Catalog, ruleset: RuleSet, check_spec: SpecChecker) -> P
 
     plan = Plan(tables=[])
     unclassified: list[str] = []
+    missing_by_table: dict[str, list[str]] = {}
     for table in catalog.load_order():
         if table.partitioned:
             continue
@@ -137,6 +163,10 @@ def build_plan(catalog: Catalog, ruleset: RuleSet, check_spec: SpecChecker) -> P
         if missing:
             if strict:
                 unclassified.append(_unclassified_yaml(owner, missing))
+                missing_by_table.setdefault(owner.display, [])
+                missing_by_table[owner.display] += [
+                    c for c in missing if c not in missing_by_table[owner.display]
+                ]
             else:
                 plan.warnings.append(
                     f"{display_name(table.qualified)}: columns copied unmasked because no rule "
@@ -149,6 +179,7 @@ def build_plan(catalog: Catalog, ruleset: RuleSet, check_spec: SpecChecker) -> P
                 columns=columns,
                 masks=masks,
                 unless=rules.unless if rules else None,
+                keep_reasons=dict(getattr(rules, "keep_reasons", None) or {}),
             )
         )
     if unclassified:
@@ -157,5 +188,6 @@ def build_plan(catalog: Catalog, ruleset: RuleSet, check_spec: SpecChecker) -> P
             "unclassified columns (strict mode): every copied column must be in `mask` or "
             "`keep`. Add this to your rules:\n\n" + yaml_block,
             hint="review each column: mask it if it can hold personal data, keep it otherwise",
+            details={"unclassified": missing_by_table},
         )
     return plan

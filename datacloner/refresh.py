@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from datacloner import guards, manifest, urls
-from datacloner.catalog import QualifiedName
+from datacloner.catalog import Column, QualifiedName
 from datacloner.config import Config
 from datacloner.engines import engine_for
 from datacloner.engines.base import SwapPolicy, TargetBuild
@@ -24,28 +24,36 @@ from datacloner.plan import Plan, TablePlan, build_plan
 from datacloner.progress import ProgressSink
 from datacloner.report import Report, TableReport
 from datacloner.rules import MaskSpec, load_rules
+from datacloner.scan import Finding, kept_but_personal, scan_source
 from datacloner.table_masker import MaskerCache, TableMasker
 
 DEFAULT_BATCH_SIZE = 10_000
 
 
-def _check(spec: MaskSpec, column: str) -> None:
-    check_spec(spec, column=column)
+def _check(spec: MaskSpec, label: str, column: Column) -> None:
+    check_spec(spec, column=label, target=column)
 
 
 @dataclass
 class CheckResult:
     plan: Plan
     source: dict[str, str]
+    kept_personal: list[Finding] = field(default_factory=list)
 
 
-def check(config: Config) -> CheckResult:
-    """Config and rules against the live source; raises on any problem."""
+def check(config: Config, scan_sample: int = 0) -> CheckResult:
+    """Config and rules against the live source; raises on any problem. With
+    ``scan_sample``, kept columns that scan thinks personal are reported too."""
     ruleset = load_rules(config.rules_path)
     url = config.require_source()
     with engine_for(url).open_source(url) as source:
-        plan = build_plan(source.read_catalog(), ruleset, _check)
-        return CheckResult(plan=plan, source=source.identity())
+        catalog = source.read_catalog()
+        plan = build_plan(catalog, ruleset, _check)
+        result = CheckResult(plan=plan, source=source.identity())
+        if scan_sample:
+            findings = scan_source(source, catalog, scan_sample).findings
+            result.kept_personal = kept_but_personal(plan, findings)
+        return result
 
 
 def _now() -> str:
@@ -92,6 +100,8 @@ def refresh(
         report.warnings.extend(plan.warnings)
         report.source = source.identity()
         guards.refuse_source(report.source, engine.target_identity(dst_url))
+        for tp in plan.copied:
+            source.check_condition(tp)
         cache = MaskerCache(compile_mask, secret)
         maskers = {id(tp): TableMasker(tp, cache) for tp in plan.copied}
         confirm(report.target)

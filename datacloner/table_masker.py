@@ -1,9 +1,10 @@
 """The mask stage: a table's compiled column maskers applied to batches of rows.
 
-Engines hand it rows as mutable lists of Python values (already decoded from
-their wire format) and get the same rows back with masked columns replaced.
-Maskers are compiled once per rule identity and shared across tables, so the
-same rule gives the same value everywhere.
+Engines hand it rows as mutable lists in their wire format, with a codec
+that decodes and encodes single fields; only masked fields (and the fields a
+template reads) are ever decoded. Maskers are compiled once per rule and
+column shape and shared across tables, so the same rule gives the same value
+everywhere.
 """
 
 from __future__ import annotations
@@ -13,63 +14,123 @@ from typing import Any
 
 from datacloner.catalog import Column
 from datacloner.errors import DataclonerError, Refused
+from datacloner.masking import BadValue, RowMasker, masker_key
 from datacloner.plan import TablePlan
 from datacloner.rules import MaskSpec
 
 Masker = Callable[[Sequence[Any]], list[Any]]
+Compiler = Callable[[MaskSpec, bytes, Column | None], Masker | RowMasker]
 Convert = Callable[[Any], Any]
 Codec = Callable[[Column], tuple[Convert | None, Convert | None]]
-Compiler = Callable[[MaskSpec, bytes], Masker]
 
 
 class MaskerCache:
-    """One compiled masker per rule identity for the whole run."""
+    """One compiled masker per rule identity and column shape for the whole run
+    (the shape matters: outputs are fitted to a column's length and type)."""
 
     def __init__(self, compile_mask: Compiler, secret: bytes) -> None:
         self._compile = compile_mask
         self._secret = secret
-        self._by_identity: dict[str, Masker] = {}
+        self._by_key: dict[Any, Masker | RowMasker] = {}
 
-    def get(self, spec: MaskSpec) -> Masker:
-        key = spec.identity()
-        if key not in self._by_identity:
-            self._by_identity[key] = self._compile(spec, self._secret)
-        return self._by_identity[key]
+    def get(self, spec: MaskSpec, column: Column) -> Masker | RowMasker:
+        key = masker_key(spec, column)
+        if key not in self._by_key:
+            self._by_key[key] = self._compile(spec, self._secret, column)
+        return self._by_key[key]
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 class TableMasker:
     def __init__(self, plan: TablePlan, cache: MaskerCache) -> None:
         self.table = plan.name
-        self.positions = [
-            (i, c, cache.get(plan.masks[c.name]))
-            for i, c in enumerate(plan.columns)
-            if c.name in plan.masks
-        ]
+        self.columns = plan.columns
+        self.key = [i for i, c in enumerate(plan.columns) if c.name in plan.table.primary_key]
+        self.values: list[tuple[int, Column, Masker]] = []
+        self.rows: list[tuple[int, Column, RowMasker]] = []
+        for i, column in enumerate(plan.columns):
+            if column.name not in plan.masks:
+                continue
+            masker = cache.get(plan.masks[column.name], column)
+            if isinstance(masker, RowMasker):
+                self.rows.append((i, column, masker))
+            else:
+                self.values.append((i, column, masker))
+        # rows whose `unless` flag is set pass unmasked: the engine appends the
+        # flag as one extra trailing field (only when something is masked)
+        self.unless = plan.unless if self.values or self.rows else None
+        index = {c.name: i for i, c in enumerate(plan.columns)}
+        self.template_fields = {i: [(f, index[f]) for f in m.fields] for i, _, m in self.rows}
 
     @property
     def active(self) -> bool:
-        return bool(self.positions)
+        return bool(self.values or self.rows)
 
     def apply(self, rows: list[list[Any]], codec: Codec | None = None) -> None:
-        """Mask in place, one column at a time, so each masker sees a whole batch.
-        ``codec(column)`` gives (decode, encode) for an engine's wire format;
-        only masked fields are ever decoded."""
-        for index, column, masker in self.positions:
-            values = [row[index] for row in rows]
-            decode, encode = codec(column) if codec else (None, None)
-            if decode is not None:
-                values = [decode(v) for v in values]
-            try:
-                masked = masker(values)
-            except DataclonerError:
-                raise
-            except Exception as exc:
-                # the exception text may quote the value: name the type only
-                raise Refused(
-                    f"masking {self.table}.{column.name} failed: {type(exc).__name__}",
-                    hint="check the rule for this column (provider, args, locale)",
-                ) from None
-            if encode is not None:
-                masked = [encode(v) for v in masked]
-            for row, value in zip(rows, masked, strict=True):
-                row[index] = value
+        """Mask in place, one column at a time so each masker sees a whole
+        batch; templates last, since they read the other masked columns."""
+        chosen = rows
+        if self.unless:
+            # the trailing flag: 't' (COPY text) or a true value (Python)
+            chosen = [r for r in rows if r[-1] not in ("t", True, 1)]
+            for row in rows:
+                del row[-1]
+        if not chosen:
+            return
+        decoded: dict[int, list[Any]] = {}
+
+        def column_values(i: int) -> list[Any]:
+            if i not in decoded:
+                decode = (codec(self.columns[i])[0] if codec else None) or _identity
+                decoded[i] = [decode(row[i]) for row in chosen]
+            return decoded[i]
+
+        originals = {i: column_values(i) for i, _, _ in self.rows}
+        for i, column, masker in self.values:
+            decoded[i] = self._run(column, masker, column_values(i), chosen)
+        for i, column, masker in self.rows:
+            records = [
+                {name: column_values(j)[n] for name, j in self.template_fields[i]}
+                for n in range(len(chosen))
+            ]
+            for record, original in zip(records, originals[i], strict=True):
+                record[column.name] = original  # its own original: NULL stays NULL
+            decoded[i] = self._run(column, masker, records, chosen)
+        for i, _, _ in self.values + self.rows:
+            encode = (codec(self.columns[i])[1] if codec else None) or _identity
+            for row, value in zip(chosen, decoded[i], strict=True):
+                row[i] = encode(value)
+
+    def _run(
+        self, column: Column, masker: Masker | RowMasker, values: Any, rows: list[list[Any]]
+    ) -> list[Any]:
+        try:
+            return masker(values)
+        except BadValue as exc:
+            raise Refused(
+                f"cannot mask {self.table}.{column.name} in the row {self._key_of(rows, exc.index)}"
+                f": {exc.reason}",
+                hint="fix that row in the source, or the column's rule",
+            ) from None
+        except DataclonerError:
+            raise
+        except Exception as exc:
+            # the exception text may quote the value: name the type only
+            raise Refused(
+                f"masking {self.table}.{column.name} failed: {type(exc).__name__}",
+                hint="check the rule for this column (provider, args, locale)",
+            ) from None
+
+    def _key_of(self, rows: list[list[Any]], index: int) -> str:
+        """The row's primary key (never a masked value), or its position."""
+        if not self.key or not 0 <= index < len(rows):
+            return f"#{index + 1} of its batch"
+        parts = []
+        for i in self.key:
+            value = rows[index][i]
+            parts.append(value.decode() if isinstance(value, bytes) else str(value))
+        names = ", ".join(self.columns[i].name for i in self.key)
+        return f"with ({names}) = ({', '.join(parts)})"

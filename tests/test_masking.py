@@ -1,4 +1,8 @@
-"""Masking: determinism, NULLs, constants, args/locale, unique, and rule validation."""
+"""Masking, faker rules: determinism, NULLs, constants, args/locale, unique, validation.
+
+The other transformers are in test_masking_transformers.py, fitting the column
+in test_masking_fit.py, property and scale tests in test_masking_properties.py.
+"""
 
 from __future__ import annotations
 
@@ -355,9 +359,9 @@ def test_unique_on_a_constant_is_a_usage_error() -> None:
 
 
 def test_unsupported_kind_is_a_usage_error() -> None:
-    assert_usage_error(MaskSpec(kind="scrub", location=LOC), "'scrub'")
+    assert_usage_error(MaskSpec(kind="bogus", location=LOC), "'bogus'")
     with pytest.raises(UsageError):
-        compile_mask(MaskSpec(kind="scrub", location=LOC), SECRET)
+        compile_mask(MaskSpec(kind="bogus", location=LOC), SECRET)
 
 
 @pytest.mark.parametrize("spec", EVERY_KIND, ids=lambda s: f"{s.kind}-{s.provider}-{s.unique}")

@@ -439,12 +439,120 @@ def mask_error(tmp_path: Path, rule: str) -> str:
     return str(rules_error(write(tmp_path, table_yaml(f"mask:\n  col: {rule}\n"))))
 
 
-@pytest.mark.parametrize("kind", ["scrub", "json", "hash"])
-def test_later_kinds_are_not_supported_yet(tmp_path: Path, kind: str) -> None:
-    message = mask_error(tmp_path, f"{{{kind}: [email]}}")
-    assert message == (
-        f"{tmp_path / 'rules.yml'}:4: public.t.col: `{kind}` is not supported yet; "
-        "use faker, value or null for now"
+# --- the other kinds: parsed into options -------------------------------------------
+
+
+def mask_spec(tmp_path: Path, rule: str, locale: str | None = None) -> MaskSpec:
+    """The spec of ``public.t.mask.col: <rule>``."""
+    text = table_yaml(f"mask:\n  col: {rule}\n")
+    if locale:
+        text = f"locale: {locale}\n" + text
+    (table,) = load_rules(write(tmp_path, text)).tables
+    return table.mask["col"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "kind", "options"),
+    [
+        ("{hash: hex}", "hash", {"format": "hex", "length": 32}),
+        ("{hash: {hex: 12}}", "hash", {"format": "hex", "length": 12}),
+        ("{hash: uuid}", "hash", {"format": "uuid"}),
+        ("{hash: int}", "hash", {"format": "int", "min": 0, "max": 2_147_483_647}),
+        (
+            "{hash: {int: {min: 1, max: 1000000}}}",
+            "hash",
+            {"format": "int", "min": 1, "max": 1_000_000},
+        ),
+        ("{scrub: [email, phone]}", "scrub", {"kinds": ["email", "phone"], "patterns": {}}),
+        (
+            "{scrub: all}",
+            "scrub",
+            {
+                "kinds": ["email", "phone", "ipv4", "ipv6", "credit_card", "iban", "url"],
+                "patterns": {},
+            },
+        ),
+        (
+            '{scrub: {kinds: [email], patterns: {order_ref: "ORD-\\\\d{6}"}}}',
+            "scrub",
+            {"kinds": ["email"], "patterns": {"order_ref": "ORD-\\d{6}"}},
+        ),
+        (
+            "{partial: {keep_last: 4}}",
+            "partial",
+            {"keep_first": 0, "keep_last": 4, "mask_char": "*"},
+        ),
+        (
+            '{partial: {keep_first: 2, keep_last: 2, mask_char: "#"}}',
+            "partial",
+            {"keep_first": 2, "keep_last": 2, "mask_char": "#"},
+        ),
+        ("{shift: {days: 30}}", "shift", {"days": 30}),
+        ("{shift: {days: 1, hours: 6}}", "shift", {"days": 1, "hours": 6}),
+        ("{noise: {ratio: 0.1}}", "noise", {"ratio": 0.1}),
+        ("{noise: {ratio: 1}}", "noise", {"ratio": 1.0}),
+        (
+            '{template: "{first_name}.{last_name}@example.com"}',
+            "template",
+            {
+                "template": "{first_name}.{last_name}@example.com",
+                "fields": ["first_name", "last_name"],
+            },
+        ),
+    ],
+)
+def test_other_kinds_are_parsed(
+    tmp_path: Path, rule: str, kind: str, options: dict[str, object]
+) -> None:
+    spec = mask_spec(tmp_path, rule)
+    assert spec.kind == kind
+    assert spec.options == options
+    assert spec.location == Location(tmp_path / "rules.yml", 4)
+
+
+def test_scrub_and_json_get_the_default_locale_and_nested_rules(tmp_path: Path) -> None:
+    scrub = mask_spec(
+        tmp_path,
+        "{scrub: {kinds: [email, credit_card], rules: {credit_card: {value: '[card]'}}, "
+        "patterns: {ref: {pattern: 'R-\\d+', rule: {hash: hex}}}}}",
+        locale="de_DE",
+    )
+    assert scrub.locale == "de_DE"
+    assert scrub.nested["kind:credit_card"].kind == "value"
+    assert scrub.nested["pattern:ref"].options == {"format": "hex", "length": 32}
+    assert scrub.options["patterns"] == {"ref": "R-\\d+"}
+    doc = mask_spec(
+        tmp_path,
+        '{json: {name: name, contact.email: {faker: email, unique: true}, "items.*.phone": '
+        "phone_number}, locale: fr_FR}",
+        locale="de_DE",
+    )
+    assert doc.locale == "fr_FR"
+    assert doc.options == {"paths": ["name", "contact.email", "items.*.phone"]}
+    assert doc.nested["contact.email"].unique and doc.nested["contact.email"].locale == "fr_FR"
+    assert doc.nested["name"] == MaskSpec(
+        "faker", doc.nested["name"].location, provider="name", locale="fr_FR"
+    )
+    assert mask_spec(tmp_path, "{hash: hex}", locale="de_DE").locale is None  # no fakes
+
+
+def test_template_unique(tmp_path: Path) -> None:
+    spec = mask_spec(tmp_path, '{template: "{{id}}-{code}", unique: true}')
+    assert spec.unique and spec.options["fields"] == ["code"]
+
+
+def test_identity_covers_options_and_nested_rules(tmp_path: Path) -> None:
+    a = mask_spec(tmp_path, "{json: {a: name}}")
+    b = mask_spec(tmp_path, "{json: {a: first_name}}")
+    c = mask_spec(tmp_path, "{json: {b: name}}")
+    assert len({a.identity(), b.identity(), c.identity()}) == 3
+    assert mask_spec(tmp_path, "{shift: {days: 3}}").identity() != (
+        mask_spec(tmp_path, "{shift: {days: 4}}").identity()
+    )
+    # Plain faker rules keep the identity they always had (their fakes too).
+    assert mask_spec(tmp_path, "email").identity() == (
+        '{"args": {}, "kind": "faker", "locale": null, "provider": "email", '
+        '"unique": false, "value": null}'
     )
 
 
@@ -458,12 +566,13 @@ def test_later_kinds_are_not_supported_yet(tmp_path: Path, kind: str) -> None:
         ),
         (
             "{faker: email, value: x}",
-            "public.t.col: a rule needs exactly one of faker, value, scrub, json, hash; "
-            "got `faker` and `value`",
+            "public.t.col: a rule needs exactly one of faker, value, hash, scrub, json, "
+            "partial, shift, noise, template; got `faker` and `value`",
         ),
         (
             "{unique: true}",
-            "public.t.col: a rule needs exactly one of faker, value, scrub, json, hash; got none",
+            "public.t.col: a rule needs exactly one of faker, value, hash, scrub, json, "
+            "partial, shift, noise, template; got none",
         ),
         ("{faker: 5}", "public.t.col.faker: expected a Faker provider name"),
         ("{faker: ''}", "public.t.col.faker: expected a Faker provider name"),
@@ -471,9 +580,65 @@ def test_later_kinds_are_not_supported_yet(tmp_path: Path, kind: str) -> None:
         ("{faker: name, locale: 1}", "public.t.col.locale: expected a Faker locale"),
         ("{faker: email, unique: 1}", "public.t.col.unique: expected true or false"),
         ("{value: [1, 2]}", "public.t.col.value: expected one constant"),
-        ("{value: x, unique: true}", "public.t.col: `unique` applies to faker rules"),
-        ("{value: x, locale: en_US}", "public.t.col: `locale` applies to faker rules"),
-        ("{value: x, args: {}}", "public.t.col: `args` applies to faker rules"),
+        (
+            "{value: x, unique: true}",
+            "public.t.col: `unique` applies to faker and template rules, not to `value`",
+        ),
+        (
+            "{value: x, locale: en_US}",
+            "public.t.col: `locale` applies to faker, scrub and json rules, not to `value`",
+        ),
+        ("{value: x, args: {}}", "public.t.col: `args` applies to faker rules, not to `value`"),
+        ("{hash: hex, unique: true}", "public.t.col: `unique` applies to faker and template"),
+        ("{hash: sha256}", "public.t.col.hash: unknown key `sha256`"),
+        ("{hash: {hex: 100}}", "public.t.col.hash.hex: expected a length from 1 to 64"),
+        ("{hash: {int: {min: 5, max: 1}}}", "public.t.col.hash.int: min and max must be"),
+        ("{hash: {int: {low: 5}}}", "public.t.col.hash.int: expected {min: 1, max: 1000000}"),
+        ("{hash: [hex]}", "public.t.col.hash: expected hex, uuid or int"),
+        ("{hash: {uuid: 4}}", "public.t.col.hash.uuid: takes no settings"),
+        ("{scrub: [emial]}", "public.t.col.scrub: unknown kind `emial`; did you mean `email`?"),
+        ("{scrub: 5}", "public.t.col.scrub: expected a list of kinds"),
+        ("{scrub: {kinds: [email], find: [x]}}", "public.t.col.scrub: unknown key `find`"),
+        ("{scrub: {kinds: email}}", "public.t.col.scrub.kinds: expected a list"),
+        ("{scrub: {patterns: {x: '('}}}", "public.t.col.scrub.patterns.x: invalid regular"),
+        ("{scrub: {patterns: {x: 'a*'}}}", "public.t.col.scrub.patterns.x: the regular expr"),
+        ("{scrub: {patterns: {'a b': 'x'}}}", "public.t.col.scrub.patterns.a b: a pattern name"),
+        ("{scrub: {patterns: {x: {rule: null}}}}", "public.t.col.scrub.patterns.x: expected a"),
+        ("{scrub: {kinds: []}}", "public.t.col.scrub: nothing to find"),
+        (
+            "{scrub: {kinds: [email], rules: {phone: null}}}",
+            "public.t.col.scrub.rules: `phone` is not among the kinds scrubbed (email)",
+        ),
+        (
+            "{scrub: {kinds: [email], rules: {email: {fakr: email}}}}",
+            "public.t.col.scrub.rules.email: unknown key `fakr`",
+        ),
+        ("{scrub: [email], locale: 5}", "public.t.col.locale: expected a Faker locale"),
+        ("{json: [a]}", "public.t.col.json: expected a mapping of dotted path to rule"),
+        ("{json: {}}", "public.t.col.json: expected a mapping of dotted path to rule"),
+        ("{json: {a..b: name}}", "public.t.col.json: path `a..b` has an empty part"),
+        (
+            '{json: {a: {template: "{x}"}}}',
+            "public.t.col.json.a: a template reads other columns of the row",
+        ),
+        ("{json: {a: {fakr: x}}}", "public.t.col.json.a: unknown key `fakr`"),
+        ("{partial: 4}", "public.t.col.partial: expected a mapping, e.g. {keep_last: 4}"),
+        ("{partial: {keep_last: -1}}", "public.t.col.partial.keep_last: expected a whole number"),
+        ("{partial: {keep_end: 4}}", "public.t.col.partial: unknown key `keep_end`"),
+        ("{partial: {mask_char: ab}}", "public.t.col.partial.mask_char: expected one character"),
+        ("{shift: 30}", "public.t.col.shift: expected a mapping, e.g. {days: 30}"),
+        ("{shift: {weeks: 2}}", "public.t.col.shift: unknown key `weeks`"),
+        ("{shift: {days: 1.5}}", "public.t.col.shift.days: expected a whole number"),
+        ("{shift: {days: 0}}", "public.t.col.shift: the largest shift is 0"),
+        ("{noise: 0.1}", "public.t.col.noise: expected {ratio: R}"),
+        ("{noise: {ratio: 2}}", "public.t.col.noise.ratio: expected a number above 0"),
+        ("{noise: {ratio: 0}}", "public.t.col.noise.ratio: expected a number above 0"),
+        ("{template: 5}", "public.t.col.template: expected text"),
+        ('{template: "plain"}', "public.t.col.template: names no column"),
+        ('{template: "{a"}', "public.t.col.template: `{` at character 1 is not closed"),
+        ('{template: "a}"}', "public.t.col.template: `}` at character 2 has no `{`"),
+        ('{template: "{}"}', "public.t.col.template: empty or nested braces"),
+        ('{template: "{a}", unique: 1}', "public.t.col.unique: expected true or false"),
         ("[email]", "public.t.col: expected a Faker provider name, null, or a mapping"),
         ("5", "public.t.col: expected a Faker provider name, null, or a mapping"),
         ("''", "public.t.col: empty Faker provider name"),

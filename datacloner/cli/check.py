@@ -2,37 +2,87 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
 from datacloner import refresh as runtime
 from datacloner.cli.app import ConfigOption, app, config_from, err, out, run
-from datacloner.errors import CheckFailed
+from datacloner.errors import CheckFailed, DataclonerError
+from datacloner.scan import kept_warning
+
+
+def _findings(config: ConfigOption, strict: bool, sample: int) -> dict[str, Any]:
+    """Every finding, as data: printed for people or as JSON for machines."""
+    result = runtime.check(config_from(config), scan_sample=sample)
+    plan = result.plan
+    failures = [kept_warning(f) for f in result.kept_personal] if strict else []
+    warnings = list(plan.warnings) + (
+        [] if strict else [kept_warning(f) for f in result.kept_personal]
+    )
+    if strict and plan.warnings:
+        failures += [f"strict: {w}" for w in plan.warnings]
+    return {
+        "ok": not failures,
+        "exit_code": 1 if failures else 0,
+        "tables": len(plan.tables),
+        "schema_only": len(plan.tables) - len(plan.copied),
+        "masked_columns": sum(len(t.masked_columns) for t in plan.tables),
+        "errors": failures,
+        "warnings": warnings,
+        "kept_but_personal": [f.to_dict() for f in result.kept_personal],
+        "unclassified": {},
+    }
 
 
 @app.command()
 def check(
     config: ConfigOption = None,
     strict: Annotated[
-        bool, typer.Option("--strict", help="fail on warnings too (the CI gate)")
+        bool,
+        typer.Option("--strict", help="warnings are failures: the CI gate"),
     ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print findings as JSON")] = False,
+    sample: Annotated[
+        int,
+        typer.Option(
+            "--sample",
+            min=0,
+            help="rows sampled per table to spot personal kept "
+            "columns (0: names and types only... and no sampling)",
+        ),
+    ] = 200,
 ) -> None:
-    """Validate config and rules against the live source."""
+    """Validate config and rules against the live source; exit 1 on a failed check."""
+    if json_out:
+        try:
+            report = _findings(config, strict, sample)
+        except DataclonerError as exc:
+            report = {
+                "ok": False,
+                "exit_code": exc.exit_code,
+                "errors": exc.message.splitlines(),
+                "hint": exc.hint,
+                **exc.details,
+            }
+        print(json.dumps(report, indent=2))
+        raise typer.Exit(report["exit_code"])
 
-    def step() -> runtime.CheckResult:
-        result = runtime.check(config_from(config))
-        for warning in result.plan.warnings:
+    def step() -> dict[str, Any]:
+        report = _findings(config, strict, sample)
+        for warning in report["warnings"]:
             err.print(Text("warning: ", style="yellow") + Text(warning), highlight=False)
-        if strict and result.plan.warnings:
-            raise CheckFailed("check --strict: warnings count as failures")
-        return result
+        if report["errors"]:
+            raise CheckFailed(
+                "check --strict failed:\n  " + "\n  ".join(report["errors"]),
+                hint="mask each column, or keep it with a reason in the rules",
+            )
+        return report
 
-    result = run(step)
-    plan = result.plan
-    masked = sum(len(t.masked_columns) for t in plan.tables)
+    report = run(step)
     out.print(
-        f"ok: {len(plan.tables)} tables ({len(plan.tables) - len(plan.copied)} schema only), "
-        f"{masked} masked columns, every column classified"
+        f"ok: {report['tables']} tables ({report['schema_only']} schema only), "
+        f"{report['masked_columns']} masked columns, every column classified"
     )

@@ -37,6 +37,10 @@ class SourceSession(Protocol):
         """A few rows as Python values, for scan, verify and preview."""
         ...
 
+    def check_condition(self, plan: TablePlan) -> None:
+        """The table's ``unless`` is valid SQL (UsageError otherwise)."""
+        ...
+
     def identity(self) -> dict[str, str]:
         """Where the data came from (server, database, snapshot), for the report."""
         ...

@@ -248,12 +248,39 @@ class PgSource:
         return Catalog(tables=tables, default_schema="public")
 
     @contextlib.contextmanager
-    def copy_out(self, plan: TablePlan) -> Iterator[Iterator[bytes]]:
-        query = sql.SQL("COPY {} ({}) TO STDOUT").format(
-            _rel(plan.table.schema, plan.table.name), _columns(plan)
-        )
+    def copy_out(self, plan: TablePlan, unless: str | None = None) -> Iterator[Iterator[bytes]]:
+        rel = _rel(plan.table.schema, plan.table.name)
+        if unless:
+            # `unless` rows pass unmasked: the source evaluates it, as a trailing flag
+            query = sql.SQL("COPY (SELECT {}, ({})::boolean FROM ONLY {}) TO STDOUT").format(
+                _columns(plan),
+                sql.SQL(unless),
+                rel,  # type: ignore[arg-type]
+            )
+        else:
+            query = sql.SQL("COPY {} ({}) TO STDOUT").format(rel, _columns(plan))
         with self.conn.cursor() as cur, cur.copy(query) as copy:
             yield (bytes(chunk) for chunk in copy)
+
+    def check_condition(self, plan: TablePlan) -> None:
+        """A table's ``unless`` must be valid SQL over its columns, before any row moves."""
+        if not plan.unless:
+            return
+        query = sql.SQL("SELECT ({})::boolean FROM ONLY {} LIMIT 0").format(
+            sql.SQL(plan.unless),  # type: ignore[arg-type]
+            _rel(plan.table.schema, plan.table.name),
+        )
+        self.conn.execute("SAVEPOINT dc_unless")
+        try:
+            self.conn.execute(query)
+        except psycopg.Error as exc:
+            self.conn.execute("ROLLBACK TO SAVEPOINT dc_unless")
+            raise UsageError(
+                f"`unless` of {plan.name} is not a valid condition: "
+                f"{exc.diag.message_primary or exc}",
+                hint="write a SQL boolean expression over the table's columns",
+            ) from None
+        self.conn.execute("RELEASE SAVEPOINT dc_unless")
 
     def schema_sql(self, section: Section) -> bytes:
         return dump_section(self.tools, section, self.params, self.snapshot, OWN_SCHEMAS)
@@ -263,7 +290,7 @@ class PgSource:
     ) -> Iterator[bytes]:
         """The table's rows as COPY text, masked: raw chunks when nothing is
         masked, else batches split from COPY text with only masked fields decoded."""
-        with self.copy_out(plan) as chunks:
+        with self.copy_out(plan, masker.unless) as chunks:
             if not masker.active:
                 for chunk in chunks:
                     yield chunk

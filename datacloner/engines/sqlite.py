@@ -117,11 +117,28 @@ class SqliteSource:
         ).all()
         return [r[0] for r in rows]
 
-    def rows(self, plan: TablePlan, batch_size: int) -> Iterator[list[list[Any]]]:
+    def rows(
+        self, plan: TablePlan, batch_size: int, unless: str | None = None
+    ) -> Iterator[list[list[Any]]]:
         cols = ", ".join(_quote(c.name) for c in plan.columns)
+        if unless:  # `unless` rows pass unmasked: evaluated here, as a trailing flag
+            cols += f", ({unless})"
         result = self.conn.exec_driver_sql(f"SELECT {cols} FROM {_quote(plan.table.name)}")
         while batch := result.fetchmany(batch_size):
             yield [list(row) for row in batch]
+
+    def check_condition(self, plan: TablePlan) -> None:
+        if not plan.unless:
+            return
+        try:
+            self.conn.exec_driver_sql(
+                f"SELECT ({plan.unless}) FROM {_quote(plan.table.name)} LIMIT 0"
+            ).all()
+        except DBAPIError as exc:
+            raise UsageError(
+                f"`unless` of {plan.name} is not a valid condition: {exc.orig}",
+                hint="write a SQL boolean expression over the table's columns",
+            ) from None
 
     def sample(self, table: Table, columns: list[Column], limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` rows of ``columns`` as Python values."""
@@ -193,7 +210,7 @@ class SqliteTargetBuild:
         insert = f"INSERT INTO {_quote(plan.table.name)} ({cols}) VALUES ({marks})"
         rows = 0
         self.conn.exec_driver_sql("BEGIN")
-        for batch in self.source.rows(plan, batch_size):
+        for batch in self.source.rows(plan, batch_size, masker.unless):
             if masker.active:
                 masker.apply(batch, lambda _column: (None, _sqlite_value))
             try:

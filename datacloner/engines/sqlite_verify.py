@@ -62,22 +62,22 @@ class SqliteSampler:
         col, rel = _quote(column.name), _quote(table.name)
         keep = f" AND ({unless}) IS NOT TRUE" if unless else ""  # unmasked by design
         params: list[object] = []
-        if paths:
-            # only what a json rule rewrites (and what lies under it)
+        if paths or "JSON" in declared:
+            # the rows first (`unless` names the table's columns), then their documents:
+            # json_tree's own columns (id, key, value, type...) would clash with them
+            documents = (
+                f"(SELECT {col} AS dc_doc FROM {rel} WHERE json_valid({col}){keep}) AS dc_src"
+            )
             globs = []
-            for path in paths:
+            for path in paths or []:
+                # only what a json rule rewrites (and what lies under it)
                 pattern = _json_glob(path)
                 globs.append("j.fullkey GLOB ? OR j.fullkey GLOB ?")
                 params += [pattern, pattern + "[.[]*"]
             inner = (
-                f"SELECT CAST(j.value AS TEXT) AS v FROM {rel}, json_tree({rel}.{col}) AS j "
-                f"WHERE json_valid({rel}.{col}) AND j.type IN ('text', 'integer') "
-                f"AND ({' OR '.join(globs)}){keep}"
-            )
-        elif "JSON" in declared:
-            inner = (
-                f"SELECT CAST(j.value AS TEXT) AS v FROM {rel}, json_tree({rel}.{col}) AS j "
-                f"WHERE json_valid({rel}.{col}) AND j.type IN ('text', 'integer'){keep}"
+                f"SELECT CAST(j.value AS TEXT) AS v FROM {documents}, json_tree(dc_src.dc_doc) "
+                "AS j WHERE j.type IN ('text', 'integer')"
+                + (f" AND ({' OR '.join(globs)})" if globs else "")
             )
         else:
             inner = (

@@ -1,8 +1,8 @@
-"""Types shared by every transformer family."""
+"""Types shared by every transformer family: maskers, row maskers, bad values."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from datacloner.errors import UsageError
@@ -10,6 +10,83 @@ from datacloner.rules import MaskSpec
 
 Masker = Callable[[Sequence[Any]], list[Any]]
 """A whole batch of one column's values in, the masked values out, same length and order."""
+
+ValueFn = Callable[[Any], Any]
+"""Masks one value that is neither None nor an array (the batch wrapper handles those)."""
+
+
+class BadValue(Exception):  # noqa: N818 (the name the engines and the lead use)
+    """A value a masker cannot mask, e.g. a json rule on text that is not JSON.
+
+    ``index`` is the value's position in the batch, so the caller can name the
+    table, column and primary key; ``reason`` never contains the value itself
+    (it is personal data, and error messages end up in CI logs).
+    """
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"value #{index} of the batch: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+class Unmaskable(Exception):  # noqa: N818
+    """Raised by a value function; the batch wrapper turns it into BadValue(index)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RowMasker:
+    """A masker that reads other columns of the row (``template``).
+
+    ``fields`` are the columns it reads, its own column included (``column``).
+    Called with the rows of a batch as mappings of column name to value, after
+    every other column has been masked: the other columns' *masked* values,
+    and this column's own *original* value under its own name (only to keep
+    NULL as NULL: the output never contains it).
+    """
+
+    def __init__(
+        self,
+        column: str,
+        fields: tuple[str, ...],
+        render: Callable[[Mapping[str, Any]], Any],
+    ) -> None:
+        self.column = column
+        self.fields = fields
+        self._render = render
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        column, render = self.column, self._render
+        return [None if row.get(column) is None else render(row) for row in rows]
+
+
+def over_batch(fn: ValueFn, *, arrays: bool = True) -> Masker:
+    """A batch masker from a one-value function: None stays None, a list (an
+    array column's value) is masked element by element, nested lists too, and
+    Unmaskable becomes BadValue with the value's position in the batch."""
+
+    def each(values: list[Any]) -> list[Any]:
+        return [None if v is None else each(v) if isinstance(v, list) else fn(v) for v in values]
+
+    def mask(values: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        append = out.append
+        i = -1
+        try:
+            for i, v in enumerate(values):  # noqa: B007 (i is read in the except clause)
+                if v is None:
+                    append(None)
+                elif arrays and isinstance(v, list):
+                    append(each(v))
+                else:
+                    append(fn(v))
+        except Unmaskable as exc:
+            raise BadValue(i, exc.reason) from None
+        return out
+
+    return mask
 
 
 def spec_error(

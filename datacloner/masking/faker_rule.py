@@ -1,9 +1,11 @@
 """``{faker: provider, args: {...}, locale: xx_XX, unique: bool}``: realistic fakes.
 
-Determinism: per value, the keyed hash of the input seeds the masker's own
-Faker generator, then the provider is called. The same (secret, rule, input)
-therefore gives the same fake in every table, run, process and worker, with no
-shared state: outputs never depend on row order.
+Determinism: per value, the keyed hash of the input picks the fake. Common
+providers without args are drawn from Faker's own lists and formats with the
+digest's bits (:mod:`pools`, fast); every other provider gets the masker's own
+Faker generator, seeded with the digest, then called (slow but general). The
+same (secret, rule, input) therefore gives the same fake in every table, run,
+process and worker, with no shared state: outputs never depend on row order.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ import functools
 import inspect
 import locale as pylocale
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 from faker import Factory, Generator
 from faker.config import AVAILABLE_LOCALES
 
 from datacloner.errors import UsageError
-from datacloner.masking.base import Masker, spec_error
-from datacloner.masking.keyed import KeyedHash, canonical_bytes, seed_of
-from datacloner.masking.unique import make_unique
+from datacloner.masking import pools
+from datacloner.masking.base import Masker, ValueFn, over_batch, spec_error
+from datacloner.masking.columns import ColumnType
+from datacloner.masking.fitting import check_samples, check_unique_room
+from datacloner.masking.keyed import KeyedHash, canonical_bytes, derive, seed_of
+from datacloner.masking.pools import bits_of
+from datacloner.masking.unique import fit_text, make_unique
 from datacloner.rules import MaskSpec
 
 DEFAULT_LOCALE = "en_US"
@@ -123,8 +129,13 @@ def _check_provider_name(spec: MaskSpec, column: str | None, locale: str) -> str
     return name
 
 
-def check_faker(spec: MaskSpec, column: str) -> None:
-    """Everything that can be wrong with a faker rule, found before any row moves."""
+SAMPLES = 5  # fixed seeds a provider is probed with at plan time
+
+
+def sample_outputs(spec: MaskSpec, column: str | None) -> list[Any]:
+    """The provider called with fixed seeds: validates args, shows the output type.
+
+    Raises UsageError for an unknown provider or locale, or bad args."""
     locale = _locale_of(spec, column)
     name = _check_provider_name(spec, column, locale)
     if not isinstance(spec.args, dict) or not all(isinstance(k, str) for k in spec.args):
@@ -137,27 +148,37 @@ def check_faker(spec: MaskSpec, column: str) -> None:
         )
     generator = _reference_generator(locale)
     provider = getattr(generator, name)
-    # Call it once, with a fixed seed: the only reliable way to validate args
-    # (Faker providers take **kwargs, have defaults that depend on each other...).
+    samples = []
+    # Call it with fixed seeds: the only reliable way to validate args (Faker
+    # providers take **kwargs, have defaults that depend on each other...).
     with _CHECK_LOCK:
-        generator.seed_instance(0)
-        try:
-            sample = provider(**spec.args)
-        except TypeError as exc:
-            raise spec_error(
-                spec,
-                column,
-                f"bad args for Faker provider {name!r}: {exc}",
-                hint=f"It takes: {name}{_signature(provider)}",
-            ) from None
-        except Exception as exc:  # any failure here is down to the rule's args
-            raise spec_error(
-                spec,
-                column,
-                f"Faker provider {name!r} fails with args {spec.args!r}: "
-                f"{type(exc).__name__}: {exc}",
-                hint=f"It takes: {name}{_signature(provider)}",
-            ) from None
+        for seed in range(SAMPLES):
+            generator.seed_instance(seed)
+            try:
+                samples.append(provider(**spec.args))
+            except TypeError as exc:
+                raise spec_error(
+                    spec,
+                    column,
+                    f"bad args for Faker provider {name!r}: {exc}",
+                    hint=f"It takes: {name}{_signature(provider)}",
+                ) from None
+            except Exception as exc:  # any failure here is down to the rule's args
+                raise spec_error(
+                    spec,
+                    column,
+                    f"Faker provider {name!r} fails with args {spec.args!r}: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint=f"It takes: {name}{_signature(provider)}",
+                ) from None
+    return samples
+
+
+def check_faker(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
+    """Everything that can be wrong with a faker rule, found before any row moves."""
+    samples = sample_outputs(spec, column)
+    name = spec.provider
+    sample = samples[0]
     if spec.unique and not isinstance(sample, str):
         raise spec_error(
             spec,
@@ -166,6 +187,11 @@ def check_faker(spec: MaskSpec, column: str) -> None:
             f"{type(sample).__name__} ({sample!r})",
             hint="Drop unique, or pick a text provider (email, user_name, uuid4, ...).",
         )
+    check_unique_room(spec, column, col)
+    if spec.unique and col is not None:
+        # The token makes the output text (a UUID stays a UUID, see unique.py).
+        samples = [make_unique(s, bytes(32)) for s in samples]
+    check_samples(spec, column, col, samples, f"Faker provider {name!r}")
 
 
 def _signature(func: Any) -> str:
@@ -175,42 +201,77 @@ def _signature(func: Any) -> str:
         return "(...)"
 
 
-def compile_faker(spec: MaskSpec, secret: bytes, *, cache_size: int = DEFAULT_CACHE_SIZE) -> Masker:
-    """A masker for one faker rule. Not thread-safe: compile one per worker thread
-    (the masker owns a Faker generator that it re-seeds per value)."""
+RETRIES = 4  # fresh draws tried before trimming a fake that is too long for its column
+
+
+def faker_value_fn(
+    spec: MaskSpec,
+    secret: bytes,
+    col: ColumnType | None = None,
+    *,
+    cache_size: int = DEFAULT_CACHE_SIZE,
+) -> ValueFn:
+    """One value in, its fake out. Not thread-safe: compile one per worker thread
+    (the slow path owns a Faker generator that it re-seeds per value)."""
     locale = _locale_of(spec, None)
     name = _check_provider_name(spec, None, locale)
-    # Our own generator, not the shared reference one: no cross-masker state.
-    generator = Factory.create(locale)
-    generator.seed_instance(0)  # gives the generator a private Random we can re-seed
-    rng = generator.random
-    provider = getattr(generator, name)
-    args = dict(spec.args)
     keyed = KeyedHash(secret, spec.identity())
     unique = spec.unique
-    half = max(cache_size // 2, 0)
-    # Two generations of cache: a cheap LRU approximation with O(1) eviction.
-    recent: dict[bytes, Any] = {}
-    older: dict[bytes, Any] = {}
+    max_length = col.max_length if col is not None else None
+    draw = pools.fast_provider(locale, name) if not spec.args else None
+    fake_from: Callable[[bytes], Any]
+    if draw is not None:
+        draw_one = draw.draw
 
-    def fake(digest: bytes) -> Any:
-        rng.seed(seed_of(digest))
-        out = provider(**args)
+        def fake_from(digest: bytes) -> Any:
+            return draw_one(bits_of(digest))[0]
+
+    else:
+        # Our own generator, not the shared reference one: no cross-masker state.
+        generator = Factory.create(locale)
+        generator.seed_instance(0)  # gives the generator a private Random we can re-seed
+        rng = generator.random
+        provider = getattr(generator, name)
+        args = dict(spec.args)
+
+        def fake_from(digest: bytes) -> Any:
+            rng.seed(seed_of(digest))
+            return provider(**args)
+
+    def finish(out: Any, digest: bytes) -> Any:
         if unique:
             if not isinstance(out, str):
                 raise UsageError(
                     f"{spec.location}: unique: true needs a provider that returns text; "
                     f"{name!r} returned {type(out).__name__}"
                 )
-            out = make_unique(out, digest)
+            return make_unique(out, digest)
         return out
+
+    def fake(digest: bytes) -> Any:
+        raw = fake_from(digest)
+        out = finish(raw, digest)
+        if max_length is None or len(out if isinstance(out, str) else str(out)) <= max_length:
+            return out
+        # Too long for varchar(n): draw again (a realistic shorter fake), then trim.
+        # The token always comes from the input's own digest: it stays unique. With
+        # unique, the token takes most of the room: one more draw, then trim.
+        for attempt in range(1, 2 if unique else RETRIES + 1):
+            raw = fake_from(derive(digest, attempt))
+            out = finish(raw, digest)
+            if len(out if isinstance(out, str) else str(out)) <= max_length:
+                return out
+        raw = raw if isinstance(raw, str) else str(raw)
+        return make_unique(raw, digest, max_length) if unique else fit_text(raw, max_length)
+
+    half = max(cache_size // 2, 0)
+    # Two generations of cache: a cheap LRU approximation with O(1) eviction.
+    # Keys are 32-byte digests, never the (possibly large) inputs.
+    recent: dict[bytes, Any] = {}
+    older: dict[bytes, Any] = {}
 
     def mask_one(value: Any) -> Any:
         nonlocal recent, older
-        if value is None:
-            return None
-        if isinstance(value, list):  # an array column: each element masked
-            return [mask_one(v) for v in value]
         digest = keyed(canonical_bytes(value))
         out = recent.get(digest, _MISS)
         if out is _MISS:
@@ -223,7 +284,15 @@ def compile_faker(spec: MaskSpec, secret: bytes, *, cache_size: int = DEFAULT_CA
                 recent[digest] = out
         return out
 
-    def mask(values: Sequence[Any]) -> list[Any]:
-        return [mask_one(v) for v in values]
+    return mask_one
 
-    return mask
+
+def compile_faker(
+    spec: MaskSpec,
+    secret: bytes,
+    col: ColumnType | None = None,
+    *,
+    cache_size: int = DEFAULT_CACHE_SIZE,
+) -> Masker:
+    """A batch masker for one faker rule (see :func:`faker_value_fn`)."""
+    return over_batch(faker_value_fn(spec, secret, col, cache_size=cache_size))

@@ -11,7 +11,6 @@ different fakes in different runs and workers.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Any
 
@@ -79,7 +78,35 @@ def seed_of(digest: bytes) -> int:
 TOKEN_BITS = 80  # 16 base32 characters; collisions are ~1e-6 likely at a billion rows
 
 
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+# Two base32 characters per 10 bits: 8 lookups instead of base64.b32encode's
+# pure-Python loop (the token is made for every unique value).
+_B32_PAIRS = [a + b for a in _B32 for b in _B32]
+_TOKEN_SHIFTS = tuple(range(TOKEN_BITS - 10, -1, -10))
+
+
 def token_of(digest: bytes) -> str:
-    """A lowercase-only token (base32 ``a-z2-7``), so it survives ``lower()``
-    and case-insensitive collations unchanged."""
-    return base64.b32encode(digest[8 : 8 + TOKEN_BITS // 8]).decode("ascii").lower()
+    """A lowercase-only token (base32 ``a-z2-7``, as ``base64.b32encode`` would
+    spell ``digest[8:18]``), so it survives ``lower()`` and case-insensitive
+    collations unchanged."""
+    bits = int.from_bytes(digest[8 : 8 + TOKEN_BITS // 8], "big")
+    pairs = _B32_PAIRS
+    return "".join([pairs[(bits >> shift) & 1023] for shift in _TOKEN_SHIFTS])
+
+
+_PERSON_RETRY = b"dc-retry-v1"
+
+
+def derive(digest: bytes, attempt: int) -> bytes:
+    """Another digest for the same input, for a second (third ...) draw when the
+    first fake does not fit the column: deterministic, and independent of it."""
+    return hashlib.blake2b(
+        digest + attempt.to_bytes(4, "big"), digest_size=DIGEST_SIZE, person=_PERSON_RETRY
+    ).digest()
+
+
+def uniform(digest: bytes, start: int, low: int, high: int) -> int:
+    """An integer in [low, high] from 16 bytes of the digest at ``start``
+    (128 bits: the modulo bias is far below anything measurable)."""
+    span = high - low + 1
+    return low + int.from_bytes(digest[start : start + 16], "big") % span

@@ -1,0 +1,57 @@
+"""``{hash: hex}``, ``{hash: {hex: 16}}``, ``{hash: uuid}``, ``{hash: {int: {min: 1, max: 9}}}``.
+
+A keyed hash of the input (BLAKE2b, keyed with the rule key): the same input
+gives the same output everywhere, like every other rule, but the output is a
+bare identifier rather than a realistic fake. ``hex`` (128 bits by default)
+and ``uuid`` (122 bits) are unique in practice; ``int`` maps into a range, so
+distinct inputs can share a number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from datacloner.masking.base import ValueFn, spec_error
+from datacloner.masking.columns import ColumnType
+from datacloner.masking.fitting import check_samples
+from datacloner.masking.keyed import KeyedHash, canonical_bytes, uniform
+from datacloner.masking.unique import UUID_LENGTH
+from datacloner.rules import MaskSpec
+
+
+def check_hash(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
+    options = spec.options
+    fmt = options.get("format")
+    if fmt == "hex":
+        samples: list[Any] = [("0123456789abcdef" * 4)[: options["length"]]]
+    elif fmt == "uuid":
+        samples = [str(uuid.UUID(int=0))]
+        if col is not None and col.max_length is not None and col.max_length < UUID_LENGTH:
+            raise spec_error(
+                spec,
+                column,
+                f"{{hash: uuid}} gives {UUID_LENGTH} characters; column type {col.spelling} "
+                f"holds {col.max_length}",
+                hint=f"Use {{hash: {{hex: {col.max_length}}}}} instead.",
+            )
+    elif fmt == "int":
+        samples = [options["min"], options["max"]]
+    else:
+        raise spec_error(spec, column, f"unknown hash format {fmt!r}; use hex, uuid or int")
+    check_samples(spec, column, col, samples, f"{{hash: {fmt}}}")
+
+
+def hash_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> ValueFn:
+    options = spec.options
+    keyed = KeyedHash(secret, spec.identity())
+    fmt = options["format"]
+    if fmt == "hex":
+        length = options["length"]
+        if col is not None and col.max_length is not None:
+            length = min(length, col.max_length)
+        return lambda value: keyed(canonical_bytes(value)).hex()[:length]
+    if fmt == "uuid":
+        return lambda value: str(uuid.UUID(bytes=keyed(canonical_bytes(value))[:16], version=4))
+    low, high = options["min"], options["max"]
+    return lambda value: uniform(keyed(canonical_bytes(value)), 0, low, high)

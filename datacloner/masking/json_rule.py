@@ -1,0 +1,125 @@
+"""``{json: {path: rule, ...}}``: mask paths inside json, jsonb, or text holding JSON.
+
+Paths are dotted keys (``contact.email``); ``*`` matches every key of an
+object or every element of an array (``items.*.phone``), and a number matches
+that array element (``phones.0``). Keys not listed are kept as they are; a
+path missing from a document is skipped; a JSON ``null`` stays ``null``; an
+array at a path's end is masked element by element. Each path's rule is an
+ordinary rule, so ``contact.email: {faker: email, unique: true}`` gives the
+same fake as that rule on an email column. Paths apply in the order written.
+
+Input: text (PostgreSQL COPY) comes back as compact text (``ensure_ascii``
+off), unchanged when no path matched; a ``dict`` or ``list`` (SQLAlchemy)
+comes back as a new one of the same type; the input is never modified.
+Invalid JSON raises :class:`BadValue` with ``reason="invalid JSON"``.
+Fakes that JSON has no type for (dates, decimals) are written as text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from datacloner.masking.base import Unmaskable, ValueFn, spec_error
+from datacloner.masking.columns import JSON, ColumnType
+from datacloner.masking.fitting import type_label
+from datacloner.rules import MaskSpec
+
+_SENTINEL = object()
+
+
+def check_json(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
+    from datacloner.masking.registry import check_spec  # the registry imports this module
+
+    if col is not None and not (col.textual or col.category == JSON):
+        raise spec_error(
+            spec,
+            column,
+            f"json masks paths inside JSON documents; column type is {type_label(col)}",
+            hint="Use it on json, jsonb or text columns.",
+        )
+    for path, rule in spec.nested.items():
+        check_spec(rule, column=f"{column} (json path {path})")
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int | float | dict | list):
+        return value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> ValueFn:
+    from datacloner.masking.registry import value_fn  # the registry imports this module
+
+    compiled = []
+    for path in spec.options.get("paths", list(spec.nested)):
+        fn = value_fn(spec.nested[path], secret)
+        compiled.append((tuple(path.split(".")), fn))
+
+    def leaf(node: Any, fn: ValueFn) -> Any:
+        if node is None:
+            return None
+        if isinstance(node, list):  # an array at the end of a path: each element
+            return [leaf(item, fn) for item in node]
+        return _jsonable(fn(node))
+
+    def apply(node: Any, parts: tuple[str, ...], fn: ValueFn) -> Any:
+        """The node with the path masked, or _SENTINEL when nothing matched.
+        Containers on the path are copied, never changed in place."""
+        if not parts:
+            return leaf(node, fn)
+        head, rest = parts[0], parts[1:]
+        if isinstance(node, dict):
+            keys = list(node) if head == "*" else [head] if head in node else []
+        elif isinstance(node, list):
+            if head == "*":
+                keys = list(range(len(node)))
+            elif head.isdigit() and int(head) < len(node):
+                keys = [int(head)]
+            else:
+                keys = []
+        else:
+            return _SENTINEL
+        copy: Any = None
+        for key in keys:
+            new = apply(node[key], rest, fn)
+            if new is not _SENTINEL:
+                if copy is None:
+                    copy = dict(node) if isinstance(node, dict) else list(node)
+                copy[key] = new
+        return _SENTINEL if copy is None else copy
+
+    def mask_document(doc: Any) -> Any:
+        changed = False
+        for parts, fn in compiled:
+            new = apply(doc, parts, fn)
+            if new is not _SENTINEL:
+                doc, changed = new, True
+        return doc if changed else _SENTINEL
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, dict | list):
+            new = mask_document(value)
+            return value if new is _SENTINEL else new
+        if isinstance(value, bytes | bytearray | memoryview):
+            value = bytes(value).decode("utf-8", "replace")
+        if not isinstance(value, str):
+            return value  # a bare number or boolean: no keys, nothing to mask
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            raise Unmaskable("invalid JSON") from None
+        new = mask_document(doc)
+        if new is _SENTINEL:
+            return value  # nothing matched: the text stays byte for byte
+        return json.dumps(new, ensure_ascii=False, separators=(",", ":"))
+
+    return mask

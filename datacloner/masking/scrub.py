@@ -1,0 +1,216 @@
+"""``{scrub: [email, phone, ...]}``: personal values inside free text, replaced in place.
+
+The detectors (:mod:`datacloner.detectors`, shared with ``scan``) find the
+values; each is replaced by the deterministic fake of its kind and the rest of
+the text is left exactly as it was. A kind's fake is, unless the rule says
+otherwise under ``rules:``, the output of a plain rule, so the same value gets
+the same fake inside text as in a column with that rule (with the scrub
+rule's locale, which is its table's or file's unless it has its own):
+
+| kind | replaced by the output of |
+|---|---|
+| email | ``{faker: email, unique: true}`` |
+| phone | ``{faker: phone_number}`` |
+| ipv4, ipv6 | ``{faker: ipv4}``, ``{faker: ipv6}`` |
+| url | ``{faker: url}`` |
+| credit_card | a Luhn-valid number of the same length and layout |
+| iban | a valid IBAN of the same country, length and layout |
+| custom pattern | the same shape: digits by digits, letters by letters |
+
+A custom pattern with capture groups replaces only what the groups matched
+(``"ORD-(\\d{6})"`` keeps ``ORD-``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from datacloner import detectors
+from datacloner.masking.base import Unmaskable, ValueFn, spec_error
+from datacloner.masking.columns import JSON, ColumnType
+from datacloner.masking.fitting import type_label
+from datacloner.masking.keyed import KeyedHash, canonical_bytes, derive
+from datacloner.masking.unique import fit_text
+from datacloner.rules import MaskSpec
+
+# The plain rule whose output each kind's replacement is (see the module doc).
+DEFAULT_RULES: dict[str, dict[str, Any]] = {
+    "email": {"provider": "email", "unique": True},
+    "phone": {"provider": "phone_number"},
+    "ipv4": {"provider": "ipv4"},
+    "ipv6": {"provider": "ipv6"},
+    "url": {"provider": "url"},
+}
+_SHAPE_IDENTITY = (
+    '{"kind": "scrub-shape"}'  # one identity: a value's shape fake is the same anywhere
+)
+
+
+def default_rule(kind: str, spec: MaskSpec) -> MaskSpec | None:
+    """The faker rule a kind's fake equals, e.g. ``{faker: email, unique: true}``."""
+    entry = DEFAULT_RULES.get(kind)
+    if entry is None:
+        return None
+    return MaskSpec(
+        kind="faker",
+        location=spec.location,
+        provider=entry["provider"],
+        unique=entry.get("unique", False),
+        locale=spec.locale,  # as a rule written beside it would have: equal identities
+    )
+
+
+def check_scrub(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
+    from datacloner.masking.registry import check_spec  # the registry imports this module
+
+    if col is not None and not (col.textual or col.category == JSON):
+        raise spec_error(
+            spec,
+            column,
+            f"scrub finds values inside text; column type is {type_label(col)}",
+            hint="Mask the whole value with a faker, hash or value rule instead.",
+        )
+    for kind in spec.options.get("kinds", []):
+        rule = spec.nested.get(f"kind:{kind}") or default_rule(kind, spec)
+        if rule is not None:
+            check_spec(rule, column=f"{column} (scrub {kind})")
+    for name in spec.options.get("patterns", {}):
+        rule = spec.nested.get(f"pattern:{name}")
+        if rule is not None:
+            check_spec(rule, column=f"{column} (scrub pattern {name})")
+
+
+def _stream(digest: bytes, n: int) -> bytes:
+    """``n`` keyed bytes for a shape fake, as long as the value needs."""
+    out = digest
+    attempt = 1
+    while len(out) < n:
+        out += derive(digest, attempt)
+        attempt += 1
+    return out[:n]
+
+
+def _shape(keyed: KeyedHash) -> Callable[[str], str]:
+    """Digits by digits, ASCII letters by letters of the same case, the rest kept."""
+
+    def fake(text: str) -> str:
+        noise = _stream(keyed(canonical_bytes(text)), len(text))
+        out = []
+        for ch, b in zip(text, noise, strict=True):
+            if "0" <= ch <= "9":
+                out.append(chr(48 + b % 10))
+            elif "a" <= ch <= "z":
+                out.append(chr(97 + b % 26))
+            elif "A" <= ch <= "Z":
+                out.append(chr(65 + b % 26))
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    return fake
+
+
+def _card(keyed: KeyedHash) -> Callable[[str], str]:
+    """A Luhn-valid number in the same layout (length, spaces, dashes)."""
+
+    def fake(text: str) -> str:
+        digits = [c for c in text if c.isdigit()]
+        noise = _stream(keyed(canonical_bytes(text)), len(digits))
+        new = [str(3 + noise[0] % 4)] + [str(b % 10) for b in noise[1:-1]]
+        new.append(_luhn_digit("".join(new)))
+        it = iter(new)
+        return "".join(next(it) if c.isdigit() else c for c in text)
+
+    return fake
+
+
+def _luhn_digit(payload: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(payload)):
+        d = int(ch)
+        if i % 2 == 0:  # these are doubled once the check digit is appended
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def _iban(keyed: KeyedHash) -> Callable[[str], str]:
+    """The same country code and layout, a new account part, valid check digits."""
+    shape = _shape(keyed)
+
+    def fake(text: str) -> str:
+        compact = text.replace(" ", "")
+        country, bban = compact[:2].upper(), shape(compact[4:]).upper()
+        number = int("".join(str(int(c, 36)) for c in bban + country + "00"))
+        new = country + f"{98 - number % 97:02d}" + bban
+        it = iter(new)
+        return "".join(c if c == " " else next(it) for c in text)
+
+    return fake
+
+
+def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> ValueFn:
+    from datacloner.masking.registry import value_fn  # the registry imports this module
+
+    kinds = tuple(spec.options.get("kinds", []))
+    patterns = {
+        name: re.compile(pattern) for name, pattern in spec.options.get("patterns", {}).items()
+    }
+    shape_keyed = KeyedHash(secret, _SHAPE_IDENTITY)
+    replacers: dict[str, Callable[[str], Any]] = {}
+    for kind in kinds:
+        rule = spec.nested.get(f"kind:{kind}") or default_rule(kind, spec)
+        if rule is not None:
+            replacers[kind] = value_fn(rule, secret)
+        elif kind == "credit_card":
+            replacers[kind] = _card(KeyedHash(secret, '{"kind": "scrub-credit_card"}'))
+        elif kind == "iban":
+            replacers[kind] = _iban(KeyedHash(secret, '{"kind": "scrub-iban"}'))
+    for name in patterns:
+        rule = spec.nested.get(f"pattern:{name}")
+        replacers[name] = value_fn(rule, secret) if rule is not None else _shape(shape_keyed)
+    max_length = col.max_length if col is not None else None
+    find = detectors.finder(kinds)
+
+    def custom_spans(text: str) -> list[tuple[int, int, str]]:
+        spans = []
+        for name, pattern in patterns.items():
+            for m in pattern.finditer(text):
+                if pattern.groups:
+                    spans += [
+                        (m.start(g), m.end(g), name)
+                        for g in range(1, pattern.groups + 1)
+                        if m.start(g) < m.end(g)
+                    ]
+                elif m.start() < m.end():
+                    spans.append((m.start(), m.end(), name))
+        return spans
+
+    def mask(value: Any) -> Any:
+        if not isinstance(value, str):
+            if isinstance(value, bytes | bytearray | memoryview):
+                raise Unmaskable("scrub needs text, got bytes")
+            value = str(value)
+        spans = find(value) if kinds else []
+        if patterns:
+            taken: list[tuple[int, int, str]] = []
+            for span in custom_spans(value) + spans:  # custom patterns win overlaps
+                if all(span[1] <= t[0] or span[0] >= t[1] for t in taken):
+                    taken.append(span)
+            spans = sorted(taken)
+        if not spans:
+            return value if max_length is None else fit_text(value, max_length)
+        out = []
+        pos = 0
+        for start, end, kind in spans:
+            out.append(value[pos:start])
+            fake = replacers[kind](value[start:end])
+            out.append("" if fake is None else fake if isinstance(fake, str) else str(fake))
+            pos = end
+        out.append(value[pos:])
+        text = "".join(out)
+        return text if max_length is None or len(text) <= max_length else text[:max_length]
+
+    return mask
