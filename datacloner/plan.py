@@ -179,7 +179,7 @@ def build_plan(catalog: Catalog, ruleset: RuleSet, check_spec: SpecChecker) -> P
                 columns=columns,
                 masks=masks,
                 unless=rules.unless if rules else None,
-                keep_reasons=dict(getattr(rules, "keep_reasons", None) or {}),
+                keep_reasons=dict(rules.keep_reasons) if rules else {},
             )
         )
     if unclassified:

@@ -97,6 +97,7 @@ class TableRules:
     mask: dict[str, MaskSpec] = field(default_factory=dict)
     keep: list[str] = field(default_factory=list)
     keep_locations: dict[str, Location] = field(default_factory=dict)
+    keep_reasons: dict[str, str] = field(default_factory=dict)  # column -> why it is not personal
     unless: str | None = None
     locale: str | None = None  # default Faker locale of the table (its own, else its file's)
 
@@ -824,9 +825,25 @@ class _Parser:
             self.error(path, f"{table}.keep: expected a list of columns, e.g. [id, created_at]")
             return
         for i, item in enumerate(keep):
-            column = self.column_name(item, (*path, i))
+            reason = None
+            if isinstance(item, dict) and len(item) == 1:
+                # `{district: "too coarse to identify anyone"}`: kept after review,
+                # which silences check's "kept but looks personal"
+                ((column, reason),) = item.items()
+                if not isinstance(reason, str) or not reason.strip():
+                    self.error(
+                        (*path, i),
+                        f"{table}.keep: the reason for `{column}` must be a sentence, e.g. "
+                        f'{{{column}: "a product code, not a person"}}',
+                    )
+                    continue
+            else:
+                column = self.column_name(item, (*path, i))
             if column is None:
-                self.error((*path, i), f"{table}.keep: expected a column name, got {item!r}")
+                self.error(
+                    (*path, i),
+                    f"{table}.keep: expected a column name or {{column: reason}}, got {item!r}",
+                )
                 continue
             location = self.doc.location((*path, i))
             earlier = rules.keep_locations.get(column)
@@ -839,6 +856,8 @@ class _Parser:
                 continue
             rules.keep.append(column)
             rules.keep_locations[column] = location
+            if reason is not None:
+                rules.keep_reasons[column] = reason.strip()
 
     def column_name(self, item: Any, path: NodePath) -> str | None:
         if isinstance(item, str):

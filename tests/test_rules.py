@@ -412,8 +412,9 @@ def test_keep_must_be_a_list(tmp_path: Path) -> None:
 def test_keep_item_must_be_a_name(tmp_path: Path) -> None:
     path = write(tmp_path, table_yaml("keep:\n  - id\n  - {a: 1}\n  - ''\n"))
     assert str(rules_error(path)).splitlines() == [
-        f"{path}:5: public.t.keep: expected a column name, got {{'a': 1}}",
-        f"{path}:6: public.t.keep: expected a column name, got ''",
+        f"{path}:5: public.t.keep: the reason for `a` must be a sentence, "
+        'e.g. {a: "a product code, not a person"}',
+        f"{path}:6: public.t.keep: expected a column name or {{column: reason}}, got ''",
     ]
 
 
@@ -672,3 +673,24 @@ def test_every_error_reported_once_in_file_order(tmp_path: Path) -> None:
         f"{path}:7",
         f"{path}:8",
     ]
+
+
+def test_keep_with_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yml"
+    path.write_text(
+        "tables:\n  public.address:\n    keep:\n      - id\n"
+        '      - {district: "a province: too coarse to identify anyone"}\n'
+    )
+    rules = load_rules(path).tables[0]
+    assert rules.keep == ["id", "district"]
+    assert rules.keep_reasons == {"district": "a province: too coarse to identify anyone"}
+    assert rules.keep_locations["district"].line == 5
+
+
+def test_keep_with_an_empty_reason_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yml"
+    path.write_text("tables:\n  public.address:\n    keep: [id, {district: ''}]\n")
+    with pytest.raises(UsageError) as info:
+        load_rules(path)
+    assert info.value.exit_code == 2
+    assert "rules.yml:3" in str(info.value) and "reason for `district`" in str(info.value)
