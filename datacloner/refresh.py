@@ -77,6 +77,7 @@ def refresh(
     confirm: Callable[[str], None],
     batch_size: int = DEFAULT_BATCH_SIZE,
     drain_timeout: float | None = None,
+    jobs: int = 1,
 ) -> Report:
     """``confirm(target)`` raises to stop before anything is created."""
     env = config.environment(environment)
@@ -107,7 +108,16 @@ def refresh(
         confirm(report.target)
         policy = policy_for(config, environment, drain_timeout)
         with engine.build_target(dst_url, source, policy) as target:
-            build_and_swap(target, plan.tables, maskers, env.after, progress, report, batch_size)
+            build_and_swap(
+                target,
+                plan.tables,
+                maskers,
+                env.after,
+                progress,
+                report,
+                batch_size,
+                parallel=(jobs, secret),
+            )
     report.seconds = round(time.monotonic() - began, 3)
     return report
 
@@ -120,33 +130,58 @@ def build_and_swap(
     progress: ProgressSink,
     report: Report,
     batch_size: int,
+    parallel: tuple[int, bytes] | None = None,
 ) -> None:
     """The target half of a refresh (or a restore): schema, rows, post-data,
-    finish, health check, hooks, manifest, swap."""
+    finish, health check, hooks, manifest, swap. ``parallel`` = (jobs, secret)
+    copies the rows in worker processes where the engine can."""
     began = time.monotonic()
     target.load_schema("pre-data")
     checkpoint("pre-data")
     loaded: dict[QualifiedName, int] = {}
-    for tp in tables:
-        if tp.skip:
-            report.tables.append(TableReport(table=tp.name, action="skipped"))
-            loaded[tp.table.qualified] = 0
-            continue
+    copy_tables = getattr(target, "copy_tables", None)
+    if parallel and parallel[0] > 1 and copy_tables is not None:
+        jobs, secret = parallel
         started = time.monotonic()
-        progress.start_table(tp.name, tp.table.row_estimate)
-        rows = target.copy_table(tp, maskers[id(tp)], batch_size, progress.advance)
-        progress.end_table(rows)
-        checkpoint("data")
-        loaded[tp.table.qualified] = rows
-        report.tables.append(
-            TableReport(
-                table=tp.name,
-                action="masked" if tp.masked_columns else "copied",
-                rows=rows,
-                masked_columns=tp.masked_columns,
-                seconds=round(time.monotonic() - started, 3),
-            )
+        copied = [tp for tp in tables if not tp.skip]
+        progress.start_table(
+            f"{len(copied)} tables, {jobs} jobs", sum(tp.table.row_estimate for tp in copied)
         )
+        loaded = copy_tables(tables, secret, batch_size, progress.advance, jobs)
+        progress.end_table(sum(loaded.values()))
+        checkpoint("data")
+        elapsed = round(time.monotonic() - started, 3)
+        for tp in tables:
+            report.tables.append(
+                TableReport(
+                    table=tp.name,
+                    action="skipped" if tp.skip else "masked" if tp.masked_columns else "copied",
+                    rows=loaded.get(tp.table.qualified, 0),
+                    masked_columns=tp.masked_columns,
+                    seconds=elapsed,  # all tables ran at once
+                )
+            )
+    else:
+        for tp in tables:
+            if tp.skip:
+                report.tables.append(TableReport(table=tp.name, action="skipped"))
+                loaded[tp.table.qualified] = 0
+                continue
+            started = time.monotonic()
+            progress.start_table(tp.name, tp.table.row_estimate)
+            rows = target.copy_table(tp, maskers[id(tp)], batch_size, progress.advance)
+            progress.end_table(rows)
+            checkpoint("data")
+            loaded[tp.table.qualified] = rows
+            report.tables.append(
+                TableReport(
+                    table=tp.name,
+                    action="masked" if tp.masked_columns else "copied",
+                    rows=rows,
+                    masked_columns=tp.masked_columns,
+                    seconds=round(time.monotonic() - started, 3),
+                )
+            )
     target.load_schema("post-data")
     checkpoint("post-data")
     target.finalize()

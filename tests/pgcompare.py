@@ -77,3 +77,20 @@ def column_values(
         sql.Identifier(schema, table),
     )
     return {tuple(r[:-1]): r[-1] for r in conn.execute(query)}
+
+
+def all_digests(server, name: str) -> dict[tuple[str, str], str]:
+    """Every table's digest over all its columns, for "identical copies"."""
+    with server.connect(name) as conn:
+        result = {}
+        for schema, table in user_tables(conn):
+            cols = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND attnum > 0 AND NOT attisdropped",
+                    (sql.Identifier(schema, table).as_string(conn),),
+                )
+            ]
+            result[(schema, table)] = columns_digest(conn, schema, table, cols)
+        return result

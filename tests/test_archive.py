@@ -10,23 +10,8 @@ from pathlib import Path
 
 import pytest
 from helpers import RULES, run_cli, write_config
-from pgcompare import catalog_counts, columns_digest, sequence_positions, user_tables
-
-
-def _all_digests(pg, name: str) -> dict[tuple[str, str], str]:
-    with pg.connect(name) as conn:
-        result = {}
-        for schema, table in user_tables(conn):
-            cols = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
-                    "AND attnum > 0 AND NOT attisdropped",
-                    (f'"{schema}"."{table}"',),
-                )
-            ]
-            result[(schema, table)] = columns_digest(conn, schema, table, cols)
-        return result
+from pgcompare import all_digests as _all_digests
+from pgcompare import catalog_counts, columns_digest, sequence_positions
 
 
 @pytest.fixture(scope="module")

@@ -417,7 +417,9 @@ def _plan(url: str, rules_text: str, tmp_path: Path):  # type: ignore[no-untyped
     path.write_text(rules_text)
     with engine_for(url).open_source(url) as source:
         catalog = source.read_catalog()
-        plan = build_plan(catalog, load_rules(path), lambda s, c, col=None: check_spec(s, column=c, target=col))
+        plan = build_plan(
+            catalog, load_rules(path), lambda s, c, col=None: check_spec(s, column=c, target=col)
+        )
         result = scan_source(source, catalog, 300)
     return plan, result
 

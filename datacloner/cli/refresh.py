@@ -70,6 +70,12 @@ def refresh(
         int, typer.Option("--batch-size", min=1, help="rows masked per batch")
     ] = runtime.DEFAULT_BATCH_SIZE,
     json_out: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, help="worker processes copying tables in parallel (PostgreSQL)"
+        ),
+    ] = 1,
     drain_timeout: Annotated[
         float | None,
         typer.Option(
@@ -85,7 +91,9 @@ def refresh(
         cfg = config_from(config)
         progress: ProgressSink = QuietProgress() if json_out else RichProgress(err)
         try:
-            return runtime.refresh(cfg, env, progress, confirmer(yes), batch_size, drain_timeout)
+            return runtime.refresh(
+                cfg, env, progress, confirmer(yes), batch_size, drain_timeout, jobs
+            )
         finally:
             progress.close()
 

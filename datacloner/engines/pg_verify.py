@@ -185,11 +185,14 @@ class PgSampler:
             rows = self.conn.execute(query).fetchall()
         except psycopg.Error as exc:
             self.conn.execute("ROLLBACK TO SAVEPOINT dc_sample")
-            # the primary message names objects, never a row's value
+            # A data exception (class 22) can quote the row's value; the others name
+            # objects and syntax (an unknown column in `unless:`).
+            state = exc.diag.sqlstate or ""
+            why = exc.diag.message_primary if not state.startswith("22") else None
             raise UsageError(
                 f"cannot sample {table.display}.{column.name} in the source: "
-                f"{exc.diag.message_primary or type(exc).__name__}",
-                hint="check that table's `unless:` condition in the rules",
+                f"{why or type(exc).__name__}",
+                hint="check that table's `unless:` condition and the column's rule",
             ) from None
         self.conn.execute("RELEASE SAVEPOINT dc_sample")
         return [r[0] for r in rows]

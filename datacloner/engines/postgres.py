@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,15 @@ def connect(params: dict[str, str], what: str, autocommit: bool = True) -> psyco
     return conn
 
 
+@dataclass(frozen=True)
+class KeyRange:
+    """``low <= column < high``: a slice of a big table for one parallel worker."""
+
+    column: str
+    low: int
+    high: int
+
+
 def cluster_id(conn: psycopg.Connection) -> str:
     """Which server this is, whatever the URL's spelling: the cluster's
     system_identifier, or (without the privilege to read it) the postmaster's
@@ -104,6 +114,42 @@ def _columns(plan: TablePlan) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c.name) for c in plan.columns)
 
 
+def copy_into(
+    conn: psycopg.Connection,
+    source: Any,
+    plan: TablePlan,
+    masker: TableMasker,
+    batch_size: int,
+    advance: Advance,
+    key_range: KeyRange | None = None,
+) -> int:
+    """Stream one table (or key range) from ``source`` through ``masker`` into
+    ``conn`` with COPY, and commit; rows copied."""
+    into = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        _rel(plan.table.schema, plan.table.name), _columns(plan)
+    )
+    rows = 0
+
+    def counted(n: int) -> None:
+        nonlocal rows
+        rows += n
+        advance(n)
+
+    try:
+        with conn.cursor() as cur, cur.copy(into) as sink:
+            chunks = (
+                source.masked_copy(plan, masker, batch_size, counted, key_range)
+                if key_range
+                else source.masked_copy(plan, masker, batch_size, counted)
+            )
+            for data in chunks:
+                sink.write(data)
+        conn.commit()
+    except psycopg.Error as exc:
+        raise load_failed(plan, exc) from None
+    return rows
+
+
 def load_failed(plan: TablePlan, exc: psycopg.Error) -> Refused:
     """A load error names the table, the row number and the column, never the
     value: the server's DETAIL and CONTEXT quote the row, so they are dropped."""
@@ -134,13 +180,20 @@ def _copy_codec(column: Column) -> tuple[copytext.Convert, copytext.Convert]:
 
 
 class PgSource:
-    def __init__(self, url: str) -> None:
-        self.params = conn_params(url)
+    def __init__(
+        self, url: str, *, params: dict[str, str] | None = None, snapshot: str | None = None
+    ) -> None:
+        """A new snapshot, or (for a parallel worker) the leader's ``snapshot``."""
+        self.params = params if params is not None else conn_params(url)
         self.conn = connect(self.params, "source")
         # belt and braces: the session and the transaction are both read-only
         self.conn.execute("SET default_transaction_read_only = on")
         self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        self.snapshot: str = self._one("SELECT pg_export_snapshot()")
+        if snapshot is None:
+            self.snapshot: str = self._one("SELECT pg_export_snapshot()")
+        else:
+            self.conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            self.snapshot = snapshot
         self.server_major = self.conn.info.server_version // 10000
         self._tools: ClientTools | None = None
 
@@ -248,19 +301,49 @@ class PgSource:
         return Catalog(tables=tables, default_schema="public")
 
     @contextlib.contextmanager
-    def copy_out(self, plan: TablePlan, unless: str | None = None) -> Iterator[Iterator[bytes]]:
+    def copy_out(
+        self, plan: TablePlan, unless: str | None = None, key_range: KeyRange | None = None
+    ) -> Iterator[Iterator[bytes]]:
         rel = _rel(plan.table.schema, plan.table.name)
-        if unless:
+        if unless or key_range:
             # `unless` rows pass unmasked: the source evaluates it, as a trailing flag
-            query = sql.SQL("COPY (SELECT {}, ({})::boolean FROM ONLY {}) TO STDOUT").format(
-                _columns(plan),
-                sql.SQL(unless),
-                rel,  # type: ignore[arg-type]
+            flag = sql.SQL("")
+            if unless:
+                flag = sql.SQL(", ({})::boolean").format(sql.SQL(unless))  # type: ignore[arg-type]
+            where = sql.SQL("")
+            if key_range:
+                where = sql.SQL(" WHERE {key} >= {lo} AND {key} < {hi}").format(
+                    key=sql.Identifier(key_range.column),
+                    lo=sql.Literal(key_range.low),
+                    hi=sql.Literal(key_range.high),
+                )
+            query = sql.SQL("COPY (SELECT {}{} FROM ONLY {}{}) TO STDOUT").format(
+                _columns(plan), flag, rel, where
             )
         else:
             query = sql.SQL("COPY {} ({}) TO STDOUT").format(rel, _columns(plan))
         with self.conn.cursor() as cur, cur.copy(query) as copy:
             yield (bytes(chunk) for chunk in copy)
+
+    def key_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
+        """Split a table with a single integer primary key into ``parts`` ranges."""
+        key = plan.table.primary_key
+        column = plan.table.column(key[0]) if len(key) == 1 else None
+        if column is None or column.type not in ("integer", "bigint", "smallint") or parts < 2:
+            return []
+        row = self.conn.execute(
+            sql.SQL("SELECT min({k}), max({k}) FROM ONLY {t}").format(
+                k=sql.Identifier(column.name), t=_rel(plan.table.schema, plan.table.name)
+            )
+        ).fetchone()
+        if row is None or row[0] is None:
+            return []
+        low, high = int(row[0]), int(row[1]) + 1
+        step = max(1, -(-(high - low) // parts))
+        return [
+            KeyRange(column.name, start, min(start + step, high))
+            for start in range(low, high, step)
+        ]
 
     def check_condition(self, plan: TablePlan) -> None:
         """A table's ``unless`` must be valid SQL over its columns, before any row moves."""
@@ -286,11 +369,17 @@ class PgSource:
         return dump_section(self.tools, section, self.params, self.snapshot, OWN_SCHEMAS)
 
     def masked_copy(
-        self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
+        self,
+        plan: TablePlan,
+        masker: TableMasker,
+        batch_size: int,
+        advance: Advance,
+        key_range: KeyRange | None = None,
     ) -> Iterator[bytes]:
-        """The table's rows as COPY text, masked: raw chunks when nothing is
-        masked, else batches split from COPY text with only masked fields decoded."""
-        with self.copy_out(plan, masker.unless) as chunks:
+        """The table's rows (or one key range of them) as COPY text, masked:
+        raw chunks when nothing is masked, else batches split from COPY text
+        with only masked fields decoded."""
+        with self.copy_out(plan, masker.unless, key_range) as chunks:
             if not masker.active:
                 for chunk in chunks:
                     yield chunk
@@ -453,35 +542,31 @@ class PgTargetBuild:
         self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
     ) -> int:
         assert self.conn is not None
-        into = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            _rel(plan.table.schema, plan.table.name), _columns(plan)
-        )
-        try:
-            return self._copy(plan, into, masker, batch_size, advance)
-        except psycopg.Error as exc:
-            raise load_failed(plan, exc) from None
+        return copy_into(self.conn, self.source, plan, masker, batch_size, advance)
 
-    def _copy(
+    def copy_tables(
         self,
-        plan: TablePlan,
-        into: sql.Composable,
-        masker: TableMasker,
+        tables: list[TablePlan],
+        secret: bytes,
         batch_size: int,
         advance: Advance,
-    ) -> int:
+        jobs: int,
+    ) -> dict[QualifiedName, int]:
+        """Tables (and key ranges of big ones) in ``jobs`` worker processes,
+        all reading the one exported snapshot."""
+        from datacloner.engines.pg_parallel import copy_parallel
+
         assert self.conn is not None
-        rows = 0
-
-        def counted(n: int) -> None:
-            nonlocal rows
-            rows += n
-            advance(n)
-
-        with self.conn.cursor() as cur, cur.copy(into) as sink:
-            for data in self.source.masked_copy(plan, masker, batch_size, counted):
-                sink.write(data)
         self.conn.commit()
-        return rows
+        return copy_parallel(
+            self.source,
+            {**self.params, "dbname": self.name},
+            tables,
+            secret,
+            batch_size,
+            advance,
+            jobs,
+        )
 
     def finalize(self) -> None:
         assert self.conn is not None
