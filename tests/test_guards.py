@@ -49,3 +49,20 @@ def test_protected_globs_and_aliases():
         refuse_protected("postgresql://u@127.0.0.1/app", ("localhost",))
     refuse_protected("postgresql://u@staging.internal/app", ("db.prod.*",))
     refuse_protected("sqlite:///dev.db", ("localhost",))
+
+
+def test_passwords_in_urls_are_never_printed(pg, pagila_src, target_name, tmp_path):
+    secret_password = "s3cr3t-Pa55word"
+    source = f"postgresql://nobody:{secret_password}@127.0.0.1:1/prod"
+    target = f"postgresql://{pg.user}:{secret_password}@{pg.host}:{pg.port}/{target_name}"
+    cfg = write_config(tmp_path, source, RULES / "pagila.yml", {"dev": target})
+    for args in (["refresh", "dev", "--yes"], ["check"], ["status", "dev"], ["preview", "x"]):
+        done = run_cli(*args, "-c", str(cfg))
+        assert done.returncode != 0 or args[0] == "status"
+        assert secret_password not in done.stdout + done.stderr, args
+    # a successful refresh's report shows the target without its password
+    cfg = write_config(tmp_path, pagila_src, RULES / "pagila.yml", {"dev": target})
+    done = run_cli("refresh", "dev", "--yes", "--json", "-c", str(cfg))
+    assert done.returncode == 0, done.stderr
+    assert secret_password not in done.stdout + done.stderr
+    assert "***" in done.stdout

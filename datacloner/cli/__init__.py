@@ -3,7 +3,7 @@ the runtime. Importing a verb's module registers it on the shared app."""
 
 from __future__ import annotations
 
-from datacloner.cli import archive, check, preview, refresh, rollback, scan, status  # noqa: F401  (registers the verbs)
+from datacloner.cli import archive, check, preview, refresh, rollback, scan, status, verify  # noqa: F401  (registers the verbs)
 from datacloner.cli.app import app
 
 

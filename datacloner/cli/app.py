@@ -18,6 +18,8 @@ from datacloner.errors import DataclonerError
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    # a crash must never print local variables: they may hold personal values
+    pretty_exceptions_show_locals=False,
     help="Fresh, masked copies of production for dev, test, staging and demo.",
 )
 out = Console()

@@ -1,0 +1,453 @@
+"""`datacloner verify ENV`: after a clean refresh it passes; a source value planted
+anywhere in the target (a kept column, inside free text, inside a jsonb document,
+an array, a materialized view, a masked column) fails it, naming the table and
+column, never the value.
+
+The matching logic is also tested without a database, on its own."""
+
+from __future__ import annotations
+
+import gc
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, RULES, run_cli, write_config
+
+from datacloner import verify as v
+
+DEMO = ROOT / "examples" / "demo"
+
+
+# --- the matching logic, no database ---------------------------------------------------
+
+
+def _needles(
+    *values: str, scope: v.Scope = ("public", "people", "notes"), fast: bool | None = None
+) -> v.Needles:
+    needles = v.Needles(v.common_words(), fast=fast)
+    for value in values:
+        needles.add(value, scope)
+    return needles
+
+
+def _scan(needles: v.Needles, rows: list[list[str | None]], columns: list[str]) -> dict:
+    """Rows as PostgreSQL COPY text would carry them; hits by column."""
+
+    def field(value: str | None) -> str:
+        if value is None:
+            return "\\N"
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+    block = "".join("\t".join(field(x) for x in row) + "\n" for row in rows).encode()
+    scopes = [("public", "people", c) for c in columns]
+    read, hits = v.Matcher(needles).scan("public.people", scopes, [block], copy_text=True)
+    assert read == len(rows)
+    return {h.column: (h.rows, h.values) for h in hits}
+
+
+def test_what_is_sampled_and_what_is_skipped_as_meaningless():
+    needles = v.Needles(v.common_words())
+    scope = ("public", "people", "x")
+    assert needles.add("Zoë", scope) == "shorter than 4 characters"
+    assert needles.add("   ", scope) == "shorter than 4 characters"
+    assert needles.add("Smith", scope) == "a common word or name"  # a fake can be a Smith too
+    assert needles.add("Mary", scope) == "a common word or name"
+    assert needles.add("35200", scope) == "a number shorter than 9 digits"  # a postcode
+    assert needles.add("1985-03-12", scope) == "a date"
+    for kept in (
+        "MARY.SMITH@sakilacustomer.org",
+        "+1 (403) 333-5568",
+        "1913 Hanoi Way",
+        "Quillby",  # a rare surname: only looked for in its own column
+        "user_1984x",
+        "192.0.2.15",
+    ):
+        assert needles.add(kept, scope) is None, kept
+    # a scrubbed column keeps its text: only what is inside it counts
+    assert needles.add("met at the fair", scope, embedded_only=True) == "nothing personal inside"
+    assert needles.add("mail bob.k@corp.example now", scope, embedded_only=True) is None
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["siphash-filter", "blake2b-only"])
+def test_finds_values_inside_free_text_json_and_arrays_but_not_lookalikes(fast):
+    needles = _needles(
+        "MARY.SMITH@sakilacustomer.org",
+        "+44 20 7946 0958",
+        "Zorvath Quillby",
+        "1913 Hanoi Way",
+        "ab-99812-x",
+        fast=fast,
+    )
+    rows = [
+        ["contact MARY.SMITH@sakilacustomer.org.", "{}", None],  # case, trailing full stop
+        ["nothing here", '{"reply_to": "mary.smith@sakilacustomer.org"}', None],
+        ["call (020) 7946-0958 or +44 20 7946 0958", "{}", '{"a",b}'],
+        ["seen:\tZorvath   QUILLBY\nyesterday", "{}", None],  # tab, newline, spaces
+        ["ship to 1913 hanoi way, apt 4", "{}", '{"x","AB-99812-X"}'],
+        ["mary.smith@sakilacustomer.org.uk", '{"n": 1913}', "{hanoi,way}"],  # lookalikes
+        ["zorvath quillbyx; 1913 hanoi", "{}", None],
+        ["a1234402079460958b", "{}", None],  # digits inside a word are no phone
+    ]
+    hits = _scan(needles, rows, ["notes", "payload", "tags"])
+    assert hits == {"notes": (4, 4), "payload": (1, 1), "tags": (1, 1)}
+
+
+def test_a_single_word_is_looked_for_only_in_its_own_column():
+    needles = _needles("Quillby", scope=("public", "people", "last_name"))
+    rows = [["Quillby", "Quillby", "met quillby at the fair"], ["Jones", "x", "y"]]
+    hits = _scan(needles, rows, ["last_name", "city", "notes"])
+    assert hits == {"last_name": (1, 1)}
+
+
+def test_a_column_that_leaks_on_every_row_is_counted_up_to_a_limit():
+    needles = _needles("+1 202 555 0175")
+    rows = [["call +1 202 555 0175", "x"] for _ in range(v.COUNT_LIMIT + 500)]
+    block = "".join("\t".join(r) + "\n" for r in rows).encode()
+    scopes = [("public", "people", "notes"), ("public", "people", "other")]
+    read, hits = v.Matcher(needles).scan("public.people", scopes, [block], copy_text=True)
+    assert read == len(rows)
+    assert [(h.column, h.rows, h.at_least) for h in hits] == [("notes", v.COUNT_LIMIT, True)]
+
+
+def test_copy_escapes_and_null_are_decoded():
+    needles = _needles("back\\slash person", "tab\tseparated value")
+    rows = [["back\\slash person"], ["TAB\tSEPARATED VALUE"], [None], ["\\N"]]
+    assert _scan(needles, rows, ["notes"]) == {"notes": (2, 2)}
+
+
+def test_needles_hold_no_source_value():
+    secret = "Zorvath.Quillby@private-example.net"
+    needles = _needles(secret, "Zorvath Quillby", "+1 202 555 0175")
+    forms = {secret, secret.lower(), "zorvath quillby", "12025550175"}
+    seen: set[int] = set()
+    todo: list[object] = [needles]
+    while todo:  # everything reachable from the needles: hashes only
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, str | bytes):
+            text = obj.decode("utf-8", "replace") if isinstance(obj, bytes) else obj
+            assert not any(f in text.lower() for f in forms), "a source value is kept"
+            continue
+        todo.extend(gc.get_referents(obj))
+        slots = getattr(type(obj), "__slots__", ())
+        todo.extend(getattr(obj, s) for s in slots if hasattr(obj, s))
+
+
+def test_each_run_has_its_own_key():
+    one, two = _needles("Zorvath Quillby"), _needles("Zorvath Quillby")
+    assert one.global_.matched([b"zorvath quillby"]) != two.global_.matched([b"zorvath quillby"])
+
+
+# --- PostgreSQL: Pagila through the real command ---------------------------------------
+
+
+def _output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def _assert_no_value(result: subprocess.CompletedProcess[str], *values: str) -> None:
+    text = _output(result).lower()
+    for value in values:
+        assert value.lower() not in text, "a source value appears in the output"
+
+
+@pytest.fixture(scope="module")
+def pagila_dev(pg, pagila_src, tmp_path_factory) -> Iterator[tuple[Path, str]]:
+    """Pagila refreshed once with rules/pagila.yml; each test undoes what it plants."""
+    name = f"dct_v{uuid.uuid4().hex[:6]}"
+    folder = tmp_path_factory.mktemp("verify-pagila")
+    cfg = write_config(folder, pagila_src, RULES / "pagila.yml", {"dev": pg.url(name)})
+    refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    assert refreshed.returncode == 0, refreshed.stderr
+    yield cfg, name
+    pg.drop(name, name + "__dc_new", name + "__dc_prev")
+
+
+def test_a_clean_refresh_of_pagila_verifies(pagila_dev):
+    cfg, _ = pagila_dev
+    result = run_cli("verify", "dev", "-c", str(cfg))
+    assert result.returncode == 0, _output(result)
+    assert "ok: no sampled source value found in dev" in result.stdout
+    assert "masked columns of the source" in result.stdout  # what was sampled
+    assert "text columns" in result.stdout  # and what was searched
+
+
+def test_a_source_email_planted_in_a_kept_column_fails_verify(pg, pagila_src, pagila_dev):
+    cfg, name = pagila_dev
+    with pg.connect(pagila_src.rsplit("/", 1)[1]) as src:
+        email = src.execute("SELECT email FROM customer ORDER BY customer_id LIMIT 1").fetchone()[0]
+    with pg.connect(name) as conn:
+        before = conn.execute("SELECT description FROM film WHERE film_id = 1").fetchone()[0]
+        conn.execute(
+            "UPDATE film SET description = description || %s WHERE film_id = 1",
+            (f" contact {email}",),
+        )
+        try:
+            result = run_cli("verify", "dev", "-c", str(cfg))
+            as_json = run_cli("verify", "dev", "-c", str(cfg), "--json")
+        finally:
+            conn.execute("UPDATE film SET description = %s WHERE film_id = 1", (before,))
+    assert result.returncode == 1, _output(result)
+    assert "public.film.description: 1 row(s)" in result.stderr
+    _assert_no_value(result, email)
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    hits = {(h["table"], h["column"]): (h["rows"], h["values"]) for h in report["hits"]}
+    assert hits[("public.film", "description")] == (1, 1)
+    _assert_no_value(as_json, email)
+
+
+def test_an_original_last_name_restored_in_a_masked_column_fails_verify(pg, pagila_src, pagila_dev):
+    cfg, name = pagila_dev
+    common = v.common_words()
+    with pg.connect(pagila_src.rsplit("/", 1)[1]) as src:
+        people = src.execute("SELECT customer_id, last_name FROM customer ORDER BY 1").fetchall()
+    with pg.connect(name) as conn:
+        fakes = dict(conn.execute("SELECT customer_id, last_name FROM customer").fetchall())
+        # a surname Faker never produces (a Smith in the copy proves nothing)
+        customer_id, original = next(
+            (cid, last)
+            for cid, last in people
+            if len(last) >= 4
+            and v.normalize(last) not in common
+            and fakes[cid].lower() != last.lower()
+        )
+        conn.execute(
+            "UPDATE customer SET last_name = %s WHERE customer_id = %s", (original, customer_id)
+        )
+        try:
+            result = run_cli("verify", "dev", "-c", str(cfg))
+        finally:
+            conn.execute(
+                "UPDATE customer SET last_name = %s WHERE customer_id = %s",
+                (fakes[customer_id], customer_id),
+            )
+    assert result.returncode == 1, _output(result)
+    assert "public.customer.last_name: 1 row(s)" in result.stderr
+    _assert_no_value(result, original)
+
+
+# --- PostgreSQL: jsonb, arrays, a materialized view ------------------------------------
+
+SMALL_SQL = """
+CREATE TABLE people (
+    id int PRIMARY KEY, email text NOT NULL, full_name text, phone text,
+    prefs jsonb, tags text[], profile jsonb
+);
+CREATE TABLE tickets (id int PRIMARY KEY, person_id int REFERENCES people, subject text,
+                      payload jsonb);
+INSERT INTO people SELECT g, 'member' || g || '@private-example.net',
+    (ARRAY['Zorvath', 'Elowen', 'Tamsin'])[1 + g % 3] || ' Quill' || g,
+    '+1 202 555 ' || lpad(g::text, 4, '0'),
+    jsonb_build_object('theme', 'dark', 'page_size', g % 50), ARRAY['vip', 'tag' || g % 7],
+    jsonb_build_object('theme', 'light', 'contact', jsonb_build_object(
+        'email', 'alt' || g || '@private-example.net',
+        'phones', jsonb_build_array('+1 303 555 ' || lpad(g::text, 4, '0'), '+1 404 555 0000')))
+FROM generate_series(1, 300) g;
+INSERT INTO tickets SELECT g, 1 + g % 300, 'ticket about order ' || g,
+    jsonb_build_object('channel', 'web', 'meta', jsonb_build_object('n', g))
+FROM generate_series(1, 500) g;
+CREATE MATERIALIZED VIEW ticket_summary AS
+    SELECT id, subject, payload->>'channel' AS channel FROM tickets;
+"""
+
+SMALL_RULES = """
+tables:
+  public.people:
+    mask:
+      email: {faker: email, unique: true}
+      full_name: name
+      phone: phone_number
+    keep: [id, prefs, tags, profile]
+  public.tickets:
+    keep: [id, person_id, subject, payload]
+"""
+
+
+@pytest.fixture(scope="module")
+def small_dev(pg, run_id, tmp_path_factory) -> Iterator[tuple[Path, str, str]]:
+    folder = tmp_path_factory.mktemp("verify-small")
+    (folder / "small.sql").write_text(SMALL_SQL)
+    (folder / "rules.yml").write_text(SMALL_RULES)
+    source = f"dct_{run_id}_vsmall"
+    target = f"dct_v{uuid.uuid4().hex[:6]}"
+    url = pg.create(source, folder / "small.sql")
+    cfg = write_config(folder, url, "rules.yml", {"dev": pg.url(target)})
+    refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    assert refreshed.returncode == 0, refreshed.stderr
+    yield cfg, source, target
+    pg.drop(source, target, target + "__dc_new", target + "__dc_prev")
+
+
+def test_values_planted_in_jsonb_arrays_and_a_materialized_view_are_found(pg, small_dev):
+    cfg, source, target = small_dev
+    clean = run_cli("verify", "dev", "-c", str(cfg))
+    assert clean.returncode == 0, _output(clean)
+    assert "1 materialized views" in clean.stdout
+    with pg.connect(source) as src:
+        email, full_name, phone = src.execute(
+            "SELECT email, full_name, phone FROM people WHERE id = 7"
+        ).fetchone()
+    with pg.connect(target) as conn:
+        conn.execute(
+            "UPDATE tickets SET payload = jsonb_set(payload, '{meta,reply_to}', to_jsonb(%s::text))"
+            " WHERE id = 3",
+            (email.upper(),),
+        )
+        conn.execute("UPDATE people SET tags = tags || %s::text WHERE id = 5", (phone,))
+        # a full name inside a sentence, then seen through the materialized view too
+        conn.execute(
+            "UPDATE tickets SET subject = %s WHERE id = 4", (f"complaint from {full_name}!",)
+        )
+        conn.execute("REFRESH MATERIALIZED VIEW ticket_summary")
+    result = run_cli("verify", "dev", "-c", str(cfg), "--json")
+    assert result.returncode == 1, _output(result)
+    hits = {(h["table"], h["column"]): h["rows"] for h in json.loads(result.stdout)["hits"]}
+    assert hits == {
+        ("public.tickets", "payload"): 1,
+        ("public.people", "tags"): 1,
+        ("public.tickets", "subject"): 1,
+        ("public.ticket_summary", "subject"): 1,
+    }
+    _assert_no_value(result, email, full_name, phone)
+
+
+def test_the_source_sampler_reads_json_paths_array_elements_and_skips_unless_rows(pg, small_dev):
+    from datacloner.catalog import Column, Table
+    from datacloner.engines import pg_verify
+
+    _, source, _ = small_dev
+    people = Table(schema="public", name="people", columns=[], row_estimate=300)
+
+    def sample(column: str, type_: str, **kwargs) -> list[str] | None:
+        with pg_verify.open_source(pg.url(source)) as sampler:
+            args = {"limit": 1000, "unless": None, "paths": None, **kwargs}
+            return sampler.sample(people, Column(column, type_), **args)
+
+    emails = sample("profile", "jsonb", paths=[("contact", "email")])
+    assert emails is not None and len(emails) == 300 and all("@" in e for e in emails)
+    phones = sample("profile", "jsonb", paths=[("contact", "phones", "*")])
+    assert phones is not None and len(phones) == 301  # 300 own numbers and a shared one
+    leaves = sample("profile", "jsonb")  # a whole document masked: every string and number
+    assert leaves is not None and "light" in leaves and len(leaves) == 602
+    tags = sample("tags", "text[]", limit=3)
+    assert tags is not None and len(tags) == 3  # array elements, distinct, limited
+    few = sample("email", "text", unless="id > 10")  # rows passed unmasked are not sampled
+    assert few is not None and len(few) == 10
+    assert sample("id", "integer") is not None  # ids are sampled as text
+    assert pg_verify._sample_kind({}, 0) is None
+
+
+def test_a_failing_sample_names_the_column_not_the_value(pg, small_dev, tmp_path):
+    _, source, target = small_dev
+    (tmp_path / "rules.yml").write_text(
+        SMALL_RULES.replace(
+            "    keep: [id, prefs, tags, profile]",
+            '    keep: [id, prefs, tags, profile]\n    unless: "email::int > 0"',
+        )
+    )
+    cfg = write_config(tmp_path, pg.url(source), "rules.yml", {"dev": pg.url(target)})
+    result = run_cli("verify", "dev", "-c", str(cfg))
+    assert result.returncode == 2, _output(result)
+    assert "cannot sample public.people." in result.stderr
+    assert "InvalidTextRepresentation" in result.stderr  # the server's message quotes the row
+    assert "@private-example.net" not in _output(result)
+
+
+def test_traps_verify_runs_and_never_prints_a_value(pg, traps_src, tmp_path):
+    """Awkward names and types end to end. The traps fixture keeps, on purpose, the
+    same odd strings in kept columns as in masked ones: verify rightly finds them."""
+    target = f"dct_v{uuid.uuid4().hex[:6]}"
+    cfg = write_config(
+        tmp_path, traps_src, ROOT / "tests" / "fixtures" / "traps.yml", {"dev": pg.url(target)}
+    )
+    try:
+        refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+        assert refreshed.returncode == 0, refreshed.stderr
+        result = run_cli("verify", "dev", "-c", str(cfg), "--json")
+    finally:
+        pg.drop(target, target + "__dc_new", target + "__dc_prev")
+    assert result.returncode == 1, _output(result)
+    report = json.loads(result.stdout)
+    searched = {t["table"] for t in report["searched"]}
+    assert '"CRM"."Contact Directory"' in searched  # the materialized view
+    assert {h["table"] for h in report["hits"]} <= searched
+    # the masked columns themselves hold only fakes
+    masked = {
+        ("public.user", "email"),
+        ('"CRM"."Contacts"', "Email"),
+        ("public.events", "actor_email"),
+    }
+    assert not masked & {(h["table"], h["column"]) for h in report["hits"]}
+    _assert_no_value(result, "contact17@example.com", "user42@example.org", "MixedCase@Example")
+
+
+# --- SQLite: the demo ------------------------------------------------------------------
+
+
+def test_the_sqlite_sampler_reads_json_paths_and_skips_dates(tmp_path):
+    from datacloner.catalog import Column, Table
+    from datacloner.engines import sqlite_verify
+
+    db = tmp_path / "s.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (id INTEGER, doc JSON, born DATE, note TEXT)")
+    conn.executemany(
+        "INSERT INTO t VALUES (?, ?, '1980-01-01', ?)",
+        [
+            (
+                i,
+                json.dumps({"c": {"email": f"p{i}@x.example", "tel": [f"+1 555 000 {i:04d}"]}}),
+                "n",
+            )
+            for i in range(20)
+        ],
+    )
+    conn.commit()
+    conn.close()
+    table = Table(schema="main", name="t", columns=[])
+    with sqlite_verify.open_source(f"sqlite:///{db}") as sampler:
+        emails = sampler.sample(table, Column("doc", "JSON"), 100, None, [("c", "email")])
+        tels = sampler.sample(table, Column("doc", "JSON"), 100, "id >= 5", [("c", "tel", "*")])
+        leaves = sampler.sample(table, Column("doc", "JSON"), 100, None, None)
+        assert sampler.sample(table, Column("born", "DATE"), 100, None, None) is None
+    assert emails is not None and sorted(emails) == sorted(f"p{i}@x.example" for i in range(20))
+    assert tels is not None and len(tels) == 5
+    assert leaves is not None and len(leaves) == 40
+
+
+def test_the_demo_verifies_and_a_planted_email_fails(tmp_path):
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    for name in ("datacloner.yml", "rules.yml"):
+        shutil.copy(DEMO / name, folder / name)
+    subprocess.run(
+        [sys.executable, str(DEMO / "make_source.py"), str(folder / "source.db")],
+        check=True,
+        capture_output=True,
+    )
+    cfg = str(folder / "datacloner.yml")
+    assert run_cli("refresh", "dev", "-c", cfg, "--yes", "--json").returncode == 0
+    clean = run_cli("verify", "dev", "-c", cfg)
+    assert clean.returncode == 0, _output(clean)
+
+    src = sqlite3.connect(folder / "source.db")
+    (email,) = src.execute("SELECT email FROM users ORDER BY id LIMIT 1").fetchone()
+    src.close()
+    dev = sqlite3.connect(folder / "dev.db")
+    dev.execute("UPDATE orders SET status = status || ' (' || ? || ')' WHERE id = 3", (email,))
+    dev.commit()
+    dev.close()
+    result = run_cli("verify", "dev", "-c", cfg)
+    assert result.returncode == 1, _output(result)
+    assert "main.orders.status: 1 row(s)" in result.stderr
+    _assert_no_value(result, email)
