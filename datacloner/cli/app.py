@@ -33,7 +33,23 @@ ConfigOption = Annotated[
         help="datacloner.yml to use (default: $DATACLONER_CONFIG, else ./datacloner.yml)",
     ),
 ]
+EnvArgument = Annotated[str, typer.Argument(help="environment name from datacloner.yml")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print a JSON report")]
+DrainTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--drain-timeout",
+        help="seconds to wait for sessions to leave the target before `on_busy` applies "
+        "(default 5)",
+    ),
+]
 T = TypeVar("T")
+
+
+def warn(message: str) -> None:
+    """A warning on stderr, as plain text (messages may hold YAML brackets)."""
+    err.print(Text("warning: ", style="yellow") + Text(message), highlight=False)
 
 
 def run(step: Callable[[], T]) -> T:

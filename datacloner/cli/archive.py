@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from datacloner import archiving
-from datacloner.cli.app import ConfigOption, app, config_from, err, run
+from datacloner.cli.app import (
+    ConfigOption,
+    DrainTimeoutOption,
+    JsonOption,
+    YesOption,
+    app,
+    config_from,
+    err,
+    run,
+)
 from datacloner.cli.refresh import confirmer, print_report
 from datacloner.progress import ProgressSink, QuietProgress, RichProgress
 from datacloner.report import Report
@@ -22,7 +31,7 @@ def _progress(json_out: bool) -> ProgressSink:
 def dump(
     file: Annotated[Path, typer.Argument(help="archive to write, e.g. snapshot.dcz")],
     config: ConfigOption = None,
-    json_out: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Write a portable, already-masked archive of the source."""
 
@@ -41,12 +50,9 @@ def restore(
     file: Annotated[Path, typer.Argument(help="archive written by `datacloner dump`")],
     to: Annotated[str, typer.Option("--to", help="environment to restore into")],
     config: ConfigOption = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
-    drain_timeout: Annotated[
-        float | None,
-        typer.Option("--drain-timeout", help="seconds to wait for sessions to leave (default 5)"),
-    ] = None,
+    yes: YesOption = False,
+    json_out: JsonOption = False,
+    drain_timeout: DrainTimeoutOption = None,
 ) -> None:
     """Restore an archive into ENV through the same atomic swap (no source, no secret)."""
 

@@ -6,10 +6,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
 from datacloner import refresh as runtime
-from datacloner.cli.app import ConfigOption, app, config_from, err, out, run
+from datacloner.cli.app import ConfigOption, app, config_from, out, run, warn
 from datacloner.errors import CheckFailed, DataclonerError
 from datacloner.scan import kept_warning
 
@@ -73,7 +72,7 @@ def check(
     def step() -> dict[str, Any]:
         report = _findings(config, strict, sample)
         for warning in report["warnings"]:
-            err.print(Text("warning: ", style="yellow") + Text(warning), highlight=False)
+            warn(warning)
         if report["errors"]:
             raise CheckFailed(
                 "check --strict failed:\n  " + "\n  ".join(report["errors"]),

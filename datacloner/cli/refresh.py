@@ -8,10 +8,21 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from datacloner import refresh as runtime
-from datacloner.cli.app import ConfigOption, app, config_from, err, out, run
+from datacloner.cli.app import (
+    ConfigOption,
+    DrainTimeoutOption,
+    EnvArgument,
+    JsonOption,
+    YesOption,
+    app,
+    config_from,
+    err,
+    out,
+    run,
+    warn,
+)
 from datacloner.errors import Refused
 from datacloner.progress import ProgressSink, QuietProgress, RichProgress
 from datacloner.report import Report
@@ -58,32 +69,25 @@ def print_report(report: Report, json_out: bool, title: str) -> None:
         f"{report.masked_columns} masked columns in {report.seconds:.1f}s"
     )
     for warning in report.warnings:
-        err.print(Text("warning: ", style="yellow") + Text(warning), highlight=False)
+        warn(warning)
 
 
 @app.command()
 def refresh(
-    env: Annotated[str, typer.Argument(help="environment name from datacloner.yml")],
+    env: EnvArgument,
     config: ConfigOption = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    yes: YesOption = False,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="rows masked per batch")
     ] = runtime.DEFAULT_BATCH_SIZE,
-    json_out: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
+    json_out: JsonOption = False,
     jobs: Annotated[
         int,
         typer.Option(
             "--jobs", "-j", min=1, help="worker processes copying tables in parallel (PostgreSQL)"
         ),
     ] = 1,
-    drain_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--drain-timeout",
-            help="seconds to wait for sessions to leave the target before `on_busy` applies "
-            "(default 5)",
-        ),
-    ] = None,
+    drain_timeout: DrainTimeoutOption = None,
 ) -> None:
     """Copy the source through the masking rules into ENV, atomically."""
 

@@ -9,12 +9,12 @@ import typer
 from rich.table import Table
 
 from datacloner import lifecycle
-from datacloner.cli.app import ConfigOption, app, config_from, out, run
+from datacloner.cli.app import ConfigOption, EnvArgument, app, config_from, out, run
 
 
 @app.command()
 def status(
-    env: Annotated[str, typer.Argument(help="environment name from datacloner.yml")],
+    env: EnvArgument,
     config: ConfigOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:

@@ -17,7 +17,16 @@ from rich.table import Table
 from rich.text import Text
 
 from datacloner import verify as runtime
-from datacloner.cli.app import ConfigOption, app, config_from, err, out, run
+from datacloner.cli.app import (
+    ConfigOption,
+    EnvArgument,
+    JsonOption,
+    app,
+    config_from,
+    err,
+    out,
+    run,
+)
 from datacloner.errors import CheckFailed
 
 
@@ -122,12 +131,12 @@ def _hits(report: runtime.VerifyReport) -> None:
 
 @app.command()
 def verify(
-    env: Annotated[str, typer.Argument(help="environment name from datacloner.yml")],
+    env: EnvArgument,
     config: ConfigOption = None,
     sample: Annotated[
         int, typer.Option("--sample", min=1, help="distinct values sampled per masked column")
     ] = runtime.DEFAULT_SAMPLE,
-    json_out: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
+    json_out: JsonOption = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="list every column sampled and searched")
     ] = False,

@@ -5,7 +5,8 @@ discards the new copy and leaves the live target untouched."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,3 +95,31 @@ class Engine(Protocol):
     def generations(self, url: str) -> list[tuple[str, list[dict[str, Any]]]]:
         """Each copy of the target, newest first, with its manifests."""
         ...
+
+
+class EngineBase:
+    """The lifecycle every engine shares: a source closed after use, and a
+    new copy discarded on any failure (the live target is never touched)."""
+
+    source_class: Any
+    build_class: Any
+
+    @contextlib.contextmanager
+    def open_source(self, url: str) -> Iterator[Any]:
+        source = self.source_class(url)
+        try:
+            yield source
+        finally:
+            source.close()
+
+    @contextlib.contextmanager
+    def build_target(self, url: str, source: Any, policy: SwapPolicy) -> Iterator[Any]:
+        build = self.build_class(url, source, policy)
+        try:
+            build.create()
+            yield build
+        except BaseException:
+            build.discard()
+            raise
+        finally:
+            build.close()

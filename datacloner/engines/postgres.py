@@ -22,7 +22,7 @@ from psycopg import sql
 from datacloner import urls
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.engines import copytext
-from datacloner.engines.base import Advance, Section, SwapPolicy
+from datacloner.engines.base import Advance, EngineBase, Section, SwapPolicy
 from datacloner.engines.pg_manifest import read_manifests, write_manifest
 from datacloner.engines.pg_swap import PgGenerations
 from datacloner.engines.pg_tools import (
@@ -663,7 +663,10 @@ class PgTargetBuild:
         return self.warnings + self.generations.swap_in(self.policy)
 
 
-class PostgresEngine:
+class PostgresEngine(EngineBase):
+    source_class = PgSource
+    build_class = PgTargetBuild
+
     def target_identity(self, url: str) -> dict[str, str]:
         """The target's server and database name, to refuse a target that is
         the source under another spelling."""
@@ -676,28 +679,6 @@ class PostgresEngine:
                 "database": params.get("dbname", ""),
                 "host": params.get("host", "localhost"),
             }
-
-    @contextlib.contextmanager
-    def open_source(self, url: str) -> Iterator[PgSource]:
-        source = PgSource(url)
-        try:
-            yield source
-        finally:
-            source.close()
-
-    @contextlib.contextmanager
-    def build_target(
-        self, url: str, source: PgSource, policy: SwapPolicy
-    ) -> Iterator[PgTargetBuild]:
-        build = PgTargetBuild(url, source, policy)
-        try:
-            build.create()
-            yield build
-        except BaseException:
-            build.discard()
-            raise
-        finally:
-            build.close()
 
     @contextlib.contextmanager
     def _generations(self, url: str, keep: int) -> Iterator[PgGenerations]:

@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from datacloner import urls
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
-from datacloner.engines.base import Advance, Section, SwapPolicy
+from datacloner.engines.base import Advance, EngineBase, Section, SwapPolicy
 from datacloner.engines.sqlite_files import FileGenerations
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
@@ -303,32 +303,13 @@ def _sqlite_value(value: Any) -> Any:
     return str(value)
 
 
-class SqliteEngine:
+class SqliteEngine(EngineBase):
+    source_class = SqliteSource
+    build_class = SqliteTargetBuild
+
     def target_identity(self, url: str) -> dict[str, str]:
         path = urls.sqlite_path(url).resolve()
         return {"engine": "sqlite", "database": str(path), "cluster": "local", "host": ""}
-
-    @contextlib.contextmanager
-    def open_source(self, url: str) -> Iterator[SqliteSource]:
-        source = SqliteSource(url)
-        try:
-            yield source
-        finally:
-            source.close()
-
-    @contextlib.contextmanager
-    def build_target(
-        self, url: str, source: SqliteSource, policy: SwapPolicy
-    ) -> Iterator[SqliteTargetBuild]:
-        build = SqliteTargetBuild(url, source, policy)
-        try:
-            build.create()
-            yield build
-        except BaseException:
-            build.discard()
-            raise
-        finally:
-            build.close()
 
     def rollback(self, url: str, policy: SwapPolicy) -> list[str]:
         files = FileGenerations(urls.sqlite_path(url).resolve())
