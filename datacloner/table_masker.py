@@ -74,8 +74,8 @@ class TableMasker:
         batch; templates last, since they read the other masked columns."""
         chosen = rows
         if self.unless:
-            # the trailing flag: 't' (COPY text) or a true value (Python)
-            chosen = [r for r in rows if r[-1] not in ("t", True, 1)]
+            # the trailing flag: b"t" (COPY text) or a true value (Python)
+            chosen = [r for r in rows if r[-1] not in (b"t", "t", True, 1)]
             for row in rows:
                 del row[-1]
         if not chosen:

@@ -114,12 +114,30 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
         if not isinstance(value, str):
             return value  # a bare number or boolean: no keys, nothing to mask
         try:
-            doc = json.loads(value)
+            # numbers as Decimal: 1.50 stays 1.50 and 1e400 never becomes Infinity
+            doc = json.loads(value, parse_float=Decimal, parse_constant=_no_constant)
         except ValueError:
             raise Unmaskable("invalid JSON") from None
         new = mask_document(doc)
         if new is _SENTINEL:
             return value  # nothing matched: the text stays byte for byte
-        return json.dumps(new, ensure_ascii=False, separators=(",", ":"))
+        return _dumps(new)
 
     return mask
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON that writes Decimals as their own digits (``json`` would
+    turn them into floats or strings)."""
+    if isinstance(value, dict):
+        items = (f"{_dumps(str(k))}:{_dumps(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dumps(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)

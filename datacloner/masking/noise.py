@@ -47,6 +47,8 @@ def noise_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
     if col is not None and col.category == NUMERIC and col.precision is not None:
         limit = Decimal(10) ** (col.precision - (col.scale or 0))
     max_length = col.max_length if col is not None else None
+    # real/double arrive as text like "14": rounding to its scale would break the ratio
+    is_float = col is not None and col.category == FLOAT
 
     def factors(value: Any) -> tuple[Decimal, Decimal]:
         """(1 + u, 1 - |u|): the second never grows the value, the fallback."""
@@ -95,7 +97,7 @@ def noise_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
             number = Decimal(text.strip())
         except InvalidOperation:
             raise Unmaskable("not a number") from None
-        if "e" in text.lower():  # scientific notation: no fixed scale to keep
+        if "e" in text.lower() or is_float:  # no fixed scale to keep: a float stays a float
             grow, _ = factors(text)
             return repr(float(_CTX.multiply(number, grow)))
         exponent = number.as_tuple().exponent
