@@ -7,11 +7,11 @@ It is a ZIP file (streamed: members of unknown size, so memory stays flat):
 - ``data/NNNN.copy``: each table's masked rows as PostgreSQL COPY text,
   deflate-compressed;
 - ``state.json``: what the target needs after the rows: sequences' positions,
-  populated materialized views, constraints that were NOT VALID, the
-  database's encoding and locale, and each table's columns;
+  populated materialized views, constraints that were NOT VALID, and the
+  database's encoding and locale;
 - ``manifest.json``, written last: format version, datacloner version, the
-  source's identity, rules digest, secret fingerprint, per table rows, and a
-  SHA-256 per member.
+  source's identity, rules digest, secret fingerprint, per table its columns,
+  rows and data member, and a SHA-256 per member.
 
 Restore reads every member once and checks it against the manifest before
 anything is created on the target. No database code here.

@@ -638,7 +638,8 @@ class PgTargetBuild:
                 raise Refused(
                     f"health check: {schema}.{name} has {row[0] if row else 0} rows in the new "
                     f"copy, {rows} were loaded; the target was not changed",
-                    hint="an `after:` hook may have deleted rows, or a trigger misfired",
+                    hint="rows changed between the load and the post-data section: "
+                    "a trigger or rule fired; the target was not changed",
                 )
         invalid = self.conn.execute(
             "SELECT conrelid::regclass::text, conname FROM pg_constraint c "

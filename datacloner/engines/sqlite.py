@@ -169,6 +169,7 @@ class SqliteTargetBuild:
             raise UsageError(f"the target's folder does not exist: {self.path.parent}")
         self.files = FileGenerations(self.path)
         self.files.lock()
+        self.files.recover()
         self.new = self.files.new
         self.name = str(self.new)
         self.conn: Connection | None = None

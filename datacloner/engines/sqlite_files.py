@@ -82,7 +82,18 @@ class FileGenerations:
         checkpoint("swap")
         os.replace(self.new, self.target)
 
+    def recover(self) -> None:
+        """A rollback killed between its renames leaves the replaced copy as
+        ``.dc_tmp``: it is the previous copy."""
+        tmp = self.target.with_name(self.target.name + TMP_SUFFIX)
+        if tmp.exists():
+            if self.prev(1).exists():
+                tmp.unlink()
+            else:
+                os.replace(tmp, self.prev(1))
+
     def rollback(self) -> None:
+        self.recover()
         prev = self.prev(1)
         if not prev.exists():
             raise Refused(
