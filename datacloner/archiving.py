@@ -19,10 +19,10 @@ from datacloner.plan import TablePlan, build_plan
 from datacloner.progress import ProgressSink
 from datacloner.refresh import (
     DEFAULT_BATCH_SIZE,
-    _check,
-    _now,
     build_and_swap,
+    check_rule,
     policy_for,
+    utc_now,
 )
 from datacloner.report import Report, TableReport
 from datacloner.rules import load_rules
@@ -49,13 +49,13 @@ def dump(
     report = Report(
         environment="archive",
         target=str(path),
-        started_at=_now(),
+        started_at=utc_now(),
         rules_digest=manifest.rules_digest(ruleset.files),
         secret_fingerprint=manifest.secret_fingerprint(secret),
     )
     began = time.monotonic()
     with engine_for(source_url).open_source(source_url) as source:
-        plan = build_plan(source.read_catalog(), ruleset, _check)
+        plan = build_plan(source.read_catalog(), ruleset, check_rule)
         report.source = source.identity()
         cache = MaskerCache(compile_mask, secret)
         maskers = {id(tp): TableMasker(tp, cache) for tp in plan.copied}
@@ -80,7 +80,7 @@ def dump(
                         masked_columns=table.masked_columns,
                     )
                 )
-            report.finished_at = _now()
+            report.finished_at = utc_now()
             report.seconds = round(time.monotonic() - began, 3)
             writer.close(report.as_dict())
         except BaseException:
@@ -111,7 +111,7 @@ def restore(
         report = Report(
             environment=environment,
             target=urls.redact(env.url),
-            started_at=_now(),
+            started_at=utc_now(),
             source=source.identity(),
             rules_digest=archived.get("rules_digest", ""),
             secret_fingerprint=archived.get("secret_fingerprint", ""),

@@ -12,7 +12,7 @@ from datacloner.engines import engine_for
 from datacloner.errors import UsageError
 from datacloner.masking import compile_mask
 from datacloner.plan import TablePlan, build_plan
-from datacloner.refresh import _check
+from datacloner.refresh import check_rule
 from datacloner.rules import RuleSet, load_rules, parse_table_name
 from datacloner.table_masker import MaskerCache, TableMasker
 
@@ -44,7 +44,7 @@ def preview(config: Config, table: str, rows: int) -> Preview:
                 + (f"; did you mean {', '.join(near)}?" if near else ""),
                 hint="name it as in the rules: schema.table",
             )
-        plan = build_plan(catalog, ruleset, _check)
+        plan = build_plan(catalog, ruleset, check_rule)
         target = next((tp for tp in plan.tables if tp.table.qualified == wanted.qualified), None)
         if target is None:  # a partitioned parent: preview its first partition
             target = next((tp for tp in plan.tables if catalog.root_of(tp.table) is wanted), None)

@@ -30,7 +30,7 @@ from datacloner.table_masker import MaskerCache, TableMasker
 DEFAULT_BATCH_SIZE = 10_000
 
 
-def _check(spec: MaskSpec, label: str, column: Column) -> None:
+def check_rule(spec: MaskSpec, label: str, column: Column) -> None:
     check_spec(spec, column=label, target=column)
 
 
@@ -48,7 +48,7 @@ def check(config: Config, scan_sample: int = 0) -> CheckResult:
     url = config.require_source()
     with engine_for(url).open_source(url) as source:
         catalog = source.read_catalog()
-        plan = build_plan(catalog, ruleset, _check)
+        plan = build_plan(catalog, ruleset, check_rule)
         result = CheckResult(plan=plan, source=source.identity())
         if scan_sample:
             findings = scan_source(source, catalog, scan_sample).findings
@@ -56,7 +56,7 @@ def check(config: Config, scan_sample: int = 0) -> CheckResult:
         return result
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -89,13 +89,13 @@ def refresh(
     report = Report(
         environment=environment,
         target=urls.redact(dst_url),
-        started_at=_now(),
+        started_at=utc_now(),
         rules_digest=manifest.rules_digest(ruleset.files),
         secret_fingerprint=manifest.secret_fingerprint(secret),
     )
     began = time.monotonic()
     with engine.open_source(src_url) as source:
-        plan = build_plan(source.read_catalog(), ruleset, _check)
+        plan = build_plan(source.read_catalog(), ruleset, check_rule)
         for warning in plan.warnings:
             progress.note(f"warning: {warning}")
         report.warnings.extend(plan.warnings)
@@ -188,7 +188,7 @@ def build_and_swap(
     target.health_check(loaded)  # the load itself, before hooks change anything
     target.run_hooks(after)
     checkpoint("hooks")
-    report.finished_at = _now()
+    report.finished_at = utc_now()
     report.seconds = round(report.seconds + time.monotonic() - began, 3)
     target.write_manifest(report.as_dict())
     report.warnings.extend(target.swap())
