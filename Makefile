@@ -27,6 +27,7 @@ lint: install
 
 bench: install
 	$(BIN)/pytest -m slow -o addopts="" -v
+	$(BIN)/python bench/run_bench.py --users 1000000 --users 200000
 
 bench-masking: install
 	$(BIN)/python bench/bench_masking.py

@@ -165,6 +165,22 @@ def load_failed(plan: TablePlan, exc: psycopg.Error) -> Refused:
     )
 
 
+BLOCK = 1 << 18  # bytes of COPY data handed on at once
+
+
+def _blocks(copy: psycopg.Copy) -> Iterator[bytes]:
+    """libpq hands COPY data over one row at a time: gather rows into blocks
+    (always ending at a row's end) so the rest of the pipeline runs per block."""
+    buffer = bytearray()
+    for chunk in copy:
+        buffer += chunk
+        if len(buffer) >= BLOCK:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
 def _mask_batch(batch: list[list[bytes]], masker: TableMasker) -> bytes:
     masker.apply(batch, _copy_codec)
     return copytext.join_rows(batch)
@@ -323,7 +339,7 @@ class PgSource:
         else:
             query = sql.SQL("COPY {} ({}) TO STDOUT").format(rel, _columns(plan))
         with self.conn.cursor() as cur, cur.copy(query) as copy:
-            yield (bytes(chunk) for chunk in copy)
+            yield _blocks(copy)
 
     def key_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
         """Split a table with a single integer primary key into ``parts`` ranges."""
