@@ -7,9 +7,9 @@ rule that refreshes fine.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
-
-import pytest
 
 from datacloner.catalog import Catalog
 from datacloner.engines.postgres import PostgresEngine
@@ -50,11 +50,14 @@ def test_traps_rules_fit(traps_src: str) -> None:
     assert check_all(postgres_catalog(traps_src), REPO / "tests" / "fixtures" / "traps.yml") > 0
 
 
-@pytest.mark.skipif(
-    not (REPO / "examples" / "demo" / "source.db").exists(), reason="run `make demo` first"
-)
-def test_demo_rules_fit() -> None:
-    url = f"sqlite:///{REPO / 'examples' / 'demo' / 'source.db'}"
+def test_demo_rules_fit(tmp_path: Path) -> None:
+    source_db = tmp_path / "source.db"
+    subprocess.run(
+        [sys.executable, str(REPO / "examples" / "demo" / "make_source.py"), str(source_db)],
+        check=True,
+        capture_output=True,
+    )
+    url = f"sqlite:///{source_db}"
     with SqliteEngine().open_source(url) as source:
         catalog = source.read_catalog()
     assert check_all(catalog, REPO / "examples" / "demo" / "rules.yml") > 5
