@@ -15,7 +15,7 @@ from datacloner.config import Config
 from datacloner.engines import engine_for
 from datacloner.errors import UsageError
 from datacloner.masking import compile_mask
-from datacloner.plan import TablePlan, build_plan
+from datacloner.plan import build_plan
 from datacloner.progress import ProgressSink
 from datacloner.refresh import (
     DEFAULT_BATCH_SIZE,
@@ -60,17 +60,8 @@ def dump(
         cache = MaskerCache(compile_mask, secret)
         maskers = {id(tp): TableMasker(tp, cache) for tp in plan.copied}
         writer = ArchiveWriter(path)
-        current: list[TablePlan] = []
-
-        def on_table(tp: TablePlan) -> Callable[[int], None]:
-            if current:
-                progress.end_table(0)
-            current[:] = [tp]
-            progress.start_table(tp.name, tp.table.row_estimate)
-            return progress.advance
-
         try:
-            write_archive(source, plan, maskers, writer, batch_size, on_table)
+            write_archive(source, plan, maskers, writer, batch_size, progress)
             for table in writer.tables:
                 report.tables.append(
                     TableReport(

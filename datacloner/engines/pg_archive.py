@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 from datacloner.archive import STATE, ArchiveReader, ArchiveTable, ArchiveWriter
 from datacloner.catalog import Column, QualifiedName, Table
 from datacloner.engines.base import Advance, Section
 from datacloner.engines.postgres import PgSource
 from datacloner.plan import Plan, TablePlan
+from datacloner.progress import ProgressSink
 from datacloner.table_masker import TableMasker
 
 
@@ -21,10 +21,9 @@ def write_archive(
     maskers: dict[int, TableMasker],
     writer: ArchiveWriter,
     batch_size: int,
-    on_table: Any,
+    progress: ProgressSink,
 ) -> None:
-    """Schema, masked rows and state of ``source`` into ``writer``.
-    ``on_table(plan)`` returns the progress callback for that table."""
+    """Schema, masked rows and state of ``source`` into ``writer``."""
     writer.write_bytes("schema/pre-data.sql", source.schema_sql("pre-data"))
     for number, tp in enumerate(plan.copied, start=1):
         table = ArchiveTable(
@@ -34,13 +33,14 @@ def write_archive(
             member=f"data/{number:05d}.copy",
             masked_columns=tp.masked_columns,
         )
-        advance = on_table(tp)
 
-        def counted(n: int, table: ArchiveTable = table, advance: Advance = advance) -> None:
+        def counted(n: int, table: ArchiveTable = table) -> None:
             table.rows += n
-            advance(n)
+            progress.advance(n)
 
+        progress.start_table(tp.name, tp.table.row_estimate)
         writer.add_table(table, source.masked_copy(tp, maskers[id(tp)], batch_size, counted))
+        progress.end_table(table.rows)
     writer.write_bytes("schema/post-data.sql", source.schema_sql("post-data"))
     encoding, collate, ctype = source.database_settings()
     state = {
@@ -87,7 +87,12 @@ class ArchiveSource:
         return self.reader.read(f"schema/{section}.sql")
 
     def masked_copy(
-        self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
+        self,
+        plan: TablePlan,
+        masker: TableMasker,
+        batch_size: int,
+        advance: Advance,
+        key_range: object = None,  # archives are read whole
     ) -> Iterator[bytes]:
         for chunk in self.reader.stream(self.members[plan.table.qualified]):
             yield chunk

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from datacloner.catalog import Column, Table, display_name
-from datacloner.engines.postgres import PgSource, conn_params, connect
+from datacloner.engines.postgres import PgSource, conn_params, connect, copy_blocks
 from datacloner.errors import UsageError
 from datacloner.verify import TargetTable
 
@@ -107,6 +107,9 @@ class PgSampler:
         self.source = source
         self.conn = source.conn
         self.types = _load_types(self.conn)
+
+    def close(self) -> None:
+        self.source.close()
 
     def root(self, table: Table) -> tuple[str, str]:
         if table.parent is None:
@@ -265,31 +268,12 @@ class PgTargetReader:
             sql.Identifier(table.schema, table.name),
         )
         with self.conn.cursor() as cur, cur.copy(query) as copy:
-            # a bytearray, not a list of the rows' memoryviews: holding libpq's
-            # buffers until the block is joined costs more than the search
-            buffer = bytearray()
-            for data in copy:  # one row per message
-                buffer += data
-                if len(buffer) >= size:
-                    yield bytes(buffer)
-                    buffer = bytearray()
-            if buffer:
-                yield bytes(buffer)
+            yield from copy_blocks(copy, size)
 
 
-@contextlib.contextmanager
-def open_source(url: str) -> Iterator[PgSampler]:
-    source = PgSource(url)
-    try:
-        yield PgSampler(source)
-    finally:
-        source.close()
+def open_source(url: str) -> contextlib.closing[PgSampler]:
+    return contextlib.closing(PgSampler(PgSource(url)))
 
 
-@contextlib.contextmanager
-def open_target(url: str) -> Iterator[PgTargetReader]:
-    reader = PgTargetReader(url)
-    try:
-        yield reader
-    finally:
-        reader.close()
+def open_target(url: str) -> contextlib.closing[PgTargetReader]:
+    return contextlib.closing(PgTargetReader(url))

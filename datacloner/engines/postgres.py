@@ -137,12 +137,7 @@ def copy_into(
 
     try:
         with conn.cursor() as cur, cur.copy(into) as sink:
-            chunks = (
-                source.masked_copy(plan, masker, batch_size, counted, key_range)
-                if key_range
-                else source.masked_copy(plan, masker, batch_size, counted)
-            )
-            for data in chunks:
+            for data in source.masked_copy(plan, masker, batch_size, counted, key_range):
                 sink.write(data)
         conn.commit()
     except psycopg.Error as exc:
@@ -168,13 +163,13 @@ def load_failed(plan: TablePlan, exc: psycopg.Error) -> Refused:
 BLOCK = 1 << 18  # bytes of COPY data handed on at once
 
 
-def _blocks(copy: psycopg.Copy) -> Iterator[bytes]:
+def copy_blocks(copy: psycopg.Copy, size: int = BLOCK) -> Iterator[bytes]:
     """libpq hands COPY data over one row at a time: gather rows into blocks
     (always ending at a row's end) so the rest of the pipeline runs per block."""
     buffer = bytearray()
     for chunk in copy:
         buffer += chunk
-        if len(buffer) >= BLOCK:
+        if len(buffer) >= size:
             yield bytes(buffer)
             buffer.clear()
     if buffer:
@@ -339,7 +334,7 @@ class PgSource:
         else:
             query = sql.SQL("COPY {} ({}) TO STDOUT").format(rel, _columns(plan))
         with self.conn.cursor() as cur, cur.copy(query) as copy:
-            yield _blocks(copy)
+            yield copy_blocks(copy)
 
     def key_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
         """Split a table with a single integer primary key into ``parts`` ranges."""

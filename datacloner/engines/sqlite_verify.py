@@ -43,7 +43,11 @@ def _json_glob(path: tuple[str, ...]) -> str:
 
 class SqliteSampler:
     def __init__(self, source: SqliteSource) -> None:
+        self.source = source
         self.conn = source.conn
+
+    def close(self) -> None:
+        self.source.close()
 
     def root(self, table: Table) -> tuple[str, str]:
         return table.schema, table.name  # SQLite has no partitions
@@ -168,19 +172,9 @@ class SqliteTargetReader:
             yield b"\n".join(parts) + b"\n"
 
 
-@contextlib.contextmanager
-def open_source(url: str) -> Iterator[SqliteSampler]:
-    source = SqliteSource(url)
-    try:
-        yield SqliteSampler(source)
-    finally:
-        source.close()
+def open_source(url: str) -> contextlib.closing[SqliteSampler]:
+    return contextlib.closing(SqliteSampler(SqliteSource(url)))
 
 
-@contextlib.contextmanager
-def open_target(url: str) -> Iterator[SqliteTargetReader]:
-    reader = SqliteTargetReader(url)
-    try:
-        yield reader
-    finally:
-        reader.close()
+def open_target(url: str) -> contextlib.closing[SqliteTargetReader]:
+    return contextlib.closing(SqliteTargetReader(url))
