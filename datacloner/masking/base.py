@@ -70,6 +70,14 @@ def over_batch(fn: ValueFn, *, arrays: bool = True) -> Masker:
     def each(values: list[Any]) -> list[Any]:
         return [None if v is None else each(v) if isinstance(v, list) else fn(v) for v in values]
 
+    batch = getattr(fn, "map", None)  # the native fast path (fast.py) masks whole batches
+    if batch is not None:
+
+        def other(v: Any) -> Any:  # what the native loop does not take itself
+            return each(v) if arrays and isinstance(v, list) else fn(v)
+
+        return lambda values: batch(values, other)
+
     def mask(values: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
         append = out.append

@@ -25,8 +25,16 @@ from datacloner.errors import UsageError
 from datacloner.masking import pools
 from datacloner.masking.base import Masker, ValueFn, over_batch, spec_error
 from datacloner.masking.columns import ColumnType
+from datacloner.masking.fast import native_faker
 from datacloner.masking.fitting import check_samples, check_unique_room
-from datacloner.masking.keyed import KeyedHash, canonical_bytes, derive, seed_of
+from datacloner.masking.keyed import (
+    VALUE_PERSON,
+    KeyedHash,
+    canonical_bytes,
+    derive,
+    rule_key,
+    seed_of,
+)
 from datacloner.masking.pools import bits_of
 from datacloner.masking.unique import fit_text, make_unique
 from datacloner.rules import MaskSpec
@@ -284,7 +292,17 @@ def faker_value_fn(
                 recent[digest] = out
         return out
 
-    return mask_one
+    if draw is None:
+        return mask_one
+    native = native_faker(
+        draw,
+        rule_key(secret, spec.identity()),
+        VALUE_PERSON,
+        unique=unique,
+        max_length=max_length,
+        slow=mask_one,
+    )
+    return native or mask_one
 
 
 def compile_faker(

@@ -20,7 +20,7 @@ _BLAKE2B_MAX_KEY = 64
 # can never be replayed as another (and "v1" lets us change the scheme later).
 _PERSON_SECRET = b"dc-secret-v1"
 _PERSON_RULE = b"dc-rule-v1"
-_PERSON_VALUE = b"dc-value-v1"
+VALUE_PERSON = b"dc-value-v1"
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -61,7 +61,7 @@ class KeyedHash:
 
     def __init__(self, secret: bytes, identity: str) -> None:
         self._base = hashlib.blake2b(
-            key=rule_key(secret, identity), digest_size=DIGEST_SIZE, person=_PERSON_VALUE
+            key=rule_key(secret, identity), digest_size=DIGEST_SIZE, person=VALUE_PERSON
         )
 
     def __call__(self, data: bytes) -> bytes:

@@ -206,7 +206,7 @@ class Digits:
     def draw(self, n: int) -> tuple[str, int]:
         if self.fmt is not None:
             if not self.hashes:
-                return self.fmt, n
+                return self.template, n
             n, r = divmod(n, 10**self.hashes)
             return self.fmt.format(*f"{r:0{self.hashes}d}"), n
         out = []
@@ -512,6 +512,30 @@ def fast_provider(locale: str, name: str) -> Draw | None:
     process; thread-safe."""
     with _LOCK:  # building mutates the locale's generator
         return _provider(locale, name)
+
+
+def to_native(draw: Any) -> tuple[Any, ...] | None:
+    """The draw as the nested tuples the native fast path (``_fastdraw.c``)
+    compiles, or None when some part of it has no native form."""
+    if isinstance(draw, str):
+        return ("lit", draw)
+    if isinstance(draw, Literal):
+        return ("lit", draw.text)
+    if isinstance(draw, Pick):  # and Pool
+        items = tuple(to_native(i) for i in draw.items)
+        if not items or any(i is None for i in items):
+            return None
+        return ("pick", items, tuple(draw.thresholds) if draw.thresholds else None)
+    if isinstance(draw, Seq):
+        parts = tuple(to_native(p) for p in draw.parts)
+        return None if any(p is None for p in parts) else ("seq", parts)
+    if isinstance(draw, Digits):
+        if draw.fmt is not None:
+            return ("digits", draw.template, draw.hashes) if draw.hashes <= 64 else None
+        return ("digitsx", tuple(draw.parts), draw.letters)
+    if isinstance(draw, Func):
+        return ("func", draw.func)
+    return None
 
 
 def bits_of(digest: bytes) -> int:

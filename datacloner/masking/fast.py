@@ -1,0 +1,52 @@
+"""The native fast path of faker rules, when the C extension is built.
+
+``_fastdraw.c`` does per value what :func:`faker_rule.faker_value_fn` does for a
+provider with a compiled draw (:mod:`pools`): the keyed BLAKE2b of the
+input's UTF-8, the same divmods on the same bits, the same unique token. Its
+outputs are the Python path's outputs, byte for byte (tests compare them), so
+a refresh gives the same target with or without it; it only makes them about
+five times faster. Anything it does not cover (non-text input, empty text, a
+UUID to make unique, an output too long for its ``varchar(n)``) is handed to
+the Python masker it wraps.
+
+``DATACLONER_PURE_PYTHON=1`` turns it off (tests use it to compare both paths).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from datacloner.masking import pools
+
+try:
+    from datacloner.masking import _fastdraw
+except ImportError:  # not built (no C compiler at install time): pure Python
+    _fastdraw = None  # type: ignore[assignment]
+
+
+def available() -> bool:
+    return _fastdraw is not None and os.environ.get("DATACLONER_PURE_PYTHON", "") in ("", "0")
+
+
+def native_faker(
+    draw: Any,
+    key: bytes,
+    person: bytes,
+    *,
+    unique: bool,
+    max_length: int | None,
+    slow: Callable[[Any], Any],
+) -> Callable[[Any], Any] | None:
+    """A value function equal to ``slow`` (the Python masker), native where it
+    can be; None when the extension is not available or the draw has no
+    native form."""
+    if not available():
+        return None
+    spec = pools.to_native(draw)
+    if spec is None:
+        return None
+    return _fastdraw.FastDraw(
+        spec, key, person, unique, -1 if max_length is None else max_length, slow
+    )
