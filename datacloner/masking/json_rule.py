@@ -97,10 +97,27 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
                 copy[key] = new
         return _SENTINEL if copy is None else copy
 
-    def mask_document(doc: Any) -> Any:
+    def apply_owned(doc: Any, parts: tuple[str, ...], fn: ValueFn) -> Any:
+        """apply() for a document parsed here (nobody else holds it) and a path of
+        plain keys: changed in place, no copies, no recursion."""
+        node = doc
+        for key in parts[:-1]:
+            if node.__class__ is not dict:
+                return _SENTINEL
+            node = node.get(key, _SENTINEL)
+        last = parts[-1]
+        if node.__class__ is not dict or last not in node:
+            return _SENTINEL
+        node[last] = leaf(node[last], fn)
+        return doc
+
+    # Paths of plain keys (no "*", no array index) take the in-place walk on owned docs.
+    plain = [all(p != "*" and not p.isdigit() for p in parts) for parts, _ in compiled]
+
+    def mask_document(doc: Any, owned: bool = False) -> Any:
         changed = False
-        for parts, fn in compiled:
-            new = apply(doc, parts, fn)
+        for (parts, fn), simple in zip(compiled, plain, strict=True):
+            new = apply_owned(doc, parts, fn) if owned and simple else apply(doc, parts, fn)
             if new is not _SENTINEL:
                 doc, changed = new, True
         return doc if changed else _SENTINEL
@@ -113,29 +130,29 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
             value = bytes(value).decode("utf-8", "replace")
         if not isinstance(value, str):
             return value  # a bare number or boolean: no keys, nothing to mask
-        floats: list[Decimal] = []
-
-        def as_decimal(text: str) -> Decimal:
-            floats.append(Decimal(text))
-            return floats[-1]
-
         try:
-            # numbers as Decimal: 1.50 stays 1.50 and 1e400 never becomes Infinity
-            doc = json.loads(value, parse_float=as_decimal, parse_constant=_no_constant)
+            doc = _DECODER.decode(value)
         except ValueError:
             raise Unmaskable("invalid JSON") from None
-        new = mask_document(doc)
+        new = mask_document(doc, owned=True)
         if new is _SENTINEL:
             return value  # nothing matched: the text stays byte for byte
-        if not floats:  # the C encoder is 10x faster; only Decimals need ours
-            return json.dumps(new, ensure_ascii=False, separators=(",", ":"))
-        return _dumps(new)
+        try:  # the C encoder is 10x faster; only Decimals need ours
+            return _ENCODER.encode(new)
+        except TypeError:
+            return _dumps(new)
 
     return mask
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# Built once: json.loads/dumps with options build a new decoder/encoder per call.
+# Numbers as Decimal: 1.50 stays 1.50 and 1e400 never becomes Infinity.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _dumps(value: Any) -> str:

@@ -151,6 +151,10 @@ def _iban(keyed: KeyedHash) -> Callable[[str], str]:
     return fake
 
 
+CACHE_GENERATION = 2048  # values per cache generation (two generations)
+CACHE_TEXT_LIMIT = 1024  # longer values are not cached: memory stays small and flat
+
+
 def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> ValueFn:
     from datacloner.masking.registry import value_fn  # the registry imports this module
 
@@ -188,11 +192,31 @@ def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
                     spans.append((m.start(), m.end(), name))
         return spans
 
+    # Free text repeats (templated notes, "N/A", canned replies): a bounded cache of
+    # whole short values, two generations for O(1) eviction. The output depends
+    # only on the value, so a hit is exactly what scrubbing it again would give.
+    recent: dict[str, Any] = {}
+    older: dict[str, Any] = {}
+
     def mask(value: Any) -> Any:
+        nonlocal recent, older
         if not isinstance(value, str):
             if isinstance(value, bytes | bytearray | memoryview):
                 raise Unmaskable("scrub needs text, got bytes")
             value = str(value)
+        if len(value) > CACHE_TEXT_LIMIT:
+            return scrub(value)
+        out = recent.get(value)
+        if out is None:
+            out = older.get(value)
+            if out is None:
+                out = scrub(value)
+            if len(recent) >= CACHE_GENERATION:
+                older, recent = recent, {}
+            recent[value] = out
+        return out
+
+    def scrub(value: str) -> Any:
         spans = find(value) if kinds else []
         if patterns:
             taken: list[tuple[int, int, str]] = []
