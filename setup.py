@@ -1,7 +1,7 @@
-"""Only the optional C extension; everything else is in pyproject.toml.
+"""Only the optional C extensions; everything else is in pyproject.toml.
 
-The extension is the native fast path of faker rules (datacloner/masking/fast.py).
-It is optional: without a C compiler the install still succeeds and the same
+They are the native fast path of faker rules (datacloner/masking/fast.py) and of
+the COPY text codec (datacloner/engines/copytext.py). Both are optional: without a C compiler the install still succeeds and the same
 outputs come from pure Python, only slower.
 """
 
@@ -14,6 +14,12 @@ setup(
             ["datacloner/masking/_fastdraw.c"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "datacloner.engines._copynative",
+            ["datacloner/engines/_copynative.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

@@ -85,7 +85,8 @@ class TableMasker:
         def column_values(i: int) -> list[Any]:
             if i not in decoded:
                 decode = (codec(self.columns[i])[0] if codec else None) or _identity
-                decoded[i] = [decode(row[i]) for row in chosen]
+                whole = getattr(decode, "column", None)  # a codec's whole-column form
+                decoded[i] = whole(chosen, i) if whole else [decode(row[i]) for row in chosen]
             return decoded[i]
 
         originals = {i: column_values(i) for i, _, _ in self.rows}
@@ -101,6 +102,10 @@ class TableMasker:
             decoded[i] = self._run(column, masker, records, chosen)
         for i, _, _ in self.values + self.rows:
             encode = (codec(self.columns[i])[1] if codec else None) or _identity
+            whole = getattr(encode, "column", None)
+            if whole:
+                whole(chosen, i, decoded[i])
+                continue
             for row, value in zip(chosen, decoded[i], strict=True):
                 row[i] = encode(value)
 
