@@ -9,7 +9,9 @@ everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from datacloner.catalog import Column
@@ -38,6 +40,23 @@ class MaskerCache:
         if key not in self._by_key:
             self._by_key[key] = self._compile(spec, self._secret, column)
         return self._by_key[key]
+
+
+BATCH_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def batch_gc() -> Iterator[None]:
+    """Collect garbage less often while rows stream through the maskers: every
+    batch makes hundreds of thousands of short-lived lists and fields with no
+    reference cycles, and the default (a collection every 700 new containers)
+    costs about a third of splitting and joining COPY text."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], BATCH_GC_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _identity(value: Any) -> Any:

@@ -34,7 +34,7 @@ from datacloner.engines.pg_tools import (
 )
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
-from datacloner.table_masker import TableMasker
+from datacloner.table_masker import TableMasker, batch_gc
 
 log = logging.getLogger(__name__)
 
@@ -390,7 +390,7 @@ class PgSource:
         """The table's rows (or one key range of them) as COPY text, masked:
         raw chunks when nothing is masked, else batches split from COPY text
         with only masked fields decoded."""
-        with self.copy_out(plan, masker.unless, key_range) as chunks:
+        with self.copy_out(plan, masker.unless, key_range) as chunks, batch_gc():
             if not masker.active:
                 for chunk in chunks:
                     yield chunk
