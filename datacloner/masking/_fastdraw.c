@@ -213,7 +213,7 @@ static int out_str(Out *o, PyObject *s) {
 
 /* ------------------------------------------------------------- draw tree */
 
-enum { N_LIT, N_PICK, N_WPICK, N_SEQ, N_DIGITS, N_FUNC };
+enum { N_LIT, N_PICK, N_WPICK, N_SEQ, N_DIGITS, N_FUNC, N_IPV4 };
 enum { P_LIT, P_RUN, P_PCT, P_DOLLAR, P_BANG, P_AT, P_Q };
 
 typedef struct Node Node;
@@ -230,6 +230,7 @@ struct Node {
     Node **children;      /* N_PICK, N_WPICK, N_SEQ */
     uint64_t *thresholds; /* N_WPICK */
     int hashes;           /* N_DIGITS simple */
+    uint8_t *octets;      /* N_IPV4: the first octets to pick from (n of them) */
     Part *parts;          /* N_DIGITS complex */
     PyObject *letters;    /* N_DIGITS complex */
     PyObject *func;       /* N_FUNC */
@@ -249,13 +250,14 @@ static void node_free(Node *node) {
         PyMem_Free(node->parts);
     }
     PyMem_Free(node->thresholds);
+    PyMem_Free(node->octets);
     PyMem_Free(node);
 }
 
 /* Built from the tuples of pools.to_native():
  *   ("lit", str) | ("pick", (node...), None | (threshold...)) | ("seq", (node...))
  *   ("digits", template, hashes) | ("digitsx", ((kind, arg)...), letters)
- *   ("func", callable)
+ *   ("func", callable) | ("ipv4", (first octet...))
  */
 static Node *node_build(PyObject *spec) {
     if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2 ||
@@ -271,6 +273,21 @@ static Node *node_build(PyObject *spec) {
     if (strcmp(kind, "lit") == 0 && PyUnicode_Check(a)) {
         node->kind = N_LIT;
         node->text = Py_NewRef(a);
+        return node;
+    }
+    if (strcmp(kind, "ipv4") == 0 && PyTuple_Check(a) && PyTuple_GET_SIZE(a) > 0) {
+        node->kind = N_IPV4;
+        node->n = PyTuple_GET_SIZE(a);
+        node->octets = PyMem_Calloc(node->n, 1);
+        if (!node->octets) goto nomem;
+        for (Py_ssize_t i = 0; i < node->n; i++) {
+            long o = PyLong_AsLong(PyTuple_GET_ITEM(a, i));
+            if (o < 0 || o > 255) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad octet");
+                goto fail;
+            }
+            node->octets[i] = (uint8_t)o;
+        }
         return node;
     }
     if (strcmp(kind, "func") == 0) {
@@ -456,6 +473,17 @@ static int draw(const Node *node, Num *n, Out *o) {
             }
         }
         return 0;
+    case N_IPV4: {
+        /* pools._ipv4: a first octet, then 24 bits for the other three */
+        unsigned first = node->octets[num_divmod(n, (uint64_t)node->n)];
+        unsigned rest = (unsigned)num_divmod(n, 1u << 24);
+        char text[16];
+        int len = snprintf(text, sizeof text, "%u.%u.%u.%u", first, rest >> 16, (rest >> 8) & 255,
+                           rest & 255);
+        if (out_reserve(o, len) < 0) return -1;
+        for (int i = 0; i < len; i++) o->buf[o->len++] = (Py_UCS4)text[i];
+        return 0;
+    }
     case N_FUNC: {
         PyObject *arg = num_to_long(n);
         if (!arg) return -1;

@@ -534,6 +534,8 @@ def to_native(draw: Any) -> tuple[Any, ...] | None:
             return ("digits", draw.template, draw.hashes) if draw.hashes <= 64 else None
         return ("digitsx", tuple(draw.parts), draw.letters)
     if isinstance(draw, Func):
+        if draw.func is _ipv4:
+            return ("ipv4", tuple(_IPV4_FIRST))
         return ("func", draw.func)
     return None
 
