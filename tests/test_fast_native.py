@@ -10,6 +10,7 @@ with and without a length limit, odd text (empty, lone surrogates, long).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from hypothesis import strategies as st
 from datacloner.catalog import Column
 from datacloner.location import Location
 from datacloner.masking import compile_mask, fast
+from datacloner.masking.base import BadValue, Unmaskable
 from datacloner.masking.keyed import VALUE_PERSON, KeyedHash, rule_key
+from datacloner.masking.registry import value_fn
 from datacloner.rules import MaskSpec
 
 SECRET = b"test-secret-0123456789abcdef"
@@ -114,3 +117,49 @@ def test_native_blake2b_is_keyed_blake2b(data: bytes) -> None:
         native.digest(data)
         == hashlib.blake2b(data, key=key, digest_size=32, person=VALUE_PERSON).digest()
     )
+
+
+JSON_DOC = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["name", "contact", "email", "x", "0"]), children, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), JSON_DOC.map(json.dumps), st.just("{not json")), max_size=8))
+def test_json_batches_give_the_per_document_outputs(texts: list[str | None]) -> None:
+    """A json rule masks a batch path by path (each path's values in one call);
+    the outputs, and the row an invalid document is reported at, are those of
+    masking each document on its own."""
+    spec = MaskSpec(
+        kind="json",
+        location=LOC,
+        nested={
+            "name": MaskSpec(kind="faker", location=LOC, provider="name"),
+            "contact.email": MaskSpec(kind="faker", location=LOC, provider="email", unique=True),
+            "contact.*": MaskSpec(kind="hash", location=LOC, options={"format": "hex", "length": 12}),
+            "x.0": MaskSpec(kind="faker", location=LOC, provider="city"),
+        },
+    )
+    batch = compile_mask(spec, SECRET)
+    one = value_fn(spec, SECRET)
+    expected: list[Any] = []
+    bad = None
+    for i, text in enumerate(texts):
+        try:
+            expected.append(None if text is None else one(text))
+        except Unmaskable:
+            bad = i
+            break
+    if bad is None:
+        assert batch(texts) == expected
+    else:
+        with pytest.raises(BadValue) as caught:
+            batch(texts)
+        assert caught.value.index == bad

@@ -178,23 +178,38 @@ static int num_from_long(Num *n, PyObject *v) {
 
 /* ---------------------------------------------------------------- output */
 
+/* A fake being built: in a caller's stack buffer, moved to the heap if it
+ * outgrows it. Each call has its own (a draw function may run Python code,
+ * and another thread with it). */
 typedef struct {
     Py_UCS4 *buf;
     Py_ssize_t len, cap;
+    int heap;
 } Out;
 
 static int out_reserve(Out *o, Py_ssize_t extra) {
     if (o->len + extra <= o->cap) return 0;
     Py_ssize_t cap = o->cap ? o->cap : 256;
     while (cap < o->len + extra) cap *= 2;
-    Py_UCS4 *buf = PyMem_Realloc(o->buf, cap * sizeof(Py_UCS4));
+    Py_UCS4 *buf;
+    if (o->heap) {
+        buf = PyMem_Realloc(o->buf, cap * sizeof(Py_UCS4));
+    } else {
+        buf = PyMem_Malloc(cap * sizeof(Py_UCS4));
+        if (buf && o->len) memcpy(buf, o->buf, o->len * sizeof(Py_UCS4));
+    }
     if (!buf) {
         PyErr_NoMemory();
         return -1;
     }
     o->buf = buf;
     o->cap = cap;
+    o->heap = 1;
     return 0;
+}
+
+static void out_release(Out *o) {
+    if (o->heap) PyMem_Free(o->buf);
 }
 
 static inline int out_char(Out *o, Py_UCS4 c) {
@@ -429,7 +444,7 @@ static int draw(const Node *node, Num *n, Out *o) {
             int h = node->hashes;
             if (h > 64) return -2; /* not expected; Python handles it */
             if (h) {
-                Out tmp = {digits, 0, 64};
+                Out tmp = {digits, 0, 64, 0};
                 if (draw_run(n, h, &tmp) < 0) return -1;
             }
             if (out_reserve(o, tlen) < 0) return -1;
@@ -516,13 +531,11 @@ typedef struct {
     int unique;
     Py_ssize_t max_length; /* -1: none */
     PyObject *slow;        /* the Python masker: same outputs, every case */
-    Out out;               /* scratch buffer, reused */
 } FastDraw;
 
 static void FastDraw_dealloc(FastDraw *self) {
     node_free(self->root);
     Py_XDECREF(self->slow);
-    PyMem_Free(self->out.buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -627,22 +640,33 @@ static PyObject *fast_one(FastDraw *self, PyObject *value) {
     b2_digest(&self->base, (const uint8_t *)utf8, (size_t)size, d);
     Num n;
     num_from_digest(&n, d);
-    Out *o = &self->out;
-    o->len = 0;
+    Py_UCS4 stack[256];
+    Out out = {stack, 0, 256, 0}, *o = &out;
+    PyObject *res = NULL; /* NULL: Python does it; -1: error */
     int rc = draw(self->root, &n, o);
-    if (rc == -1) return (PyObject *)-1;
-    if (rc < 0) return NULL;
+    if (rc == -1) {
+        res = (PyObject *)-1;
+        goto done;
+    }
+    if (rc < 0) goto done;
     if (self->unique) {
         rc = add_token(o, 0, d);
-        if (rc < 0) return (PyObject *)-1;
-        if (rc == 0) return NULL;
+        if (rc < 0) res = (PyObject *)-1;
+        if (rc <= 0) goto done;
     }
-    if (self->max_length >= 0 && o->len > self->max_length) return NULL;
-    PyObject *res = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, o->buf, o->len);
-    return res ? res : (PyObject *)-1;
+    if (self->max_length >= 0 && o->len > self->max_length) goto done;
+    res = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, o->buf, o->len);
+    if (!res) res = (PyObject *)-1;
+done:
+    out_release(o);
+    return res;
 }
 
 static PyObject *mask_value(FastDraw *self, PyObject *value) {
+    if (!self->root) {
+        PyErr_SetString(PyExc_RuntimeError, "FastDraw was not initialised");
+        return NULL;
+    }
     if (PyUnicode_CheckExact(value)) {
         PyObject *res = fast_one(self, value);
         if (res == (PyObject *)-1) return NULL;

@@ -18,11 +18,13 @@ Fakes that JSON has no type for (dates, decimals) are written as text.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from datacloner.masking.base import Unmaskable, ValueFn, spec_error
+from datacloner.masking.base import BadValue, Unmaskable, ValueFn, over_batch, spec_error
 from datacloner.masking.columns import JSON, ColumnType
 from datacloner.masking.fitting import type_label
 from datacloner.rules import MaskSpec
@@ -137,12 +139,89 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
         new = mask_document(doc, owned=True)
         if new is _SENTINEL:
             return value  # nothing matched: the text stays byte for byte
-        try:  # the C encoder is 10x faster; only Decimals need ours
-            return _ENCODER.encode(new)
-        except TypeError:
-            return _dumps(new)
+        return _encode(new)
 
+    batches = [over_batch(fn) for _, fn in compiled]
+
+    def mask_batch(values: Sequence[Any], other: ValueFn) -> list[Any]:
+        """``mask`` of every value, with each plain-key path's values gathered
+        across the batch and masked in one call of that path's batch masker
+        (the native fast path masks them without a Python call per value).
+        Values that are not text (dicts and lists from SQLAlchemy) go to ``other``."""
+        out: list[Any] = [None] * len(values)
+        docs: list[Any] = []  # the parsed documents ...
+        where: list[int] = []  # ... their positions in the batch ...
+        changed: list[bool] = []  # ... and whether a path matched in them
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            try:
+                if value.__class__ is not str:
+                    out[i] = other(value)
+                    continue
+                docs.append(_DECODER.decode(value))
+            except Unmaskable as exc:
+                raise BadValue(i, exc.reason) from None
+            except ValueError:
+                raise BadValue(i, "invalid JSON") from None
+            where.append(i)
+            changed.append(False)
+        for (parts, fn), simple, batch in zip(compiled, plain, batches, strict=True):
+            if not simple:
+                for n, doc in enumerate(docs):
+                    try:
+                        new = apply(doc, parts, fn)
+                    except Unmaskable as exc:
+                        raise BadValue(where[n], exc.reason) from None
+                    if new is not _SENTINEL:
+                        docs[n], changed[n] = new, True
+                continue
+            head, last = parts[:-1], parts[-1]
+            holders: list[tuple[int, dict[str, Any]]] = []
+            found: list[Any] = []
+            for n, doc in enumerate(docs):
+                node = doc
+                for key in head:
+                    if node.__class__ is not dict:
+                        break
+                    node = node.get(key, _SENTINEL)
+                if node.__class__ is dict and last in node:
+                    holders.append((n, node))
+                    found.append(node[last])
+            if not found:
+                continue
+            try:
+                masked = batch(found)
+            except BadValue as exc:
+                raise BadValue(where[holders[exc.index][0]], exc.reason) from None
+            for (n, node), new in zip(holders, masked, strict=True):
+                node[last] = new if new is None or new.__class__ is str else _jsonable_deep(new)
+                changed[n] = True
+        for n, doc in enumerate(docs):
+            i = where[n]
+            # nothing matched: the text stays byte for byte
+            out[i] = _encode(doc) if changed[n] else values[i]
+        return out
+
+    mask.map = mask_batch  # type: ignore[attr-defined]  # see base.over_batch
     return mask
+
+
+def _jsonable_deep(value: Any) -> Any:
+    """leaf()'s conversion of a masked value: element by element for a list."""
+    if isinstance(value, list):
+        return [None if v is None else _jsonable_deep(v) for v in value]
+    return _jsonable(value)
+
+
+def _encode(doc: Any) -> str:
+    """Compact JSON text; the C encoder unless a Decimal must keep its digits."""
+    try:
+        if _C_ENCODE is not None:
+            return "".join(_C_ENCODE(doc, 0))
+        return _ENCODER.encode(doc)
+    except TypeError:
+        return _dumps(doc)
 
 
 def _no_constant(name: str) -> Any:
@@ -153,6 +232,19 @@ def _no_constant(name: str) -> Any:
 # Numbers as Decimal: 1.50 stays 1.50 and 1e400 never becomes Infinity.
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# What _ENCODER.encode builds per call, built once (it is CPython's C encoder; other
+# interpreters fall back to _ENCODER).
+_C_ENCODE = (
+    c_make_encoder(None, _refuse, encode_basestring, None, ":", ",", False, False, True)
+    if c_make_encoder is not None
+    else None
+)
 
 
 def _dumps(value: Any) -> str:
