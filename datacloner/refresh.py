@@ -27,7 +27,7 @@ from datacloner.rules import MaskSpec, load_rules
 from datacloner.scan import Finding, kept_but_personal, scan_source
 from datacloner.table_masker import MaskerCache, TableMasker
 
-DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_BATCH_SIZE = 5_000  # rows: big enough to amortise per-batch calls, small for memory
 
 
 def check_rule(spec: MaskSpec, label: str, column: Column) -> None:
@@ -104,7 +104,11 @@ def refresh(
         for tp in plan.copied:
             source.check_condition(tp)
         cache = MaskerCache(compile_mask, secret)
-        maskers = {id(tp): TableMasker(tp, cache) for tp in plan.copied}
+        maskers: dict[int, TableMasker] = (
+            {id(tp): TableMasker(tp, cache) for tp in plan.copied}
+            if jobs <= 1
+            else LazyMaskers(plan.copied, cache)  # the workers compile their own
+        )
         confirm(report.target)
         policy = policy_for(config, environment, drain_timeout)
         with engine.build_target(dst_url, source, policy) as target:
@@ -120,6 +124,20 @@ def refresh(
             )
     report.seconds = round(time.monotonic() - began, 3)
     return report
+
+
+class LazyMaskers(dict[int, TableMasker]):
+    """Table maskers compiled on first use: with ``--jobs`` the worker processes
+    compile their own, and the leader needs none (its memory counts too)."""
+
+    def __init__(self, tables: list[TablePlan], cache: MaskerCache) -> None:
+        super().__init__()
+        self._tables = {id(tp): tp for tp in tables}
+        self._cache = cache
+
+    def __missing__(self, key: int) -> TableMasker:
+        masker = self[key] = TableMasker(self._tables[key], self._cache)
+        return masker
 
 
 def build_and_swap(
