@@ -143,7 +143,9 @@ def test_json_batches_give_the_per_document_outputs(texts: list[str | None]) -> 
         nested={
             "name": MaskSpec(kind="faker", location=LOC, provider="name"),
             "contact.email": MaskSpec(kind="faker", location=LOC, provider="email", unique=True),
-            "contact.*": MaskSpec(kind="hash", location=LOC, options={"format": "hex", "length": 12}),
+            "contact.*": MaskSpec(
+                kind="hash", location=LOC, options={"format": "hex", "length": 12}
+            ),
             "x.0": MaskSpec(kind="faker", location=LOC, provider="city"),
         },
     )
