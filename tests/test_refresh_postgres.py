@@ -16,9 +16,9 @@ import pytest
 from helpers import run_cli, write_config
 from pgcompare import columns_digest
 
-from datacloner.engines.pg_tools import find_tools
+from datacloner.engines.pg_tools import find_tools, psql_copy_out
 from datacloner.engines.postgres import PgSource
-from datacloner.errors import UsageError
+from datacloner.errors import Refused, UsageError
 
 BIG_ROWS = 300_000
 
@@ -142,5 +142,41 @@ def test_pg_dump_matches_the_server_major(big_src):
     source = PgSource(big_src)
     try:
         assert source.tools.major == source.server_major
+    finally:
+        source.close()
+
+
+def test_rows_are_read_in_the_refresh_snapshot(pg, big_src):
+    """The psql child that reads a table imports the refresh's snapshot: a row
+    committed after the refresh began is not read, however long the copy takes."""
+    source = PgSource(big_src)
+    try:
+        with pg.connect(big_src.rsplit("/", 1)[1]) as conn:
+            conn.execute(
+                "INSERT INTO people VALUES (%s, 'late@corp.example', 'Oslo')", (BIG_ROWS + 1,)
+            )
+        try:
+            query = "COPY people (id) TO STDOUT"
+            with psql_copy_out(source.tools, source.params, source.snapshot, query, 4096) as blocks:
+                data = b"".join(blocks)
+            assert data.count(b"\n") == BIG_ROWS
+            assert f"\n{BIG_ROWS + 1}\n".encode() not in data
+        finally:
+            with pg.connect(big_src.rsplit("/", 1)[1]) as conn:
+                conn.execute("DELETE FROM people WHERE id = %s", (BIG_ROWS + 1,))
+    finally:
+        source.close()
+
+
+def test_a_failed_read_is_refused_not_taken_for_an_empty_table(big_src):
+    source = PgSource(big_src)
+    try:
+        query = "COPY nosuch TO STDOUT"
+        with (
+            pytest.raises(Refused) as caught,
+            psql_copy_out(source.tools, source.params, source.snapshot, query, 4096) as blocks,
+        ):
+            assert b"".join(blocks) == b""  # the error comes once the output is read
+        assert 'relation "nosuch" does not exist' in caught.value.message
     finally:
         source.close()

@@ -40,7 +40,7 @@ class Job:
 
 
 def _run(job: Job, task: Task) -> tuple[QualifiedName, int]:
-    source = PgSource("", params=job.source, snapshot=job.snapshot)
+    source = PgSource("", params=job.source, snapshot=job.snapshot, psql_reader=False)
     try:
         masker = TableMasker(task.plan, MaskerCache(compile_mask, job.secret))
         with connect(job.target, "new target", autocommit=False) as conn:

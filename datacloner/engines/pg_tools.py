@@ -7,11 +7,14 @@ the rows and its post-data section (indexes, constraints, triggers) after.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +127,57 @@ def dump_section(
         error = done.stderr.decode(errors="replace").strip()
         raise Refused(f"pg_dump --section={section} failed: {error}")
     return done.stdout
+
+
+@contextlib.contextmanager
+def psql_copy_out(
+    tools: ClientTools, params: dict[str, str], snapshot: str, query: str, block: int
+) -> Iterator[Iterator[bytes]]:
+    """``COPY ... TO STDOUT`` run by a ``psql`` child inside the exported
+    snapshot, its output handed over in blocks of ``block`` bytes.
+
+    psycopg hands COPY data over one row per call; here libpq's per-row work
+    happens in psql, on another core, and the Python process only reads big
+    blocks. A psql that fails (even after some data) raises Refused once its
+    output is read, so a short read never passes for a whole table."""
+    cmd = [
+        tools.psql,
+        "-X",
+        "-q",  # stdout carries only the COPY data
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        "-c",
+        f"SET TRANSACTION SNAPSHOT '{snapshot}'",
+        "-c",
+        query,
+    ]
+    with tempfile.TemporaryFile() as errors:  # a file: a full stderr pipe could stall psql
+        proc = subprocess.Popen(cmd, env=libpq_env(params), stdout=subprocess.PIPE, stderr=errors)
+        assert proc.stdout is not None
+        stdout = proc.stdout
+
+        def blocks() -> Iterator[bytes]:
+            while chunk := stdout.read(block):
+                yield chunk
+
+        try:
+            yield blocks()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            stdout.close()
+        if proc.wait() != 0:
+            errors.seek(0)
+            message = "\n".join(
+                line
+                for line in errors.read().decode(errors="replace").strip().splitlines()
+                if "DETAIL:" not in line  # may quote a row
+            )
+            raise Refused(f"reading the source with psql failed: {message}")
 
 
 def restore_sql(tools: ClientTools, what: str, script: bytes, target: dict[str, str]) -> None:
