@@ -62,11 +62,8 @@ def table_costs(tp: Any, masker: TableMasker, chunks: list[bytes], batch: int) -
     gc.freeze()
     for i, column, compiled in masker.values:
         decode, encode = _copy_codec(column)
-        # as TableMasker does: a codec's whole-column form when it has one
-        decode_all = getattr(decode, "column", None)
-        encode_all = getattr(encode, "column", None)
         began = time.process_time()
-        values = decode_all(rows, i) if decode_all else [decode(r[i]) for r in rows]
+        values = decode(rows, i)
         stages.append((f"{column.name}: decode", n, time.process_time() - began))
         began = time.process_time()
         masked: list[Any] = []
@@ -75,11 +72,7 @@ def table_costs(tp: Any, masker: TableMasker, chunks: list[bytes], batch: int) -
         rule = tp.masks[column.name]
         stages.append((f"{column.name}: mask `{rule.kind}`", n, time.process_time() - began))
         began = time.process_time()
-        if encode_all:
-            encode_all(rows, i, masked)
-        else:
-            for row, value in zip(rows, masked, strict=True):
-                row[i] = encode(value)
+        encode(rows, i, masked)
         stages.append((f"{column.name}: encode", n, time.process_time() - began))
     began = time.process_time()
     copytext.join_rows(rows)

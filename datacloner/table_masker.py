@@ -1,10 +1,10 @@
 """The mask stage: a table's compiled column maskers applied to batches of rows.
 
 Engines hand it rows as mutable lists in their wire format, with a codec
-that decodes and encodes single fields; only masked fields (and the fields a
-template reads) are ever decoded. Maskers are compiled once per rule and
-column shape and shared across tables, so the same rule gives the same value
-everywhere.
+that decodes and encodes one field of every row of a batch at once; only
+masked fields (and the fields a template reads) are ever decoded. Maskers
+are compiled once per rule and column shape and shared across tables, so the
+same rule gives the same value everywhere.
 """
 
 from __future__ import annotations
@@ -23,7 +23,31 @@ from datacloner.rules import MaskSpec
 Masker = Callable[[Sequence[Any]], list[Any]]
 Compiler = Callable[[MaskSpec, bytes, Column | None], Masker | RowMasker]
 Convert = Callable[[Any], Any]
-Codec = Callable[[Column], tuple[Convert | None, Convert | None]]
+DecodeColumn = Callable[[list[list[Any]], int], list[Any]]
+"""Field ``i`` of every row, decoded."""
+EncodeColumn = Callable[[list[list[Any]], int, list[Any]], None]
+"""Field ``i`` of every row set to its value, encoded."""
+Codec = Callable[[Column], tuple[DecodeColumn | None, EncodeColumn | None]]
+"""A column's converters; None keeps the field as it is."""
+
+
+def decode_each(decode: Convert) -> DecodeColumn:
+    """A column decoder from a one-field one."""
+    return lambda rows, i: [decode(row[i]) for row in rows]
+
+
+def encode_each(encode: Convert) -> EncodeColumn:
+    """A column encoder from a one-field one."""
+
+    def encode_column(rows: list[list[Any]], i: int, values: list[Any]) -> None:
+        for row, value in zip(rows, values, strict=True):
+            row[i] = encode(value)
+
+    return encode_column
+
+
+_keep_decoded = decode_each(lambda value: value)
+_keep_encoded = encode_each(lambda value: value)
 
 
 class MaskerCache:
@@ -57,10 +81,6 @@ def batch_gc() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 class TableMasker:
@@ -103,9 +123,8 @@ class TableMasker:
 
         def column_values(i: int) -> list[Any]:
             if i not in decoded:
-                decode = (codec(self.columns[i])[0] if codec else None) or _identity
-                whole = getattr(decode, "column", None)  # a codec's whole-column form
-                decoded[i] = whole(chosen, i) if whole else [decode(row[i]) for row in chosen]
+                decode = (codec(self.columns[i])[0] if codec else None) or _keep_decoded
+                decoded[i] = decode(chosen, i)
             return decoded[i]
 
         originals = {i: column_values(i) for i, _, _ in self.rows}
@@ -120,13 +139,8 @@ class TableMasker:
                 record[column.name] = original  # its own original: NULL stays NULL
             decoded[i] = self._run(column, masker, records, chosen)
         for i, _, _ in self.values + self.rows:
-            encode = (codec(self.columns[i])[1] if codec else None) or _identity
-            whole = getattr(encode, "column", None)
-            if whole:
-                whole(chosen, i, decoded[i])
-                continue
-            for row, value in zip(chosen, decoded[i], strict=True):
-                row[i] = encode(value)
+            encode = (codec(self.columns[i])[1] if codec else None) or _keep_encoded
+            encode(chosen, i, decoded[i])
 
     def _run(
         self, column: Column, masker: Masker | RowMasker, values: Any, rows: list[list[Any]]

@@ -102,6 +102,18 @@ static PyObject *join_rows(PyObject *self, PyObject *arg) {
     return out;
 }
 
+/* rows[r], checked to be a list with a field col (borrowed), or NULL with IndexError. */
+static PyObject *row_at(PyObject *rows, Py_ssize_t r, Py_ssize_t col) {
+    PyObject *row = PyList_GET_ITEM(rows, r);
+    if (!PyList_Check(row) || col < 0 || col >= PyList_GET_SIZE(row)) {
+        PyErr_SetString(PyExc_IndexError, "row has no such field");
+        return NULL;
+    }
+    return row;
+}
+
+static PyObject *NULL_FIELD; /* b"\\N", shared by every NULL encode_column writes */
+
 /* decode_column(rows, i, decode) -> list: copytext.decode of every row[i]. */
 static PyObject *decode_column(PyObject *self, PyObject *args) {
     (void)self;
@@ -112,11 +124,8 @@ static PyObject *decode_column(PyObject *self, PyObject *args) {
     PyObject *out = PyList_New(n);
     if (!out) return NULL;
     for (Py_ssize_t r = 0; r < n; r++) {
-        PyObject *row = PyList_GET_ITEM(rows, r);
-        if (!PyList_Check(row) || col < 0 || col >= PyList_GET_SIZE(row)) {
-            PyErr_SetString(PyExc_IndexError, "row has no such field");
-            goto fail;
-        }
+        PyObject *row = row_at(rows, r, col);
+        if (!row) goto fail;
         PyObject *f = PyList_GET_ITEM(row, col);
         PyObject *v = NULL;
         if (PyBytes_CheckExact(f)) {
@@ -153,15 +162,12 @@ static PyObject *encode_column(PyObject *self, PyObject *args) {
         return NULL;
     }
     for (Py_ssize_t r = 0; r < n; r++) {
-        PyObject *row = PyList_GET_ITEM(rows, r);
-        if (!PyList_Check(row) || col < 0 || col >= PyList_GET_SIZE(row)) {
-            PyErr_SetString(PyExc_IndexError, "row has no such field");
-            return NULL;
-        }
+        PyObject *row = row_at(rows, r, col);
+        if (!row) return NULL;
         PyObject *v = PyList_GET_ITEM(values, r);
         PyObject *e = NULL;
         if (v == Py_None) {
-            e = PyBytes_FromStringAndSize("\\N", 2);
+            e = Py_NewRef(NULL_FIELD);
         } else if (PyUnicode_CheckExact(v)) {
             Py_ssize_t size;
             const char *u = PyUnicode_AsUTF8AndSize(v, &size);
@@ -202,4 +208,7 @@ static struct PyModuleDef module = {
     .m_methods = methods,
 };
 
-PyMODINIT_FUNC PyInit__copynative(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__copynative(void) {
+    if (!NULL_FIELD && !(NULL_FIELD = PyBytes_FromStringAndSize("\\N", 2))) return NULL;
+    return PyModule_Create(&module);
+}

@@ -20,6 +20,8 @@ try:  # optional C helpers (setup.py); the Python below gives the same results
     from datacloner.engines import _copynative
 except ImportError:
     _copynative = None  # type: ignore[assignment]
+if os.environ.get("DATACLONER_PURE_PYTHON", "") not in ("", "0"):
+    _copynative = None  # the tests' switch to compare both
 
 Convert = Callable[[Any], Any]
 NULL = b"\\N"
@@ -75,29 +77,20 @@ def encode(value: Any) -> bytes:
     return text.encode("utf-8")
 
 
-def _native_on() -> bool:
-    return os.environ.get("DATACLONER_PURE_PYTHON", "") in ("", "0")
-
-
 def decode_column(rows: list[list[Any]], i: int) -> list[Any]:
     """``decode`` of field ``i`` of every row."""
-    if _copynative is not None and _native_on():
+    if _copynative is not None:
         return _copynative.decode_column(rows, i, decode)
     return [decode(row[i]) for row in rows]
 
 
 def encode_column(rows: list[list[Any]], i: int, values: list[Any]) -> None:
     """Field ``i`` of every row set to ``encode`` of its value."""
-    if _copynative is not None and _native_on() and isinstance(values, list):
+    if _copynative is not None:
         _copynative.encode_column(rows, i, values, encode)
         return
     for row, value in zip(rows, values, strict=True):
         row[i] = encode(value)
-
-
-# TableMasker converts whole columns with these when a codec hands it decode/encode.
-decode.column = decode_column  # type: ignore[attr-defined]
-encode.column = encode_column  # type: ignore[attr-defined]
 
 
 class RowSplitter:
@@ -108,7 +101,7 @@ class RowSplitter:
 
     def feed(self, chunk: bytes) -> list[list[bytes]]:
         data = self._rest + chunk
-        if _copynative is not None and _native_on():
+        if _copynative is not None:
             rows, self._rest = _copynative.split_rows(data)
             return rows
         lines = data.split(b"\n")
@@ -121,7 +114,7 @@ class RowSplitter:
 
 
 def join_rows(rows: list[list[bytes]]) -> bytes:
-    if _copynative is not None and _native_on():
+    if _copynative is not None:
         return _copynative.join_rows(rows)
     return b"".join(b"\t".join(row) + b"\n" for row in rows)
 

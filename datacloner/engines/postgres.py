@@ -35,7 +35,14 @@ from datacloner.engines.pg_tools import (
 )
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
-from datacloner.table_masker import TableMasker, batch_gc
+from datacloner.table_masker import (
+    DecodeColumn,
+    EncodeColumn,
+    TableMasker,
+    batch_gc,
+    decode_each,
+    encode_each,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +189,13 @@ def _mask_batch(batch: list[list[bytes]], masker: TableMasker) -> bytes:
     return copytext.join_rows(batch)
 
 
-def _copy_codec(column: Column) -> tuple[copytext.Convert, copytext.Convert]:
-    """COPY text <-> Python for one masked column."""
+def _copy_codec(column: Column) -> tuple[DecodeColumn, EncodeColumn]:
+    """COPY text <-> Python for one masked column, a batch's fields at once."""
     if column.is_array:
-        return copytext.decode_array, copytext.encode_array
+        return decode_each(copytext.decode_array), encode_each(copytext.encode_array)
     if column.type == "bytea":
-        return copytext.decode_bytea, copytext.encode
-    return copytext.decode, copytext.encode
+        return decode_each(copytext.decode_bytea), copytext.encode_column
+    return copytext.decode_column, copytext.encode_column
 
 
 class PgSource:

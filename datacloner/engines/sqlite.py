@@ -27,7 +27,7 @@ from datacloner.engines.base import Advance, EngineBase, Section, SwapPolicy
 from datacloner.engines.sqlite_files import FileGenerations
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
-from datacloner.table_masker import TableMasker
+from datacloner.table_masker import TableMasker, encode_each
 
 SCHEMA = "main"
 # where a copy records its refreshes; never copied from a source
@@ -213,7 +213,7 @@ class SqliteTargetBuild:
         self.conn.exec_driver_sql("BEGIN")
         for batch in self.source.rows(plan, batch_size, masker.unless):
             if masker.active:
-                masker.apply(batch, lambda _column: (None, _sqlite_value))
+                masker.apply(batch, lambda _column: (None, _SQLITE_VALUES))
             try:
                 self.conn.exec_driver_sql(insert, [tuple(r) for r in batch])
             except DBAPIError as exc:
@@ -302,6 +302,9 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return str(value)
+
+
+_SQLITE_VALUES = encode_each(_sqlite_value)
 
 
 class SqliteEngine(EngineBase):

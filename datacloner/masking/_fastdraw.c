@@ -140,11 +140,8 @@ static inline void num_shr32(Num *n) {
     n->w[2] >>= 32;
 }
 
-/* bits_of(digest): int.from_bytes(digest[:8] + digest[18:], "big"), 176 bits. */
-static void num_from_digest(Num *n, const uint8_t d[32]) {
-    uint8_t be[24] = {0};
-    memcpy(be + 2, d, 8);
-    memcpy(be + 10, d + 18, 14);
+/* 24 big-endian bytes <-> the limbs (the most significant limb is w[2]). */
+static void num_from_be24(Num *n, const uint8_t be[24]) {
     for (int i = 0; i < 3; i++) {
         uint64_t v = 0;
         for (int j = 0; j < 8; j++) v = (v << 8) | be[(2 - i) * 8 + j];
@@ -152,10 +149,22 @@ static void num_from_digest(Num *n, const uint8_t d[32]) {
     }
 }
 
-static PyObject *num_to_long(const Num *n) {
-    uint8_t be[24];
+static void num_to_be24(const Num *n, uint8_t be[24]) {
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 8; j++) be[(2 - i) * 8 + j] = (uint8_t)(n->w[i] >> (56 - 8 * j));
+}
+
+/* bits_of(digest): int.from_bytes(digest[:8] + digest[18:], "big"), 176 bits. */
+static void num_from_digest(Num *n, const uint8_t d[32]) {
+    uint8_t be[24] = {0};
+    memcpy(be + 2, d, 8);
+    memcpy(be + 10, d + 18, 14);
+    num_from_be24(n, be);
+}
+
+static PyObject *num_to_long(const Num *n) {
+    uint8_t be[24];
+    num_to_be24(n, be);
     PyObject *bytes = PyBytes_FromStringAndSize((const char *)be, 24);
     if (!bytes) return NULL;
     PyObject *out = PyObject_CallMethod((PyObject *)&PyLong_Type, "from_bytes", "Os", bytes, "big");
@@ -166,12 +175,7 @@ static PyObject *num_to_long(const Num *n) {
 static int num_from_long(Num *n, PyObject *v) {
     PyObject *bytes = PyObject_CallMethod(v, "to_bytes", "is", 24, "big");
     if (!bytes) return -1;
-    const uint8_t *be = (const uint8_t *)PyBytes_AS_STRING(bytes);
-    for (int i = 0; i < 3; i++) {
-        uint64_t x = 0;
-        for (int j = 0; j < 8; j++) x = (x << 8) | be[(2 - i) * 8 + j];
-        n->w[i] = x;
-    }
+    num_from_be24(n, (const uint8_t *)PyBytes_AS_STRING(bytes));
     Py_DECREF(bytes);
     return 0;
 }

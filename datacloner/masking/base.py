@@ -70,7 +70,10 @@ def over_batch(fn: ValueFn, *, arrays: bool = True) -> Masker:
     def each(values: list[Any]) -> list[Any]:
         return [None if v is None else each(v) if isinstance(v, list) else fn(v) for v in values]
 
-    batch = getattr(fn, "map", None)  # the native fast path (fast.py) masks whole batches
+    # A value function may carry its own batch form, ``fn.map(values, other)``:
+    # None stays None, what it takes it masks at once (the native faker draws of
+    # fast.py, json texts), and it hands anything else to ``other``.
+    batch = getattr(fn, "map", None)
     if batch is not None:
 
         def other(v: Any) -> Any:  # what the native loop does not take itself

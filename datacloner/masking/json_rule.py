@@ -99,30 +99,65 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
                 copy[key] = new
         return _SENTINEL if copy is None else copy
 
-    def apply_owned(doc: Any, parts: tuple[str, ...], fn: ValueFn) -> Any:
-        """apply() for a document parsed here (nobody else holds it) and a path of
-        plain keys: changed in place, no copies, no recursion."""
-        node = doc
-        for key in parts[:-1]:
-            if node.__class__ is not dict:
-                return _SENTINEL
-            node = node.get(key, _SENTINEL)
-        last = parts[-1]
-        if node.__class__ is not dict or last not in node:
-            return _SENTINEL
-        node[last] = leaf(node[last], fn)
-        return doc
-
-    # Paths of plain keys (no "*", no array index) take the in-place walk on owned docs.
-    plain = [all(p != "*" and not p.isdigit() for p in parts) for parts, _ in compiled]
-
-    def mask_document(doc: Any, owned: bool = False) -> Any:
+    def mask_document(doc: Any) -> Any:
+        """A dict or list (from SQLAlchemy, not ours to change): masked in a copy,
+        or _SENTINEL when no path matched."""
         changed = False
-        for (parts, fn), simple in zip(compiled, plain, strict=True):
-            new = apply_owned(doc, parts, fn) if owned and simple else apply(doc, parts, fn)
+        for parts, fn in compiled:
+            new = apply(doc, parts, fn)
             if new is not _SENTINEL:
                 doc, changed = new, True
         return doc if changed else _SENTINEL
+
+    # Paths of plain keys (no "*", no array index) are masked across a batch at once.
+    plain = [all(p != "*" and not p.isdigit() for p in parts) for parts, _ in compiled]
+    batches = [over_batch(fn) for _, fn in compiled]
+
+    def mask_texts(texts: list[str]) -> list[str]:
+        """JSON texts masked: parsed here, so changed in place. Each plain path's
+        values are gathered across the texts and masked in one call of its batch
+        masker (native where it can be); a text no path matched comes back byte
+        for byte. BadValue names the text's position."""
+        docs: list[Any] = []
+        for n, text in enumerate(texts):
+            try:
+                docs.append(_DECODER.decode(text))
+            except ValueError:
+                raise BadValue(n, "invalid JSON") from None
+        changed = [False] * len(docs)
+        for (parts, fn), simple, batch in zip(compiled, plain, batches, strict=True):
+            if not simple:
+                for n, doc in enumerate(docs):
+                    try:
+                        new = apply(doc, parts, fn)
+                    except Unmaskable as exc:
+                        raise BadValue(n, exc.reason) from None
+                    if new is not _SENTINEL:
+                        docs[n], changed[n] = new, True
+                continue
+            head, last = parts[:-1], parts[-1]
+            holders: list[tuple[int, dict[str, Any]]] = []  # (doc, the dict holding `last`)
+            for n, doc in enumerate(docs):
+                node = doc
+                for key in head:
+                    if node.__class__ is not dict:
+                        break
+                    node = node.get(key, _SENTINEL)
+                if node.__class__ is dict and last in node:
+                    holders.append((n, node))
+            if not holders:
+                continue
+            try:
+                masked = batch([node[last] for _, node in holders])
+            except BadValue as exc:
+                raise BadValue(holders[exc.index][0], exc.reason) from None
+            for (n, node), new in zip(holders, masked, strict=True):
+                node[last] = new if new is None or new.__class__ is str else _jsonable_deep(new)
+                changed[n] = True
+        return [
+            _encode(doc) if hit else text
+            for doc, hit, text in zip(docs, changed, texts, strict=True)
+        ]
 
     def mask(value: Any) -> Any:
         if isinstance(value, dict | list):
@@ -133,74 +168,31 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
         if not isinstance(value, str):
             return value  # a bare number or boolean: no keys, nothing to mask
         try:
-            doc = _DECODER.decode(value)
-        except ValueError:
-            raise Unmaskable("invalid JSON") from None
-        new = mask_document(doc, owned=True)
-        if new is _SENTINEL:
-            return value  # nothing matched: the text stays byte for byte
-        return _encode(new)
-
-    batches = [over_batch(fn) for _, fn in compiled]
+            return mask_texts([value])[0]
+        except BadValue as exc:
+            raise Unmaskable(exc.reason) from None
 
     def mask_batch(values: Sequence[Any], other: ValueFn) -> list[Any]:
-        """``mask`` of every value, with each plain-key path's values gathered
-        across the batch and masked in one call of that path's batch masker
-        (the native fast path masks them without a Python call per value).
-        Values that are not text (dicts and lists from SQLAlchemy) go to ``other``."""
+        """``mask`` of every value (see base.over_batch): the texts in one
+        mask_texts call, anything else through ``other``."""
         out: list[Any] = [None] * len(values)
-        docs: list[Any] = []  # the parsed documents ...
-        where: list[int] = []  # ... their positions in the batch ...
-        changed: list[bool] = []  # ... and whether a path matched in them
+        where: list[int] = []
         for i, value in enumerate(values):
             if value is None:
                 continue
+            if value.__class__ is str:
+                where.append(i)
+                continue
             try:
-                if value.__class__ is not str:
-                    out[i] = other(value)
-                    continue
-                docs.append(_DECODER.decode(value))
+                out[i] = other(value)
             except Unmaskable as exc:
                 raise BadValue(i, exc.reason) from None
-            except ValueError:
-                raise BadValue(i, "invalid JSON") from None
-            where.append(i)
-            changed.append(False)
-        for (parts, fn), simple, batch in zip(compiled, plain, batches, strict=True):
-            if not simple:
-                for n, doc in enumerate(docs):
-                    try:
-                        new = apply(doc, parts, fn)
-                    except Unmaskable as exc:
-                        raise BadValue(where[n], exc.reason) from None
-                    if new is not _SENTINEL:
-                        docs[n], changed[n] = new, True
-                continue
-            head, last = parts[:-1], parts[-1]
-            holders: list[tuple[int, dict[str, Any]]] = []
-            found: list[Any] = []
-            for n, doc in enumerate(docs):
-                node = doc
-                for key in head:
-                    if node.__class__ is not dict:
-                        break
-                    node = node.get(key, _SENTINEL)
-                if node.__class__ is dict and last in node:
-                    holders.append((n, node))
-                    found.append(node[last])
-            if not found:
-                continue
-            try:
-                masked = batch(found)
-            except BadValue as exc:
-                raise BadValue(where[holders[exc.index][0]], exc.reason) from None
-            for (n, node), new in zip(holders, masked, strict=True):
-                node[last] = new if new is None or new.__class__ is str else _jsonable_deep(new)
-                changed[n] = True
-        for n, doc in enumerate(docs):
-            i = where[n]
-            # nothing matched: the text stays byte for byte
-            out[i] = _encode(doc) if changed[n] else values[i]
+        try:
+            masked = mask_texts([values[i] for i in where])
+        except BadValue as exc:
+            raise BadValue(where[exc.index], exc.reason) from None
+        for i, text in zip(where, masked, strict=True):
+            out[i] = text
         return out
 
     mask.map = mask_batch  # type: ignore[attr-defined]  # see base.over_batch
