@@ -22,9 +22,30 @@ import pytest
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures"
-if not FIXTURES.is_dir():  # CI clones main elsewhere with shared/ beside it
-    FIXTURES = Path(os.environ.get("DATACLONER_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+
+
+def _fixtures_folder() -> Path:
+    """../shared/fixtures beside the checkout; else $DATACLONER_FIXTURES; else
+    beside the repository this one was cloned from (a clone in a temporary
+    folder, as `git clone . "$d"` makes to run CI on a clean checkout)."""
+    beside = ROOT.parent / "shared" / "fixtures"
+    if beside.is_dir():
+        return beside
+    if os.environ.get("DATACLONER_FIXTURES"):
+        return Path(os.environ["DATACLONER_FIXTURES"])
+    origin = subprocess.run(
+        ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        cloned_from = Path(origin).resolve().parent / "shared" / "fixtures"
+        if cloned_from.is_dir():
+            return cloned_from
+    return beside  # missing: the tests that need it say so (and fail in CI)
+
+
+FIXTURES = _fixtures_folder()
 LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
