@@ -1,7 +1,8 @@
 """Only the optional C extensions; everything else is in pyproject.toml.
 
-They are the native fast path of faker rules (datacloner/masking/fast.py) and of
-the COPY text codec (datacloner/engines/copytext.py). Both are optional: without a C compiler the install still succeeds and the same
+They are the native fast paths of faker rules (datacloner/masking/fast.py), of
+the email and number detectors (datacloner/detectors.py) and of the COPY text
+codec (datacloner/engines/copytext.py). Both are optional: without a C compiler the install still succeeds and the same
 outputs come from pure Python, only slower.
 """
 
@@ -12,6 +13,12 @@ setup(
         Extension(
             "datacloner.masking._fastdraw",
             ["datacloner/masking/_fastdraw.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
+        Extension(
+            "datacloner._detectnative",
+            ["datacloner/_detectnative.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),
