@@ -877,7 +877,81 @@ done:
     return result;
 }
 
+/* `text` with each kept span replaced by fakes[kind](span), None when there
+ * is none: scrub's loop (a None fake is "", a non-text fake its str()). */
+static PyObject *substitute(PyObject *self, PyObject *args) {
+    PyObject *text, *fakes;
+    int flags;
+    if (!PyArg_ParseTuple(args, "UiO!", &text, &flags, &PyTuple_Type, &fakes))
+        return NULL;
+    if (PyTuple_GET_SIZE(fakes) != 5) {
+        PyErr_SetString(PyExc_ValueError, "fakes: one callable (or None) per kind, five");
+        return NULL;
+    }
+    Spans emails = {0}, numbers = {0}, kept = {0};
+    PyObject *result = NULL, *pieces = NULL;
+    if (detect(text, flags, &emails, &numbers) < 0 || keep(&kept, &emails, K_EMAIL) < 0 ||
+        keep(&kept, &numbers, K_IBAN) < 0 || keep(&kept, &numbers, K_CARD) < 0 ||
+        keep(&kept, &numbers, K_IPV4 | K_PHONE) < 0)
+        goto done;
+    if (kept.len == 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    qsort(kept.items, kept.len, sizeof(Span), by_start);
+    pieces = PyList_New(2 * kept.len + 1);
+    if (!pieces)
+        goto done;
+    Py_ssize_t pos = 0;
+    for (Py_ssize_t i = 0; i < kept.len; i++) {
+        Span sp = kept.items[i];
+        int slot = sp.kind == K_EMAIL ? 0 : sp.kind == K_PHONE ? 1 : sp.kind == K_IPV4 ? 2
+                 : sp.kind == K_CARD  ? 3 : 4;
+        PyObject *before = PyUnicode_Substring(text, pos, sp.s);
+        if (!before)
+            goto done;
+        PyList_SET_ITEM(pieces, 2 * i, before);
+        PyObject *found = PyUnicode_Substring(text, sp.s, sp.e);
+        if (!found)
+            goto done;
+        PyObject *fake = PyObject_CallOneArg(PyTuple_GET_ITEM(fakes, slot), found);
+        Py_DECREF(found);
+        if (!fake)
+            goto done;
+        if (fake == Py_None) {
+            Py_DECREF(fake);
+            fake = PyUnicode_New(0, 0);
+        } else if (!PyUnicode_Check(fake)) {
+            Py_SETREF(fake, PyObject_Str(fake));
+        }
+        if (!fake)
+            goto done;
+        PyList_SET_ITEM(pieces, 2 * i + 1, fake);
+        pos = sp.e;
+    }
+    PyObject *after = PyUnicode_Substring(text, pos, PyUnicode_GET_LENGTH(text));
+    if (!after)
+        goto done;
+    PyList_SET_ITEM(pieces, 2 * kept.len, after);
+    PyObject *empty = PyUnicode_New(0, 0);
+    if (empty) {
+        result = PyUnicode_Join(empty, pieces);
+        Py_DECREF(empty);
+    }
+done:
+    Py_XDECREF(pieces);
+    PyMem_Free(emails.items);
+    PyMem_Free(numbers.items);
+    PyMem_Free(kept.items);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"substitute", substitute, METH_VARARGS,
+     "substitute(text, flags, fakes) -> str | None: text with each span find() keeps "
+     "replaced by fakes[i](span) (i: email, phone, ipv4, credit_card, iban); None when "
+     "there is none."},
     {"find", find, METH_VARARGS,
      "find(text, flags) -> detectors.finder(kinds)(text) when the kinds are among those of "
      "spans(): sorted, not overlapping, higher priority kept."},

@@ -430,6 +430,36 @@ def finder(kinds: Iterable[str]) -> Callable[[str], list[tuple[int, int, str]]]:
     return find_kinds
 
 
+# The order of substitute()'s fakes, one per kind _detectnative finds.
+NATIVE_ORDER: tuple[str, ...] = ("email", "phone", "ipv4", "credit_card", "iban")
+
+Substitute = Callable[[str, tuple[Callable[[str], object] | None, ...]], "str | None | bool"]
+
+
+def substituter(kinds: Iterable[str]) -> Substitute | None:
+    """For ``scrub``: ``substitute(text, fakes)`` is ``text`` with every span
+    ``finder(kinds)`` finds replaced by ``fakes[i](span)`` (``i`` the kind's
+    place in :data:`NATIVE_ORDER`), found and joined in one C call. It returns
+    None when there is no span, and False when the text needs the Python
+    detectors (it may hold a URL or an IPv6 address). No substituter (None)
+    where the C extension is off."""
+    if _detectnative is None:
+        return None
+    wanted = frozenset(kinds)
+    flags = sum(NATIVE_FLAGS.get(kind, 0) for kind in wanted)
+    url, ipv6 = "url" in wanted, "ipv6" in wanted
+    native = _detectnative.substitute
+    if not (url or ipv6):
+        return lambda text, fakes: native(text, flags, fakes)
+
+    def substitute(text: str, fakes: tuple[Callable[[str], object] | None, ...]) -> object:
+        if url and _PREFILTERS["url"](text) or ipv6 and _PREFILTERS["ipv6"](text):
+            return False
+        return native(text, flags, fakes)
+
+    return substitute  # type: ignore[return-value]
+
+
 def find_all(
     text: str,
     kinds: Iterable[str] = KINDS,

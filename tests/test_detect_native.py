@@ -12,6 +12,7 @@ Pagila and Northwind dumps.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, _missing
@@ -19,12 +20,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datacloner import detectors
+from datacloner.catalog import Column
+from datacloner.location import Location
+from datacloner.masking.scrub import scrub_value_fn
+from datacloner.rules import MaskSpec
 
 if detectors._detectnative is None:
     if os.environ.get("CI"):  # CI builds it: a missing extension there is a build failure
         pytest.fail("the native extension datacloner._detectnative is not built")
     pytest.skip("native extension not built", allow_module_level=True)
 
+SECRET = b"test-secret-0123456789abcdef"
+LOC = Location(Path("rules/x.yml"), 1)
 KIND_SETS = [
     frozenset(detectors.KINDS),
     frozenset({"email", "phone"}),
@@ -140,3 +147,42 @@ def test_native_spans_equal_python_spans_on_real_dumps() -> None:
             assert spans == detectors._spans_pure(line, wanted), line
             found += len(spans)
     assert found > 100  # the dumps do hold phone numbers, dates and the like
+
+
+SCRUB_RULES = [
+    {"kinds": list(detectors.KINDS), "patterns": {}},
+    {"kinds": ["email", "phone"], "patterns": {}},
+    {"kinds": ["credit_card", "iban", "ipv4"], "patterns": {}},
+]
+
+
+def scrubbers(options: dict, col: Column | None) -> tuple:
+    spec = MaskSpec(kind="scrub", location=LOC, options=options)
+    native = scrub_value_fn(spec, SECRET, col)
+    saved = detectors._detectnative
+    detectors._detectnative = None  # type: ignore[assignment]
+    try:
+        pure = scrub_value_fn(spec, SECRET, col)  # no substituter, Python finder
+    finally:
+        detectors._detectnative = saved
+    return native, pure
+
+
+def pure_call(fn, text: str) -> str:  # type: ignore[no-untyped-def]
+    saved = detectors._detectnative
+    detectors._detectnative = None  # type: ignore[assignment]
+    try:
+        return fn(text)
+    finally:
+        detectors._detectnative = saved
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PIECES, min_size=1, max_size=8).map("".join))
+def test_scrub_native_substitution_equals_python(text: str) -> None:
+    """Found, faked and joined in C, or found and joined in Python: the same text,
+    also when a varchar(n) cuts it."""
+    for options in SCRUB_RULES:
+        for col in (None, Column("note", "character varying(40)", max_length=40)):
+            native, pure = scrubbers(options, col)
+            assert native(text) == pure_call(pure, text), (text, options, col)

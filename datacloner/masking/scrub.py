@@ -177,6 +177,9 @@ def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
         replacers[name] = value_fn(rule, secret) if rule is not None else _shape(shape_keyed)
     max_length = col.max_length if col is not None else None
     find = detectors.finder(kinds)
+    # Found, faked and joined in C where it can (the same text as below).
+    substitute = detectors.substituter(kinds) if kinds and not patterns else None
+    fakes = tuple(replacers.get(kind) for kind in detectors.NATIVE_ORDER)
 
     def custom_spans(text: str) -> list[tuple[int, int, str]]:
         spans = []
@@ -217,6 +220,12 @@ def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
         return out
 
     def scrub(value: str) -> Any:
+        if substitute is not None:
+            text = substitute(value, fakes)
+            if text is None:
+                return value if max_length is None else fit_text(value, max_length)
+            if text is not False:
+                return text if max_length is None or len(text) <= max_length else text[:max_length]
         spans = find(value) if kinds else []
         if patterns:
             taken: list[tuple[int, int, str]] = []
