@@ -1,7 +1,8 @@
 """Only the optional C extensions; everything else is in pyproject.toml.
 
 They are the native fast paths of faker rules (datacloner/masking/fast.py), of
-the email and number detectors (datacloner/detectors.py) and of the COPY text
+json rules (datacloner/masking/_jsonscan.c: may orjson parse it?), of the email
+and number detectors (datacloner/detectors.py) and of the COPY text
 codec (datacloner/engines/copytext.py). Both are optional: without a C compiler the install still succeeds and the same
 outputs come from pure Python, only slower.
 """
@@ -13,6 +14,12 @@ setup(
         Extension(
             "datacloner.masking._fastdraw",
             ["datacloner/masking/_fastdraw.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
+        Extension(
+            "datacloner.masking._jsonscan",
+            ["datacloner/masking/_jsonscan.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

@@ -18,8 +18,13 @@ from datacloner.masking import compile_mask
 from datacloner.plan import TablePlan
 from datacloner.table_masker import MaskerCache, TableMasker
 
-# a table with at least this many (estimated) rows is split into key ranges
-SPLIT_ROWS = int(os.environ.get("DATACLONER_SPLIT_ROWS", "250000"))
+# A table with fewer (estimated) rows is never split into key ranges.
+SPLIT_ROWS = int(os.environ.get("DATACLONER_SPLIT_ROWS", "50000"))
+# Tasks per worker to aim for: small enough that no worker is left with a big
+# table at the end while the others idle, few enough that each task's
+# connection and snapshot import stay negligible.
+TASKS_PER_JOB = 4
+MAX_PARTS = 16
 
 
 @dataclass(frozen=True)
@@ -53,16 +58,27 @@ def _run(job: Job, task: Task) -> tuple[QualifiedName, int]:
         source.close()
 
 
+def cost(plan: TablePlan) -> int:
+    """A table's estimated work: its rows, once for the copy and once per masked
+    column (masking is what takes the time, and it grows with the columns)."""
+    return max(plan.table.row_estimate, 0) * (1 + len(plan.masked_columns))
+
+
 def plan_tasks(source: PgSource, tables: list[TablePlan], jobs: int) -> list[Task]:
-    tasks: list[Task] = []
+    """Tables, big ones split into key ranges of about equal cost, the costliest
+    first: the pool hands the next task to whichever worker is free, so the
+    workers finish together."""
+    share = max(1, sum(cost(tp) for tp in tables) // (jobs * TASKS_PER_JOB))
+    weighted: list[tuple[int, Task]] = []
     for tp in tables:
-        ranges = source.key_ranges(tp, jobs) if tp.table.row_estimate >= SPLIT_ROWS else []
+        parts = min(MAX_PARTS, -(-cost(tp) // share))
+        ranges = source.key_ranges(tp, parts) if tp.table.row_estimate >= SPLIT_ROWS else []
         if ranges:
-            tasks.extend(Task(tp, r) for r in ranges)
+            weighted.extend((cost(tp) // len(ranges), Task(tp, r)) for r in ranges)
         else:
-            tasks.append(Task(tp))
-    # biggest first, so the last worker to finish is not the one with the big table
-    return sorted(tasks, key=lambda t: -t.plan.table.row_estimate // (2 if t.key_range else 1))
+            weighted.append((cost(tp), Task(tp)))
+    weighted.sort(key=lambda item: -item[0])
+    return [task for _, task in weighted]
 
 
 def copy_parallel(

@@ -18,6 +18,7 @@ Fakes that JSON has no type for (dates, decimals) are written as text.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -28,6 +29,17 @@ from datacloner.masking.base import BadValue, Unmaskable, ValueFn, over_batch, s
 from datacloner.masking.columns import JSON, ColumnType
 from datacloner.masking.fitting import type_label
 from datacloner.rules import MaskSpec
+
+try:  # orjson parses and writes about twice and five times as fast as json
+    import orjson
+except ImportError:  # an install without it: json alone, the same outputs
+    orjson = None  # type: ignore[assignment]
+try:
+    from datacloner.masking._jsonscan import plain_numbers
+except ImportError:  # not built: orjson is not used to parse (see _decode)
+    plain_numbers = None  # type: ignore[assignment]
+if os.environ.get("DATACLONER_PURE_PYTHON", "") not in ("", "0"):
+    orjson = None  # type: ignore[assignment]  # the tests' switch to compare both
 
 _SENTINEL = object()
 
@@ -121,10 +133,12 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
         docs: list[Any] = []
         for n, text in enumerate(texts):
             try:
-                docs.append(_DECODER.decode(text))
+                docs.append(_decode(text))
             except ValueError:
                 raise BadValue(n, "invalid JSON") from None
-        changed = [False] * len(docs)
+        # 1: changed, holding only what JSON parsing gives plus text (see _encode_plain);
+        # 2: changed, maybe holding floats or other values from a rule
+        changed = [0] * len(docs)
         for (parts, fn), simple, batch in zip(compiled, plain, batches, strict=True):
             if not simple:
                 for n, doc in enumerate(docs):
@@ -133,7 +147,7 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
                     except Unmaskable as exc:
                         raise BadValue(n, exc.reason) from None
                     if new is not _SENTINEL:
-                        docs[n], changed[n] = new, True
+                        docs[n], changed[n] = new, 2
                 continue
             head, last = parts[:-1], parts[-1]
             holders: list[tuple[int, dict[str, Any]]] = []  # (doc, the dict holding `last`)
@@ -152,10 +166,14 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
             except BadValue as exc:
                 raise BadValue(holders[exc.index][0], exc.reason) from None
             for (n, node), new in zip(holders, masked, strict=True):
-                node[last] = new if new is None or new.__class__ is str else _jsonable_deep(new)
-                changed[n] = True
+                if new is None or new.__class__ is str:
+                    node[last] = new
+                    changed[n] = changed[n] or 1
+                else:
+                    node[last] = _jsonable_deep(new)
+                    changed[n] = 2
         return [
-            _encode(doc) if hit else text
+            text if not hit else _encode_plain(doc) if hit == 1 else _encode(doc)
             for doc, hit, text in zip(docs, changed, texts, strict=True)
         ]
 
@@ -204,6 +222,32 @@ def _jsonable_deep(value: Any) -> Any:
     if isinstance(value, list):
         return [None if v is None else _jsonable_deep(v) for v in value]
     return _jsonable(value)
+
+
+def _decode(text: str) -> Any:
+    """``_DECODER.decode(text)``, by orjson when that gives the same objects:
+    when every number is a small integer (json makes fractions Decimal, orjson
+    float). Anything orjson refuses (lone surrogates, invalid JSON) goes to
+    json, which decides."""
+    if orjson is not None and plain_numbers is not None and plain_numbers(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return _DECODER.decode(text)
+
+
+def _encode_plain(doc: Any) -> str:
+    """``_encode(doc)`` for a document without floats (what ``_decode`` gives,
+    plus text): orjson writes it as the C encoder does, compact, non-ASCII
+    kept. A Decimal, an integer beyond 64 bits or a lone surrogate make orjson
+    refuse, and _encode writes it."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(doc).decode()
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
+    return _encode(doc)
 
 
 def _encode(doc: Any) -> str:
