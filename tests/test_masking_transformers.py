@@ -169,6 +169,13 @@ def test_noise_keeps_types_scale_and_bounds() -> None:
     assert one(NOISE, 0) == 0 and one(NOISE, "NaN") == "NaN"
 
 
+def test_noise_on_a_number_with_more_digits_than_its_scale_holds() -> None:
+    """9.9e+119 parsed from JSON as a Decimal: noised within its ratio, not a crash."""
+    big = Decimal("9.934902579435385E+119")
+    out = one(NOISE, big)
+    assert isinstance(out, Decimal) and abs(out - big) <= big * Decimal("0.1")
+
+
 def test_noise_stays_inside_the_column() -> None:
     big = masker(spec("noise", options={"ratio": 1.0}), Column("n", "numeric(4,2)"))
     assert all(

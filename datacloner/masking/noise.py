@@ -61,12 +61,18 @@ def noise_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
             return False
         return limit is None or abs(number) < limit
 
+    def quantized(number: Decimal, quantum: Decimal) -> Decimal:
+        try:
+            return number.quantize(quantum, context=_CTX)
+        except InvalidOperation:  # more digits than the context holds (9.9e+119): as it is
+            return number
+
     def scaled(number: Decimal, value: Any, exponent: int) -> Decimal:
         grow, shrink = factors(value)
         quantum = Decimal(1).scaleb(min(exponent, 0))
-        out = _CTX.multiply(number, grow).quantize(quantum, context=_CTX)
+        out = quantized(_CTX.multiply(number, grow), quantum)
         if not fits(out):
-            out = _CTX.multiply(number, shrink).quantize(quantum, context=_CTX)
+            out = quantized(_CTX.multiply(number, shrink), quantum)
         return out
 
     def mask(value: Any) -> Any:
