@@ -855,24 +855,33 @@ static int keep(Spans *kept, const Spans *l, int kinds) {
     return 0;
 }
 
+/* detectors.finder: the spans in priority order, overlaps dropped, sorted. */
+static int detect_kept(PyObject *text, int flags, Spans *kept) {
+    Spans emails = {0}, numbers = {0};
+    int rc = -1;
+    if (detect(text, flags, &emails, &numbers) == 0 && keep(kept, &emails, K_EMAIL) == 0 &&
+        keep(kept, &numbers, K_IBAN) == 0 && keep(kept, &numbers, K_CARD) == 0 &&
+        keep(kept, &numbers, K_IPV4 | K_PHONE) == 0) {
+        qsort(kept->items, kept->len, sizeof(Span), by_start);
+        rc = 0;
+    }
+    PyMem_Free(emails.items);
+    PyMem_Free(numbers.items);
+    return rc;
+}
+
 static PyObject *find(PyObject *self, PyObject *args) {
     PyObject *text;
     int flags;
     if (!PyArg_ParseTuple(args, "Ui", &text, &flags))
         return NULL;
-    Spans emails = {0}, numbers = {0}, kept = {0};
+    Spans kept = {0};
     PyObject *result = NULL;
-    if (detect(text, flags, &emails, &numbers) < 0 || keep(&kept, &emails, K_EMAIL) < 0 ||
-        keep(&kept, &numbers, K_IBAN) < 0 || keep(&kept, &numbers, K_CARD) < 0 ||
-        keep(&kept, &numbers, K_IPV4 | K_PHONE) < 0)
-        goto done;
-    qsort(kept.items, kept.len, sizeof(Span), by_start);
-    result = PyList_New(0);
-    if (result && append_spans(result, &kept, K_EMAIL | K_NUMERIC | K_IBAN) < 0)
-        Py_CLEAR(result);
-done:
-    PyMem_Free(emails.items);
-    PyMem_Free(numbers.items);
+    if (detect_kept(text, flags, &kept) == 0) {
+        result = PyList_New(0);
+        if (result && append_spans(result, &kept, K_EMAIL | K_NUMERIC | K_IBAN) < 0)
+            Py_CLEAR(result);
+    }
     PyMem_Free(kept.items);
     return result;
 }
@@ -888,18 +897,15 @@ static PyObject *substitute(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "fakes: one callable (or None) per kind, five");
         return NULL;
     }
-    Spans emails = {0}, numbers = {0}, kept = {0};
+    Spans kept = {0};
     PyObject *result = NULL, *pieces = NULL;
-    if (detect(text, flags, &emails, &numbers) < 0 || keep(&kept, &emails, K_EMAIL) < 0 ||
-        keep(&kept, &numbers, K_IBAN) < 0 || keep(&kept, &numbers, K_CARD) < 0 ||
-        keep(&kept, &numbers, K_IPV4 | K_PHONE) < 0)
+    if (detect_kept(text, flags, &kept) < 0)
         goto done;
     if (kept.len == 0) {
         result = Py_None;
         Py_INCREF(result);
         goto done;
     }
-    qsort(kept.items, kept.len, sizeof(Span), by_start);
     pieces = PyList_New(2 * kept.len + 1);
     if (!pieces)
         goto done;
@@ -941,8 +947,6 @@ static PyObject *substitute(PyObject *self, PyObject *args) {
     }
 done:
     Py_XDECREF(pieces);
-    PyMem_Free(emails.items);
-    PyMem_Free(numbers.items);
     PyMem_Free(kept.items);
     return result;
 }
