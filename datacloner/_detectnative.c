@@ -267,33 +267,32 @@ static Py_ssize_t phone_match(const Text *t, Py_ssize_t p, Py_ssize_t hi) {
     return ext >= 0 ? ext : q;
 }
 
+/* count decimal digits from q, all before hi. */
+static int decs_by(const Text *t, Py_ssize_t q, int count, Py_ssize_t hi) {
+    for (int i = 0; i < count; i++)
+        if (!is_dec(lim(t, q + i, hi)))
+            return 0;
+    return 1;
+}
+
+static int decs(const Text *t, Py_ssize_t q, int count) { return decs_by(t, q, count, t->n); }
+
+static int is_date_sep(Py_UCS4 c) { return c == '.' || c == '/' || c == '-'; }
+
 /* \d{4}-\d{1,2}-\d{1,2} or \d{1,2}([./-])\d{1,2}\1\d{2} matches at q within hi. */
 static int date_in_at(const Text *t, Py_ssize_t q, Py_ssize_t hi) {
-    if (is_dec(lim(t, q, hi)) && is_dec(lim(t, q + 1, hi)) && is_dec(lim(t, q + 2, hi)) &&
-        is_dec(lim(t, q + 3, hi)) && lim(t, q + 4, hi) == '-') {
-        for (int a = 2; a >= 1; a--) {
-            Py_ssize_t r = q + 5;
-            int ok = 1;
-            for (int i = 0; i < a; i++)
-                ok &= is_dec(lim(t, r + i, hi));
-            if (ok && lim(t, r + a, hi) == '-' && is_dec(lim(t, r + a + 1, hi)))
+    if (decs_by(t, q, 4, hi) && lim(t, q + 4, hi) == '-')
+        for (int a = 2; a >= 1; a--)
+            if (decs_by(t, q + 5, a, hi) && lim(t, q + 5 + a, hi) == '-' &&
+                decs_by(t, q + 6 + a, 1, hi))
                 return 1;
-        }
-    }
     for (int a = 2; a >= 1; a--) {
-        int ok = 1;
-        for (int i = 0; i < a; i++)
-            ok &= is_dec(lim(t, q + i, hi));
         Py_UCS4 sep = lim(t, q + a, hi);
-        if (!ok || !(sep == '.' || sep == '/' || sep == '-'))
+        if (!decs_by(t, q, a, hi) || !is_date_sep(sep))
             continue;
         for (int b = 2; b >= 1; b--) {
             Py_ssize_t r = q + a + 1;
-            int okb = 1;
-            for (int i = 0; i < b; i++)
-                okb &= is_dec(lim(t, r + i, hi));
-            if (okb && lim(t, r + b, hi) == sep && is_dec(lim(t, r + b + 1, hi)) &&
-                is_dec(lim(t, r + b + 2, hi)))
+            if (decs_by(t, r, b, hi) && lim(t, r + b, hi) == sep && decs_by(t, r + b + 1, 2, hi))
                 return 1;
         }
     }
@@ -306,13 +305,6 @@ static int date_in(const Text *t, Py_ssize_t lo, Py_ssize_t hi) {
         if (date_in_at(t, q, hi))
             return 1;
     return 0;
-}
-
-static int decs(const Text *t, Py_ssize_t q, int count) {
-    for (int i = 0; i < count; i++)
-        if (!is_dec(at(t, q + i)))
-            return 0;
-    return 1;
 }
 
 /* What may follow a date: a time ([ T]\d{1,2}:\d\d), or no digit. */
@@ -340,7 +332,7 @@ static Py_ssize_t date_at(const Text *t, Py_ssize_t p) {
     }
     for (int a = 2; a >= 1; a--) {
         Py_UCS4 sep = at(t, p + a);
-        if (!decs(t, p, a) || !(sep == '.' || sep == '/' || sep == '-'))
+        if (!decs(t, p, a) || !is_date_sep(sep))
             continue;
         for (int b = 2; b >= 1; b--) {
             Py_ssize_t r = p + a + 1;

@@ -16,15 +16,16 @@ No database code; pure functions on ``str``.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+
+from datacloner.native import pure_python
 
 try:  # the C form of the email and number detectors (setup.py builds it when it can)
     from datacloner import _detectnative
 except ImportError:
     _detectnative = None  # type: ignore[assignment]
-if os.environ.get("DATACLONER_PURE_PYTHON", "") not in ("", "0"):
+if pure_python():
     _detectnative = None  # the tests' switch to compare both
 
 KINDS: tuple[str, ...] = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban", "url")
@@ -346,11 +347,41 @@ _PREFILTERS = {
 NATIVE_FLAGS = {"email": 1, "phone": 2, "ipv4": 4, "credit_card": 8, "iban": 16}
 
 
+def native_flags(wanted: Iterable[str]) -> int:
+    return sum(NATIVE_FLAGS.get(kind, 0) for kind in wanted)
+
+
+def _needs_python(text: str, url: bool, ipv6: bool) -> bool:
+    """The text may hold a wanted URL or IPv6 address: kinds only Python finds."""
+    return url and _PREFILTERS["url"](text) or ipv6 and _PREFILTERS["ipv6"](text)
+
+
+def _checked(kinds: Iterable[str]) -> frozenset[str]:
+    wanted = frozenset(kinds)
+    unknown = wanted.difference(KINDS)
+    if unknown:
+        raise ValueError(f"unknown detector kind {sorted(unknown)[0]!r}; known: {', '.join(KINDS)}")
+    return wanted
+
+
+def keep_first(taken: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Spans in priority order to sorted spans that do not overlap: a span
+    overlapping one kept before it is dropped."""
+    if len(taken) <= 1:
+        return taken
+    kept: list[tuple[int, int, str]] = []
+    for span in taken:
+        if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
+            kept.append(span)
+    kept.sort()
+    return kept
+
+
 def _spans(text: str, wanted: set[str] | frozenset[str]) -> list[tuple[int, int, str]]:
     """Every span of the wanted kinds, in :data:`PRIORITY` order (may overlap)."""
     if _detectnative is None:
         return _spans_pure(text, wanted)
-    return _spans_native(text, wanted, sum(NATIVE_FLAGS.get(kind, 0) for kind in wanted))
+    return _spans_native(text, wanted, native_flags(wanted))
 
 
 def _spans_native(
@@ -403,29 +434,16 @@ def is_kind(kind: str, value: str) -> bool:
 
 def finder(kinds: Iterable[str]) -> Callable[[str], list[tuple[int, int, str]]]:
     """``find_all`` for fixed kinds, checked once: for masking millions of texts."""
-    wanted = frozenset(kinds)
-    unknown = wanted.difference(KINDS)
-    if unknown:
-        raise ValueError(f"unknown detector kind {sorted(unknown)[0]!r}; known: {', '.join(KINDS)}")
-
-    flags = sum(NATIVE_FLAGS.get(kind, 0) for kind in wanted)
+    wanted = _checked(kinds)
+    flags = native_flags(wanted)
     url, ipv6 = "url" in wanted, "ipv6" in wanted
 
     def find_kinds(text: str) -> list[tuple[int, int, str]]:
-        if _detectnative is not None and type(text) is str:
-            if not (url and _PREFILTERS["url"](text) or ipv6 and _PREFILTERS["ipv6"](text)):
-                return _detectnative.find(text, flags)  # all of it in C
-            taken = _spans_native(text, wanted, flags)
-        else:
-            taken = _spans(text, wanted)
-        if len(taken) <= 1:
-            return taken
-        kept: list[tuple[int, int, str]] = []
-        for span in taken:
-            if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
-                kept.append(span)
-        kept.sort()
-        return kept
+        if _detectnative is None:
+            return keep_first(_spans_pure(text, wanted))
+        if _needs_python(text, url, ipv6):
+            return keep_first(_spans_native(text, wanted, flags))
+        return _detectnative.find(text, flags)  # all of it in C, keep_first included
 
     return find_kinds
 
@@ -445,15 +463,15 @@ def substituter(kinds: Iterable[str]) -> Substitute | None:
     where the C extension is off."""
     if _detectnative is None:
         return None
-    wanted = frozenset(kinds)
-    flags = sum(NATIVE_FLAGS.get(kind, 0) for kind in wanted)
+    wanted = _checked(kinds)
+    flags = native_flags(wanted)
     url, ipv6 = "url" in wanted, "ipv6" in wanted
     native = _detectnative.substitute
     if not (url or ipv6):
         return lambda text, fakes: native(text, flags, fakes)
 
     def substitute(text: str, fakes: tuple[Callable[[str], object] | None, ...]) -> object:
-        if url and _PREFILTERS["url"](text) or ipv6 and _PREFILTERS["ipv6"](text):
+        if _needs_python(text, url, ipv6):
             return False
         return native(text, flags, fakes)
 
@@ -471,20 +489,8 @@ def find_all(
     which then win in :data:`PRIORITY` order; a span overlapping one already
     taken is dropped.
     """
-    wanted = set(kinds)
-    unknown = wanted.difference(KINDS)
-    if unknown:
-        raise ValueError(f"unknown detector kind {sorted(unknown)[0]!r}; known: {', '.join(KINDS)}")
+    wanted = _checked(kinds)
     taken: list[tuple[int, int, str]] = []
     for name, pattern in (patterns or {}).items():
         taken += [(m.start(), m.end(), name) for m in pattern.finditer(text) if m.end() > m.start()]
-    taken += _spans(text, wanted)
-    if len(taken) <= 1:
-        return taken
-    # Earlier spans (higher priority) win; a later span overlapping one kept is dropped.
-    kept: list[tuple[int, int, str]] = []
-    for span in taken:
-        if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
-            kept.append(span)
-    kept.sort()
-    return kept
+    return keep_first(taken + _spans(text, wanted))

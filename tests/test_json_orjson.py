@@ -75,6 +75,26 @@ def json_decode(text: str) -> Any:
     return json_rule._DECODER.decode(text)
 
 
+REFUSED = object()
+
+
+def orjson_answer(call: Any, arg: Any) -> Any:
+    """orjson's own answer, or REFUSED (json then decides)."""
+    try:
+        return call(arg)
+    except (json_rule.orjson.JSONDecodeError, json_rule.orjson.JSONEncodeError):
+        return REFUSED
+
+
+def assert_orjson_parse_is_exact(text: str, expected: Any) -> None:
+    """What the guard promises: where plain_numbers lets orjson parse and orjson
+    accepts, it gives json's objects (not only _decode's composed answer)."""
+    if json_rule.plain_numbers(text):
+        got = orjson_answer(json_rule.orjson.loads, text)
+        if got is not REFUSED:
+            assert typed(got) == expected
+
+
 @settings(max_examples=400, deadline=None)
 @given(DOCS, st.booleans())
 def test_decode_gives_json_objects(doc: Any, spaced: bool) -> None:
@@ -86,6 +106,7 @@ def test_decode_gives_json_objects(doc: Any, spaced: bool) -> None:
             json_rule._decode(text)
         return
     assert typed(json_rule._decode(text)) == expected
+    assert_orjson_parse_is_exact(text, expected)
 
 
 @settings(max_examples=300, deadline=None)
@@ -98,6 +119,7 @@ def test_decode_accepts_and_refuses_what_json_does(text: str) -> None:
             json_rule._decode(text)
         return
     assert typed(json_rule._decode(text)) == expected
+    assert_orjson_parse_is_exact(text, expected)
 
 
 @settings(max_examples=400, deadline=None)
@@ -106,7 +128,27 @@ def test_plain_encode_writes_what_json_writes(doc: Any, fake: str) -> None:
     """A parsed document with a fake put in: orjson's text or json's, the same."""
     parsed = json_decode(as_text(doc, False))
     holder = {"doc": parsed, "fake": fake}
-    assert json_rule._encode_plain(holder) == json_rule._encode(holder)
+    expected = json_rule._encode(holder)
+    assert json_rule._encode_plain(holder) == expected
+    written = orjson_answer(json_rule.orjson.dumps, holder)
+    if written is not REFUSED:  # orjson's own bytes, where it writes at all
+        assert written.decode() == expected
+
+
+def test_a_typical_profile_takes_orjson_both_ways() -> None:
+    """The fast path is taken for what real jsonb holds, not only allowed."""
+    text = (
+        '{"name": "Giulia Murphy", "prefs": {"theme": "light", "newsletter": false}, '
+        '"visits": 12, "contact": {"email": "g.m@web.de", "phone": "+1 531-555-5041"}}'
+    )
+    assert json_rule.plain_numbers(text)
+    doc = json_rule._decode(text)
+    assert typed(doc) == typed(json_rule.orjson.loads(text)) == typed(json_decode(text))
+    doc["contact"]["email"] = "fake@example.com"
+    assert json_rule.orjson.dumps(doc).decode() == json_rule._encode_plain(doc)
+    assert json_rule._encode_plain(doc) == json_rule._encode(doc)
+    assert not json_rule.plain_numbers('{"a": 1.5}') and not json_rule.plain_numbers("[1e3]")
+    assert json_rule.plain_numbers('{"note": "v1.5e3"}')  # inside a string: not a number
 
 
 def test_fractions_and_big_numbers_keep_their_digits() -> None:

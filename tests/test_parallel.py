@@ -5,6 +5,13 @@ from __future__ import annotations
 from helpers import RULES, run_cli, write_config
 from pgcompare import all_digests, catalog_counts, sequence_positions
 
+from datacloner.engines import pg_parallel
+from datacloner.engines.pg_parallel import cost, plan_tasks
+from datacloner.engines.postgres import PgSource
+from datacloner.plan import build_plan
+from datacloner.refresh import check_rule
+from datacloner.rules import load_rules
+
 
 def test_jobs_4_gives_the_same_copy_as_jobs_1(pg, pagila_src, target_name, tmp_path):
     one, four = target_name, target_name + "_j4"
@@ -33,3 +40,31 @@ def test_jobs_4_gives_the_same_copy_as_jobs_1(pg, pagila_src, target_name, tmp_p
             assert sequence_positions(a) == sequence_positions(b)
     finally:
         pg.drop(four, four + "__dc_prev")
+
+
+def test_tasks_are_sized_by_cost_and_costliest_first(pagila_src, monkeypatch):
+    """`--jobs 2` on Pagila (tables of 1,000 rows or more may split): the costly
+    tables are split into contiguous key ranges, small ones are not, and no
+    task comes after a cheaper one (the pool then gives every worker about the
+    same work)."""
+    monkeypatch.setattr(pg_parallel, "SPLIT_ROWS", 1000)
+    source = PgSource(pagila_src)
+    try:
+        plan = build_plan(source.read_catalog(), load_rules(RULES / "pagila.yml"), check_rule)
+        tables = [t for t in plan.tables if not t.skip]
+        tasks = plan_tasks(source, tables, jobs=2)
+    finally:
+        source.close()
+    by_table: dict[str, list] = {}
+    for task in tasks:
+        by_table.setdefault(task.plan.name, []).append(task)
+    assert sorted(by_table) == sorted(t.name for t in tables)  # every table, once
+    costs = [cost(t.plan) // len(by_table[t.plan.name]) for t in tasks]
+    assert costs == sorted(costs, reverse=True)
+    split = {name: ts for name, ts in by_table.items() if len(ts) > 1}
+    assert split, "some Pagila table is big and costly enough to split"
+    for ts in split.values():
+        ranges = sorted((t.key_range.low, t.key_range.high) for t in ts)
+        assert all(a[1] == b[0] for a, b in zip(ranges[:-1], ranges[1:], strict=True))  # contiguous
+        assert ts[0].plan.table.row_estimate >= 1000
+    assert all(len(by_table[t.name]) == 1 for t in tables if t.table.row_estimate < 1000)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from datacloner.native import pure_python
+
 try:  # optional C helpers (setup.py); the Python below gives the same results
     from datacloner.engines import _copynative
 except ImportError:
     _copynative = None  # type: ignore[assignment]
-if os.environ.get("DATACLONER_PURE_PYTHON", "") not in ("", "0"):
+if pure_python():
     _copynative = None  # the tests' switch to compare both
 
 Convert = Callable[[Any], Any]

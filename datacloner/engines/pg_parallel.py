@@ -68,15 +68,16 @@ def plan_tasks(source: PgSource, tables: list[TablePlan], jobs: int) -> list[Tas
     """Tables, big ones split into key ranges of about equal cost, the costliest
     first: the pool hands the next task to whichever worker is free, so the
     workers finish together."""
-    share = max(1, sum(cost(tp) for tp in tables) // (jobs * TASKS_PER_JOB))
+    costs = [cost(tp) for tp in tables]
+    share = max(1, sum(costs) // (jobs * TASKS_PER_JOB))
     weighted: list[tuple[int, Task]] = []
-    for tp in tables:
-        parts = min(MAX_PARTS, -(-cost(tp) // share))
+    for tp, work in zip(tables, costs, strict=True):
+        parts = min(MAX_PARTS, -(-work // share))
         ranges = source.key_ranges(tp, parts) if tp.table.row_estimate >= SPLIT_ROWS else []
         if ranges:
-            weighted.extend((cost(tp) // len(ranges), Task(tp, r)) for r in ranges)
+            weighted.extend((work // len(ranges), Task(tp, r)) for r in ranges)
         else:
-            weighted.append((cost(tp), Task(tp)))
+            weighted.append((work, Task(tp)))
     weighted.sort(key=lambda item: -item[0])
     return [task for _, task in weighted]
 

@@ -14,11 +14,11 @@ the Python masker it wraps.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from datacloner.masking import pools
+from datacloner.native import pure_python
 
 try:
     from datacloner.masking import _fastdraw
@@ -27,7 +27,7 @@ except ImportError:  # not built (no C compiler at install time): pure Python
 
 
 def available() -> bool:
-    return _fastdraw is not None and os.environ.get("DATACLONER_PURE_PYTHON", "") in ("", "0")
+    return _fastdraw is not None and not pure_python()
 
 
 def native_faker(

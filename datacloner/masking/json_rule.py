@@ -18,7 +18,6 @@ Fakes that JSON has no type for (dates, decimals) are written as text.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -28,6 +27,7 @@ from typing import Any
 from datacloner.masking.base import BadValue, Unmaskable, ValueFn, over_batch, spec_error
 from datacloner.masking.columns import JSON, ColumnType
 from datacloner.masking.fitting import type_label
+from datacloner.native import pure_python
 from datacloner.rules import MaskSpec
 
 try:  # orjson parses and writes about twice and five times as fast as json
@@ -38,10 +38,15 @@ try:
     from datacloner.masking._jsonscan import plain_numbers
 except ImportError:  # not built: orjson is not used to parse (see _decode)
     plain_numbers = None  # type: ignore[assignment]
-if os.environ.get("DATACLONER_PURE_PYTHON", "") not in ("", "0"):
+if pure_python():
     orjson = None  # type: ignore[assignment]  # the tests' switch to compare both
 
 _SENTINEL = object()
+
+# What masking did to a parsed document, so its text is written the cheapest exact way.
+_KEPT = 0  # no path matched: the text is kept byte for byte
+_TEXT_FAKES = 1  # changed, holding only what _decode gives plus text: _encode_plain
+_OTHER_FAKES = 2  # changed, maybe holding floats or other values from a rule: _encode
 
 
 def check_json(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
@@ -136,9 +141,7 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
                 docs.append(_decode(text))
             except ValueError:
                 raise BadValue(n, "invalid JSON") from None
-        # 1: changed, holding only what JSON parsing gives plus text (see _encode_plain);
-        # 2: changed, maybe holding floats or other values from a rule
-        changed = [0] * len(docs)
+        changed = [_KEPT] * len(docs)
         for (parts, fn), simple, batch in zip(compiled, plain, batches, strict=True):
             if not simple:
                 for n, doc in enumerate(docs):
@@ -147,7 +150,7 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
                     except Unmaskable as exc:
                         raise BadValue(n, exc.reason) from None
                     if new is not _SENTINEL:
-                        docs[n], changed[n] = new, 2
+                        docs[n], changed[n] = new, _OTHER_FAKES
                 continue
             head, last = parts[:-1], parts[-1]
             holders: list[tuple[int, dict[str, Any]]] = []  # (doc, the dict holding `last`)
@@ -168,13 +171,13 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
             for (n, node), new in zip(holders, masked, strict=True):
                 if new is None or new.__class__ is str:
                     node[last] = new
-                    changed[n] = changed[n] or 1
+                    changed[n] = max(changed[n], _TEXT_FAKES)
                 else:
                     node[last] = _jsonable_deep(new)
-                    changed[n] = 2
+                    changed[n] = _OTHER_FAKES
         return [
-            text if not hit else _encode_plain(doc) if hit == 1 else _encode(doc)
-            for doc, hit, text in zip(docs, changed, texts, strict=True)
+            text if how == _KEPT else _encode_plain(doc) if how == _TEXT_FAKES else _encode(doc)
+            for doc, how, text in zip(docs, changed, texts, strict=True)
         ]
 
     def mask(value: Any) -> Any:

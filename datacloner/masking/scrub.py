@@ -219,22 +219,24 @@ def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
             recent[value] = out
         return out
 
+    def unchanged(value: str) -> str:
+        return value if max_length is None else fit_text(value, max_length)
+
+    def cut(text: str) -> str:
+        return text if max_length is None or len(text) <= max_length else text[:max_length]
+
     def scrub(value: str) -> Any:
         if substitute is not None:
             text = substitute(value, fakes)
             if text is None:
-                return value if max_length is None else fit_text(value, max_length)
+                return unchanged(value)
             if text is not False:
-                return text if max_length is None or len(text) <= max_length else text[:max_length]
+                return cut(text)
         spans = find(value) if kinds else []
-        if patterns:
-            taken: list[tuple[int, int, str]] = []
-            for span in custom_spans(value) + spans:  # custom patterns win overlaps
-                if all(span[1] <= t[0] or span[0] >= t[1] for t in taken):
-                    taken.append(span)
-            spans = sorted(taken)
+        if patterns:  # custom patterns win overlaps
+            spans = detectors.keep_first(custom_spans(value) + spans)
         if not spans:
-            return value if max_length is None else fit_text(value, max_length)
+            return unchanged(value)
         out = []
         pos = 0
         for start, end, kind in spans:
@@ -243,7 +245,6 @@ def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
             out.append("" if fake is None else fake if isinstance(fake, str) else str(fake))
             pos = end
         out.append(value[pos:])
-        text = "".join(out)
-        return text if max_length is None or len(text) <= max_length else text[:max_length]
+        return cut("".join(out))
 
     return mask
