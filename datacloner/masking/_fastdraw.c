@@ -631,6 +631,38 @@ static int add_token(Out *o, Py_ssize_t start, const uint8_t d[32]) {
     return 1;
 }
 
+/* 0 when the fake surely differs from the input as base.same_as_source()
+ * compares them (case-folded letters and digits only), 1 when it may not:
+ * then Python decides, and draws again if they are the same. Exact over ASCII;
+ * at the first non-ASCII character still to compare it says "maybe" (casefold
+ * may change lengths there), so it never calls different what Python calls equal. */
+static int maybe_same(const Py_UCS4 *a, Py_ssize_t alen, PyObject *value) {
+    int kind = PyUnicode_KIND(value);
+    const void *data = PyUnicode_DATA(value);
+    Py_ssize_t blen = PyUnicode_GET_LENGTH(value), i = 0, j = 0;
+    for (;;) {
+        while (i < alen && a[i] < 128 && !Py_UNICODE_ISALNUM(a[i])) i++;
+        while (j < blen) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, j);
+            if (c >= 128 || Py_UNICODE_ISALNUM(c)) break;
+            j++;
+        }
+        if (i == alen && j == blen) return 1;
+        if (i == alen || j == blen) {
+            /* one side has letters or digits left: a different key unless non-ASCII */
+            Py_UCS4 c = i < alen ? a[i] : PyUnicode_READ(kind, data, j);
+            return c >= 128;
+        }
+        Py_UCS4 x = a[i], y = PyUnicode_READ(kind, data, j);
+        if (x >= 128 || y >= 128) return 1;
+        if (x >= 'A' && x <= 'Z') x += 32;
+        if (y >= 'A' && y <= 'Z') y += 32;
+        if (x != y) return 0;
+        i++;
+        j++;
+    }
+}
+
 /* The fake of one value, or NULL with no error set when Python must do it. */
 static PyObject *fast_one(FastDraw *self, PyObject *value) {
     Py_ssize_t size;
@@ -659,6 +691,7 @@ static PyObject *fast_one(FastDraw *self, PyObject *value) {
         if (rc <= 0) goto done;
     }
     if (self->max_length >= 0 && o->len > self->max_length) goto done;
+    if (maybe_same(o->buf, o->len, value)) goto done; /* Python draws again if equal */
     res = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, o->buf, o->len);
     if (!res) res = (PyObject *)-1;
 done:

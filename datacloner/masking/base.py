@@ -106,3 +106,34 @@ def spec_error(
     """A UsageError that names the rules file and line, and the column when known."""
     where = f"{spec.location}: " + (f"column {column}: " if column else "")
     return UsageError(where + what, hint=hint)
+
+
+# --- a masked value never equals its source -------------------------------------------
+# A fake drawn from Faker's lists can be the input itself ("Smith" -> "Smith"):
+# the rules that draw fakes draw again (deterministically) when it is. Equal
+# means equal to a reader: case, spaces and punctuation aside ("Smith" and
+# "smith", "555-0100" and "(555) 0100"). _fastdraw.c's maybe_same() is the
+# conservative C form of this test: whatever this calls equal, it calls maybe.
+
+REDRAWS = 16  # draws after the first; a pool that always gives the input keeps the last
+
+
+def comparable(value: Any) -> str:
+    """The letters and digits of ``value``, case-folded: what two values that
+    are "the same" to a reader share."""
+    text = value if isinstance(value, str) else str(value)
+    return "".join([c for c in text.casefold() if c.isalnum()])
+
+
+def same_as_source(out: Any, value: Any) -> bool:
+    """Whether a masked value would read as its source ``value``."""
+    if out is value or out == value:
+        return True
+    a = out if isinstance(out, str) else str(out)
+    b = value if isinstance(value, str) else str(value)
+    # the common case, a different first letter, without casefolding it all
+    if a and b and a[0].isascii() and b[0].isascii() and a[0].isalnum() and b[0].isalnum():  # noqa: SIM102
+        if a[0].lower() != b[0].lower():
+            return False
+    key = comparable(a)
+    return bool(key) and key == comparable(b)

@@ -6,6 +6,11 @@ digest's bits (:mod:`pools`, fast); every other provider gets the masker's own
 Faker generator, seeded with the digest, then called (slow but general). The
 same (secret, rule, input) therefore gives the same fake in every table, run,
 process and worker, with no shared state: outputs never depend on row order.
+
+A fake never equals its input (:func:`base.same_as_source`: case, spaces and
+punctuation aside): when the draw gives the input back (a Smith drawn for a
+Smith), it is drawn again from ``derive(digest, REDRAW_BASE + n)``, a digest
+of the same input, so the result is as deterministic as the first draw.
 """
 
 from __future__ import annotations
@@ -23,7 +28,14 @@ from faker.config import AVAILABLE_LOCALES
 
 from datacloner.errors import UsageError
 from datacloner.masking import pools
-from datacloner.masking.base import Masker, ValueFn, over_batch, spec_error
+from datacloner.masking.base import (
+    REDRAWS,
+    Masker,
+    ValueFn,
+    over_batch,
+    same_as_source,
+    spec_error,
+)
 from datacloner.masking.columns import ColumnType
 from datacloner.masking.fast import native_faker
 from datacloner.masking.fitting import check_samples, check_unique_room
@@ -210,6 +222,9 @@ def _signature(func: Any) -> str:
 
 
 RETRIES = 4  # fresh draws tried before trimming a fake that is too long for its column
+# derive() attempts of the re-draws of a fake equal to its input: apart from the
+# attempts of RETRIES, so a re-drawn fake that is too long gets fresh draws too.
+REDRAW_BASE = 1 << 16
 
 
 def faker_value_fn(
@@ -256,21 +271,33 @@ def faker_value_fn(
             return make_unique(out, digest)
         return out
 
-    def fake(digest: bytes) -> Any:
+    def fake(digest: bytes, token: bytes) -> Any:
+        """The fake drawn with ``digest``; a unique token always comes from
+        ``token``, the input's own digest, so it stays unique whatever is drawn."""
         raw = fake_from(digest)
-        out = finish(raw, digest)
+        out = finish(raw, token)
         if max_length is None or len(out if isinstance(out, str) else str(out)) <= max_length:
             return out
         # Too long for varchar(n): draw again (a realistic shorter fake), then trim.
-        # The token always comes from the input's own digest: it stays unique. With
-        # unique, the token takes most of the room: one more draw, then trim.
+        # With unique, the token takes most of the room: one more draw, then trim.
         for attempt in range(1, 2 if unique else RETRIES + 1):
             raw = fake_from(derive(digest, attempt))
-            out = finish(raw, digest)
+            out = finish(raw, token)
             if len(out if isinstance(out, str) else str(out)) <= max_length:
                 return out
         raw = raw if isinstance(raw, str) else str(raw)
-        return make_unique(raw, digest, max_length) if unique else fit_text(raw, max_length)
+        return make_unique(raw, token, max_length) if unique else fit_text(raw, max_length)
+
+    def fake_of(value: Any, digest: bytes) -> Any:
+        """Never the input itself (see base.same_as_source): a fake equal to it is
+        drawn again from another digest of the same input, so it stays
+        deterministic. _fastdraw.c hands such values here."""
+        out = fake(digest, digest)
+        for attempt in range(1, REDRAWS + 1):
+            if not same_as_source(out, value):
+                break
+            out = fake(derive(digest, REDRAW_BASE + attempt), digest)
+        return out
 
     half = max(cache_size // 2, 0)
     # Two generations of cache: a cheap LRU approximation with O(1) eviction.
@@ -285,7 +312,7 @@ def faker_value_fn(
         if out is _MISS:
             out = older.get(digest, _MISS)
             if out is _MISS:
-                out = fake(digest)
+                out = fake_of(value, digest)
             if half:
                 if len(recent) >= half:
                     older, recent = recent, {}

@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from datacloner.masking.base import ValueFn, spec_error
+from datacloner.masking.base import REDRAWS, ValueFn, same_as_source, spec_error
 from datacloner.masking.columns import ColumnType
 from datacloner.masking.fitting import check_samples
-from datacloner.masking.keyed import KeyedHash, canonical_bytes, uniform
+from datacloner.masking.keyed import KeyedHash, canonical_bytes, derive, uniform
 from datacloner.masking.unique import UUID_LENGTH
 from datacloner.rules import MaskSpec
 
@@ -54,4 +54,16 @@ def hash_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
     if fmt == "uuid":
         return lambda value: str(uuid.UUID(bytes=keyed(canonical_bytes(value))[:16], version=4))
     low, high = options["min"], options["max"]
-    return lambda value: uniform(keyed(canonical_bytes(value)), 0, low, high)
+
+    def number(value: Any) -> int:
+        # A range can give the input back ({int: {min: 1, max: 9}} on 7): draw
+        # again from another digest of the same input (deterministic).
+        digest = keyed(canonical_bytes(value))
+        out = uniform(digest, 0, low, high)
+        attempt = 0
+        while high > low and attempt < REDRAWS and same_as_source(out, value):
+            attempt += 1
+            out = uniform(derive(digest, attempt), 0, low, high)
+        return out
+
+    return number

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from datacloner import detectors
-from datacloner.masking.base import Unmaskable, ValueFn, spec_error
+from datacloner.masking.base import REDRAWS, Unmaskable, ValueFn, spec_error
 from datacloner.masking.columns import JSON, ColumnType
 from datacloner.masking.fitting import type_label
 from datacloner.masking.keyed import KeyedHash, canonical_bytes, derive
@@ -82,6 +82,9 @@ def check_scrub(spec: MaskSpec, column: str, col: ColumnType | None = None) -> N
             check_spec(rule, column=f"{column} (scrub pattern {name})")
 
 
+_REDRAW_BASE = 1 << 16  # derive() attempts of re-draws, apart from _stream's
+
+
 def _stream(digest: bytes, n: int) -> bytes:
     """``n`` keyed bytes for a shape fake, as long as the value needs."""
     out = digest
@@ -95,8 +98,8 @@ def _stream(digest: bytes, n: int) -> bytes:
 def _shape(keyed: KeyedHash) -> Callable[[str], str]:
     """Digits by digits, ASCII letters by letters of the same case, the rest kept."""
 
-    def fake(text: str) -> str:
-        noise = _stream(keyed(canonical_bytes(text)), len(text))
+    def draw(text: str, digest: bytes) -> str:
+        noise = _stream(digest, len(text))
         out = []
         for ch, b in zip(text, noise, strict=True):
             if "0" <= ch <= "9":
@@ -108,6 +111,16 @@ def _shape(keyed: KeyedHash) -> Callable[[str], str]:
             else:
                 out.append(ch)
         return "".join(out)
+
+    def fake(text: str) -> str:
+        digest = keyed(canonical_bytes(text))
+        out = draw(text, digest)
+        # never the value itself (a short code can come back): draw again, keyed
+        attempt = 0
+        while out == text and attempt < REDRAWS:
+            attempt += 1
+            out = draw(text, derive(digest, _REDRAW_BASE + attempt))
+        return out
 
     return fake
 
