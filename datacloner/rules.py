@@ -28,7 +28,15 @@ from typing import Any
 
 from datacloner.errors import UsageError
 from datacloner.location import Location
-from datacloner.yamlsource import ErrorList, NodePath, YamlDoc, closest, load_yaml, unknown_key
+from datacloner.yamlsource import (
+    ErrorList,
+    NodePath,
+    YamlDoc,
+    closest,
+    gc_paused,
+    load_yaml,
+    unknown_key,
+)
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,8 @@ def load_rules(path: Path) -> RuleSet:
     stricts: list[bool] = []
     for file in files:
         doc = load_yaml(file)
-        strict, file_tables = _Parser(doc, errors).parse()
+        with gc_paused():  # linear time on a big file (yamlsource's docstring)
+            strict, file_tables = _Parser(doc, errors).parse()
         stricts.append(strict)
         for rules in file_tables:
             earlier = first.get(rules.table)

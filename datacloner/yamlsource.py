@@ -18,12 +18,20 @@ Choices that differ from plain ``yaml.safe_load`` and why:
 - A key given twice in one mapping is an error (PyYAML keeps the last one
   silently, which would drop a masking rule without a word).
 - Merge keys (``<<: *defaults``) work; keys written beside them win.
+- Speed: libyaml composes the node tree when PyYAML has it (same nodes, same
+  marks), with the cyclic garbage collector paused: a big rules file is
+  hundreds of thousands of small objects, and the collector's full passes
+  over a growing heap made parsing quadratic (10 MB took minutes). Files are
+  capped at :data:`MAX_FILE_BYTES`. A file that does not parse is parsed
+  again by the pure-Python loader, whose messages say more.
 """
 
 from __future__ import annotations
 
 import difflib
+import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +49,21 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Aliases can expand a small file into a huge tree ("billion laughs"); a real
 # configuration or rules file is nowhere near this many nodes.
 _MAX_NODES = 1_000_000
+# A configuration or rules file is written by people: 10 MiB is some 65,000
+# tables' rules (about 10 s and 750 MB to load). Larger files are refused
+# before parsing; a folder of rules files has no overall limit.
+MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader: only plain data types, never arbitrary Python objects."""
 
 
-@dataclass(frozen=True)
+# libyaml's parser with the same safe constructor, when PyYAML was built with it
+_FastLoader: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
+@dataclass(frozen=True, slots=True)
 class _Where:
     line: int  # where the entry starts: its key's line, or a list item's line
     value_line: int
@@ -98,8 +114,15 @@ def load_yaml(path: Path) -> YamlDoc:
 
 
 def read_text(path: Path) -> str:
-    """The file's text; a missing or unreadable file is a UsageError."""
+    """The file's text; a missing, unreadable or oversized file is a UsageError."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES and path.is_file():
+            raise UsageError(
+                f"{path}: {size / 1024 / 1024:.1f} MB is over the limit of "
+                f"{MAX_FILE_BYTES // 1024 // 1024} MB for a YAML file",
+                hint="split the rules into several files in a folder (`rules: rules/`)",
+            )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
@@ -113,7 +136,34 @@ def read_text(path: Path) -> str:
 
 def parse_yaml(text: str, path: Path) -> YamlDoc:
     """Parse ``text`` (the contents of ``path``, used in error messages)."""
-    loader = _Loader(text)
+    if len(text) > MAX_FILE_BYTES:
+        raise UsageError(
+            f"{path}: over the limit of {MAX_FILE_BYTES // 1024 // 1024} MB for a YAML file",
+            hint="split the rules into several files in a folder (`rules: rules/`)",
+        )
+    with gc_paused():
+        if _FastLoader is not None:
+            try:
+                return _parse(_FastLoader(text), path)
+            except yaml.YAMLError:
+                pass  # parsed again below, for the pure-Python loader's message
+        return _parse(_Loader(text), path)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: building many small objects (no
+    cycles among them) otherwise triggers full passes over the growing heap."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(loader: yaml.SafeLoader, path: Path) -> YamlDoc:
     try:
         root = loader.get_single_node()
         doc = YamlDoc(path=path, data=None)
@@ -121,8 +171,12 @@ def parse_yaml(text: str, path: Path) -> YamlDoc:
             doc.data = _Builder(loader, doc).build(root, ())
         return doc
     except yaml.MarkedYAMLError as exc:
+        if not isinstance(loader, _Loader):
+            raise
         raise _yaml_error(exc, path) from None
     except yaml.YAMLError as exc:  # errors without a position, e.g. a bad encoding
+        if not isinstance(loader, _Loader):
+            raise
         raise UsageError(f"{path}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
@@ -145,7 +199,7 @@ def _yaml_error(exc: yaml.MarkedYAMLError, path: Path) -> UsageError:
 class _Builder:
     """Walks the composed node tree once, building data and recording lines."""
 
-    def __init__(self, loader: _Loader, doc: YamlDoc) -> None:
+    def __init__(self, loader: yaml.SafeLoader, doc: YamlDoc) -> None:
         self.loader = loader
         self.doc = doc
         self.path = doc.path
