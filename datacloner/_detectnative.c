@@ -798,12 +798,54 @@ static int append_spans(PyObject *list, const Spans *l, int kinds) {
     return 0;
 }
 
+/* detectors.phone_valid(text, start, end): the one validation of phone
+ * candidates (phonenumbers, document ids, year ranges), in Python for both
+ * paths. Set once by detectors.py at import; without it every candidate is
+ * kept. */
+static PyObject *phone_check = NULL;
+
+static PyObject *set_phone_check(PyObject *self, PyObject *check) {
+    if (!PyCallable_Check(check)) {
+        PyErr_SetString(PyExc_TypeError, "set_phone_check needs a callable");
+        return NULL;
+    }
+    Py_INCREF(check);
+    Py_XSETREF(phone_check, check);
+    Py_RETURN_NONE;
+}
+
+/* Drop the phone candidates phone_check rejects, keeping the order. */
+static int check_phones(PyObject *text, Spans *numbers) {
+    if (!phone_check)
+        return 0;
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < numbers->len; i++) {
+        Span sp = numbers->items[i];
+        if (sp.kind == K_PHONE) {
+            PyObject *ok = PyObject_CallFunction(phone_check, "Onn", text, sp.s, sp.e);
+            if (!ok)
+                return -1;
+            int yes = PyObject_IsTrue(ok);
+            Py_DECREF(ok);
+            if (yes < 0)
+                return -1;
+            if (!yes)
+                continue;
+        }
+        numbers->items[kept++] = sp;
+    }
+    numbers->len = kept;
+    return 0;
+}
+
 /* Emails, then numbers (IBANs first, as _scan_numbers finds them). */
 static int detect(PyObject *text, int flags, Spans *emails, Spans *numbers) {
     Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
     if ((flags & K_EMAIL) && find_email(&t, emails) < 0)
         return -1;
     if ((flags & (K_IBAN | K_NUMERIC)) && scan_numbers(&t, flags, numbers) < 0)
+        return -1;
+    if ((flags & K_PHONE) && check_phones(text, numbers) < 0)
         return -1;
     return 0;
 }
@@ -954,6 +996,9 @@ static PyMethodDef methods[] = {
     {"spans", spans, METH_VARARGS,
      "spans(text, flags) -> (head, tail): detectors._spans for email (1), phone (2), "
      "ipv4 (4), credit_card (8) and iban (16)."},
+    {"set_phone_check", set_phone_check, METH_O,
+     "set_phone_check(check): check(text, start, end) -> bool validates every phone "
+     "candidate (detectors.phone_valid)."},
     {NULL, NULL, 0, NULL},
 };
 

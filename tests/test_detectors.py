@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import phonenumbers
 import pytest
 from faker import Faker
 from hypothesis import given, settings
@@ -113,6 +114,37 @@ def test_phone_shapes(phone: str) -> None:
 )
 def test_not_phones(not_phone: str) -> None:
     assert find("phone", f"see {not_phone} here") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1963-1981",
+        "Greatest Hits 1975-1985",
+        "2.4.1-3",
+        "INV-2026-04-0007",
+        "Q-0A5F-202604-007",
+        "ref 2026-04-0007",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "12345678-1234-1234-1234-123456789012",
+        "20240101123456",  # a Rails migration version
+        "+00(9)1644927905",  # no country has code 0
+    ],
+)
+@pytest.mark.parametrize("native", [True, False], ids=["c", "python"])
+def test_year_ranges_versions_and_document_numbers_are_not_phones(
+    text: str, native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both paths (C candidates, Python candidates) go through phone_valid."""
+    if not native:
+        monkeypatch.setattr(detectors, "_detectnative", None)
+    elif detectors._detectnative is None:
+        pytest.skip("native extension not built")
+    assert find_all(text) == []
+    assert detectors.finder(["phone"])(f"see {text} here") == []
+    # and a real phone beside them still is one
+    found = find_all(f"{text} call +1 555-123-4567")
+    assert [k for *_, k in found] == ["phone"]
 
 
 def test_a_timestamp_before_a_phone_is_skipped_whole() -> None:
@@ -258,3 +290,29 @@ def test_property_spans_are_sorted_disjoint_and_inside(text: str) -> None:
 def test_property_a_card_in_prose_is_found(prefix: str, suffix: str) -> None:
     text = f"{prefix} 4111 1111 1111 1111 {suffix}"
     assert "4111 1111 1111 1111" in [text[s:e] for s, e in find("credit_card", text)]
+
+
+def _possible_whole(digits: str, plus: bool) -> bool:
+    number = ("+" if plus else "") + digits
+    try:
+        if plus:
+            return phonenumbers.is_possible_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return False
+    for region in detectors.PHONE_REGIONS:
+        try:
+            if phonenumbers.is_possible_number(phonenumbers.parse(number, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+@settings(max_examples=600, deadline=None)
+@given(digits=st.from_regex(r"(0|00|011)?[0-9]{5,13}", fullmatch=True), plus=st.booleans())
+def test_phonenumbers_answer_cached_on_prefix_and_length_is_the_whole_numbers(
+    digits: str, plus: bool
+) -> None:
+    """phone_valid asks phonenumbers about the first digits and the length only."""
+    key = detectors.possible_key(digits, plus)
+    assert detectors._possible(key) == _possible_whole(digits, plus)
