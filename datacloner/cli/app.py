@@ -3,27 +3,79 @@ and the error handling that turns user mistakes into exit codes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
 from datacloner import __version__
 from datacloner.config import Config, find_config, load_config
 from datacloner.errors import DataclonerError
 
+
+class _Console(Console):
+    """Never wraps a message when the output is not a terminal: a CI log or a
+    file gets each message on one line, whatever its length (a terminal still
+    wraps at its width). Tables are still laid out to the console's width."""
+
+    @property  # type: ignore[override]
+    def soft_wrap(self) -> bool:
+        return not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:
+        pass  # decided per print, from where the output goes now
+
+
+class _Group(TyperGroup):
+    """A bad flag value or an unknown option is one unwrapped `error:` line
+    naming the flag and a `hint:` line, like every other user mistake (exit
+    2), instead of a usage block and a boxed panel cut at 80 columns."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.Abort:
+            err.print("aborted: nothing was changed", markup=False, highlight=False)
+            sys.exit(1)
+        except typer.TyperException as exc:  # click's usage errors: bad flags, values
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one printed the help
+                show = getattr(exc, "format_message", None)
+                message = show() if show is not None else str(exc)
+                err.print(Text("error: ", style="bold red") + Text(message), highlight=False)
+                ctx = getattr(exc, "ctx", None)
+                if ctx is not None:
+                    hint = f"`{ctx.command_path} --help` lists the options"
+                    err.print(Text("hint: ", style="dim") + Text(hint), highlight=False)
+            sys.exit(getattr(exc, "exit_code", 2))
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_Group,
     no_args_is_help=True,
     add_completion=False,
     # a crash must never print local variables: they may hold personal values
     pretty_exceptions_show_locals=False,
     help="Fresh, masked copies of production for dev, test, staging and demo.",
 )
-out = Console()
-err = Console(stderr=True)
+out = _Console()
+err = _Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -36,10 +88,20 @@ ConfigOption = Annotated[
 EnvArgument = Annotated[str, typer.Argument(help="environment name from datacloner.yml")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print a JSON report")]
+
+
+def _seconds(value: float | None) -> float | None:
+    """--drain-timeout: a finite number of seconds, 0 or more."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise typer.BadParameter(f"{value} is not a number of seconds >= 0")
+    return value
+
+
 DrainTimeoutOption = Annotated[
     float | None,
     typer.Option(
         "--drain-timeout",
+        callback=_seconds,
         help="seconds to wait for sessions to leave the target before `on_busy` applies "
         "(default 5)",
     ),
@@ -62,9 +124,9 @@ def run(step: Callable[[], T]) -> T:
         if exc.hint:
             err.print(Text("hint: ", style="dim") + Text(exc.hint), highlight=False)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("[red]interrupted[/]: the target was left as it was")
-        raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # only without main()'s handlers (datacloner.signals)
+        err.print("stopped by SIGINT", markup=False, highlight=False)
+        raise typer.Exit(130) from None
 
 
 def config_from(path: Path | None) -> Config:
