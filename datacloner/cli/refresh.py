@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from datacloner import refresh as runtime
+from datacloner import signals
 from datacloner.cli.app import (
     ConfigOption,
     DrainTimeoutOption,
@@ -48,6 +49,14 @@ def confirmer(yes: bool, action: str = "Replace") -> Callable[[str], None]:
             raise Refused("aborted: nothing was changed")
 
     return confirm
+
+
+def stopped_during_build(env: str) -> None:
+    """What a refresh or restore stopped by a signal says it left behind."""
+    signals.describe(
+        f"the new copy was removed, {env} is unchanged",
+        f"the swap had committed: {env} serves the new copy",
+    )
 
 
 def print_report(report: Report, json_out: bool, title: str) -> None:
@@ -92,6 +101,7 @@ def refresh(
     """Copy the source through the masking rules into ENV, atomically."""
 
     def step() -> Report:
+        stopped_during_build(env)
         cfg = config_from(config)
         progress: ProgressSink = QuietProgress() if json_out else RichProgress(err)
         try:

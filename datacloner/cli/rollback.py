@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datacloner import lifecycle
+from datacloner import lifecycle, signals
 from datacloner.cli.app import (
     ConfigOption,
     DrainTimeoutOption,
@@ -27,6 +27,9 @@ def rollback(
     """Swap the previous copy of ENV back in (the current one becomes the previous)."""
 
     def step() -> list[str]:
+        signals.describe(
+            f"{env} is unchanged", f"the rollback had committed: the previous copy of {env} is live"
+        )
         cfg = config_from(config)
         confirmer(yes, "Roll back")(lifecycle.describe_target(cfg, env))
         return lifecycle.rollback(cfg, env, drain_timeout)

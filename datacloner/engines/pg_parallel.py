@@ -11,6 +11,7 @@ import os
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
+from datacloner import signals
 from datacloner.catalog import QualifiedName
 from datacloner.engines.base import Advance
 from datacloner.engines.postgres import KeyRange, PgSource, connect, copy_into
@@ -25,6 +26,7 @@ SPLIT_ROWS = int(os.environ.get("DATACLONER_SPLIT_ROWS", "50000"))
 # connection and snapshot import stay negligible.
 TASKS_PER_JOB = 4
 MAX_PARTS = 16
+WORKER_EXIT_SECONDS = 2.0  # after terminate(), then kill()
 
 
 @dataclass(frozen=True)
@@ -95,17 +97,45 @@ def copy_parallel(
     tasks = plan_tasks(source, [t for t in tables if not t.skip], jobs)
     rows: dict[QualifiedName, int] = {t.table.qualified: 0 for t in tables}
     context = multiprocessing.get_context("spawn")  # no inherited connections or threads
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        pending = {pool.submit(_run, job, task) for task in tasks}
+    pool: ProcessPoolExecutor | None = None
+    try:
+        # the workers start with the stop signals blocked, until signals.worker
+        with signals.blocked():
+            pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=context,
+                initializer=signals.worker,
+                initargs=(os.getpid(),),
+            )
+            pending = {pool.submit(_run, job, task) for task in tasks}
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for future in done:
                 error = future.exception()
                 if error is not None:
-                    for other in pending:
-                        other.cancel()
                     raise error
                 name, count = future.result()
                 rows[name] += count
                 advance(count)
+    except BaseException:
+        if pool is not None:
+            _stop(pool)
+        raise
+    pool.shutdown()
     return rows
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End the workers now, mid-task: on a failure or a stop signal the new copy
+    is dropped anyway, and ``shutdown`` alone would wait for every running (and
+    queued) task. Runs to its end even if a stop signal arrives meanwhile."""
+    with signals.held():
+        workers = list((pool._processes or {}).values())  # no public way to end running tasks
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.join(WORKER_EXIT_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
