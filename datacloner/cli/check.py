@@ -10,7 +10,7 @@ import typer
 from datacloner import refresh as runtime
 from datacloner.cli.app import ConfigOption, app, config_from, out, run, warn
 from datacloner.errors import CheckFailed, DataclonerError
-from datacloner.scan import kept_warning
+from datacloner.scan import DEFAULT_SAMPLE, kept_warning
 
 
 def _findings(config: ConfigOption, strict: bool, sample: int) -> dict[str, Any]:
@@ -50,9 +50,10 @@ def check(
             "--sample",
             min=0,
             help="rows sampled per table to spot personal kept "
-            "columns (0: names and types only... and no sampling)",
+            "columns (0: names and types only... and no sampling); "
+            "the same rows and verdicts as scan's",
         ),
-    ] = 200,
+    ] = DEFAULT_SAMPLE,
 ) -> None:
     """Validate config and rules against the live source; exit 1 on a failed check."""
     if json_out:

@@ -436,17 +436,19 @@ class PgSource:
 
     def sample(self, table: Table, columns: list[Column], limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` rows of ``columns``, spread over the table, as Python
-        values (psycopg's types: str, int, date, dict for json, list for arrays)."""
+        values (psycopg's types: str, int, date, dict for json, list for arrays).
+
+        The same rows every time for the same data (scan and check must agree):
+        ordered by the md5 of the primary key (else of the sampled columns),
+        which spreads them over the table like a random sample but is no
+        coin toss. One read of the table, as a Bernoulli sample was, and a
+        top-N sort of ``limit`` rows."""
         cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-        rel = _rel(table.schema, table.name)
-        if table.row_estimate > limit * 4:
-            # a Bernoulli sample reads the table once but keeps ~2*limit rows
-            percent = min(100.0, 100.0 * limit * 2 / table.row_estimate)
-            query = sql.SQL("SELECT {} FROM ONLY {} TABLESAMPLE BERNOULLI ({}) LIMIT {}").format(
-                cols, rel, sql.Literal(percent), sql.Literal(limit)
-            )
-        else:
-            query = sql.SQL("SELECT {} FROM ONLY {} LIMIT {}").format(cols, rel, sql.Literal(limit))
+        keys = table.primary_key or [c.name for c in columns]
+        key = sql.SQL(", ").join(sql.Identifier(name) for name in keys)
+        query = sql.SQL(
+            "SELECT {} FROM ONLY {} ORDER BY md5(ROW({})::text), ROW({})::text LIMIT {}"
+        ).format(cols, _rel(table.schema, table.name), key, key, sql.Literal(limit))
         return [tuple(row) for row in self.conn.execute(query)]
 
     def sequences(self) -> list[tuple[str, str, int, bool]]:

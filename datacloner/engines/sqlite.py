@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, create_engine, inspect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from datacloner import urls
@@ -131,20 +131,40 @@ class SqliteSource:
         if not plan.unless:
             return
         try:
-            self.conn.exec_driver_sql(
-                f"SELECT ({plan.unless}) FROM {_quote(plan.table.name)} LIMIT 0"
-            ).all()
+            # SQLite has no boolean type: a condition is one whose every value is
+            # 0, 1 or NULL (comparisons, LIKE, IN, AND...). Any other value, as
+            # from `unless: id`, is refused rather than read as true.
+            other = self.conn.exec_driver_sql(
+                f"SELECT 1 FROM {_quote(plan.table.name)} WHERE ({plan.unless}) IS NOT NULL "
+                f"AND ({plan.unless}) NOT IN (0, 1) LIMIT 1"
+            ).first()
         except DBAPIError as exc:
             raise UsageError(
                 f"`unless` of {plan.name} is not a valid condition: {exc.orig}",
                 hint="write a SQL boolean expression over the table's columns",
             ) from None
+        if other is not None:
+            raise UsageError(
+                f"`unless` of {plan.name} is not a condition: it gives values other than "
+                "true, false or NULL",
+                hint="write a comparison, e.g. \"email LIKE '%@ourcompany.com'\"",
+            )
 
     def sample(self, table: Table, columns: list[Column], limit: int) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` rows of ``columns`` as Python values."""
+        """Up to ``limit`` rows of ``columns`` as Python values: the same rows
+        every time for the same data (scan and check must agree), spread over
+        the table by a multiplicative hash of the rowid (Knuth's), or in
+        primary key order for a WITHOUT ROWID table."""
         cols = ", ".join(_quote(c.name) for c in columns)
-        query = f"SELECT {cols} FROM {_quote(table.name)} ORDER BY random() LIMIT ?"
-        return [tuple(r) for r in self.conn.exec_driver_sql(query, (limit,))]
+        query = f"SELECT {cols} FROM {_quote(table.name)} ORDER BY {{}} LIMIT ?"
+        try:
+            rows = self.conn.exec_driver_sql(
+                query.format("(_rowid_ * 2654435761) % 4294967296, _rowid_"), (limit,)
+            ).all()
+        except OperationalError:  # WITHOUT ROWID: it has a primary key
+            order = ", ".join(_quote(c) for c in table.primary_key or [columns[0].name])
+            rows = self.conn.exec_driver_sql(query.format(order), (limit,)).all()
+        return [tuple(r) for r in rows]
 
     def foreign_key_problems(self) -> list[Any]:
         return list(self.conn.exec_driver_sql("PRAGMA foreign_key_check").all())
