@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from datacloner import guards, manifest, urls
+from datacloner import archive_sign, guards, manifest, urls
 from datacloner.archive import ArchiveReader, ArchiveWriter
 from datacloner.catalog import display_name
 from datacloner.config import Config
@@ -38,13 +38,26 @@ def _postgres_only(url: str, verb: str) -> None:
 
 
 def dump(
-    config: Config, path: Path, progress: ProgressSink, batch_size: int = DEFAULT_BATCH_SIZE
+    config: Config,
+    path: Path,
+    progress: ProgressSink,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    unsigned: bool = False,
 ) -> Report:
     from datacloner.engines.pg_archive import write_archive
 
     source_url = config.require_source()
     _postgres_only(source_url, "dump")
     secret = config.require_secret()
+    key = None if unsigned else archive_sign.private_key()
+    if key is None and not unsigned:
+        raise UsageError(
+            f"{archive_sign.PRIVATE_ENV} is not set: dump signs every archive, so that restore "
+            "can tell it came from this job",
+            hint="create a key pair with `datacloner keygen` and set "
+            f"{archive_sign.PRIVATE_ENV} here, {archive_sign.PUBLIC_ENV} where you restore; "
+            "or pass --unsigned",
+        )
     ruleset = load_rules(config.rules_path)
     report = Report(
         environment="archive",
@@ -73,7 +86,11 @@ def dump(
                 )
             report.finished_at = utc_now()
             report.seconds = round(time.monotonic() - began, 3)
-            writer.close(report.as_dict())
+            if key is None:
+                report.warnings.append(
+                    f"{path} is not signed (--unsigned): restore needs --allow-unsigned"
+                )
+            writer.close(report.as_dict(), key)
         except BaseException:
             writer.abort()
             raise
@@ -87,16 +104,24 @@ def restore(
     progress: ProgressSink,
     confirm: Callable[[str], None],
     drain_timeout: float | None = None,
+    allow_unsigned: bool = False,
+    warn: Callable[[str], None] = lambda message: None,
 ) -> Report:
-    from datacloner.engines.pg_archive import ArchiveSource
+    from datacloner.engines.pg_archive import ArchiveEngine, ArchiveSource
 
     env = config.environment(environment)
     _postgres_only(env.url, "restore")
     guards.refuse_protected(env.url, config.protected)
-    engine = engine_for(env.url)
+    engine = ArchiveEngine()
     reader = ArchiveReader(path)
     try:
-        reader.verify()  # a corrupted archive is refused before anything is touched
+        # all before the target is touched: who wrote it (exit 1), then its
+        # shape, checksums, state and every schema statement (exit 2, or 1
+        # for a statement outside what restore runs)
+        warnings = reader.authenticate(allow_unsigned)
+        for warning in warnings:
+            warn(warning)
+        reader.verify()
         source = ArchiveSource(reader)
         archived = reader.manifest
         report = Report(
@@ -106,6 +131,7 @@ def restore(
             source=source.identity(),
             rules_digest=archived.get("rules_digest", ""),
             secret_fingerprint=archived.get("secret_fingerprint", ""),
+            warnings=warnings,
         )
         guards.refuse_source(archived.get("source", {}), engine.target_identity(env.url))
         confirm(report.target)
@@ -113,7 +139,7 @@ def restore(
         maskers = {id(tp): TableMasker(tp, MaskerCache(compile_mask, b"")) for tp in tables}
         began = time.monotonic()
         policy = policy_for(config, environment, drain_timeout)
-        with engine.build_target(env.url, source, policy) as target:  # type: ignore[arg-type]
+        with engine.build_target(env.url, source, policy) as target:
             build_and_swap(target, tables, maskers, env.after, progress, report, DEFAULT_BATCH_SIZE)
         report.seconds = round(time.monotonic() - began, 3)
         masked = {display_name((t.schema, t.name)): t.masked_columns for t in reader.tables}

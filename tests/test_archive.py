@@ -1,6 +1,7 @@
 """Masked archives: `dump` then `restore --to ENV` gives exactly what a direct
 refresh gives, needs neither the source nor the secret, and refuses a
-corrupted or truncated archive before touching anything."""
+corrupted or truncated archive before touching anything. (Signatures and
+tampered archives: test_archive_trust.py.)"""
 
 from __future__ import annotations
 
@@ -9,16 +10,24 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers import RULES, run_cli, write_config
 from pgcompare import all_digests as _all_digests
 from pgcompare import catalog_counts, columns_digest, sequence_positions
+
+from datacloner import archive_sign
+
+# the dump job holds the private key, CI only the public one
+_KEY = Ed25519PrivateKey.generate()
+DUMP_ENV = {archive_sign.PRIVATE_ENV: archive_sign.encode_private(_KEY)}
+CI_ENV = {archive_sign.PUBLIC_ENV: archive_sign.encode_public(_KEY.public_key())}
 
 
 @pytest.fixture(scope="module")
 def archive(pg, pagila_src, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("dump")
     cfg = write_config(folder, pagila_src, RULES / "pagila.yml", {"dev": pg.url("unused")})
-    done = run_cli("dump", str(folder / "snapshot.dcz"), "-c", str(cfg), "--json")
+    done = run_cli("dump", str(folder / "snapshot.dcz"), "-c", str(cfg), "--json", env=DUMP_ENV)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["totals"]["rows"] > 40_000
     return folder / "snapshot.dcz"
@@ -48,8 +57,10 @@ def test_restore_equals_a_direct_refresh_without_source_or_secret(
             "-c",
             str(_ci_config(tmp_path, pg.url(restored))),
             "--yes",
+            env=CI_ENV,
         )
         assert done.returncode == 0, done.stderr
+        assert "warning" not in done.stderr  # signed, and checked
         folder = tmp_path / "direct"
         folder.mkdir()
         cfg = write_config(folder, pagila_src, RULES / "pagila.yml", {"dev": pg.url(direct)})
@@ -65,7 +76,8 @@ def test_restore_equals_a_direct_refresh_without_source_or_secret(
 
 def _existing_target(pg, archive: Path, name: str, folder: Path) -> str:
     cfg = _ci_config(folder, pg.url(name))
-    assert run_cli("restore", str(archive), "--to", "test", "-c", str(cfg), "--yes").returncode == 0
+    done = run_cli("restore", str(archive), "--to", "test", "-c", str(cfg), "--yes", env=CI_ENV)
+    assert done.returncode == 0, done.stderr
     with pg.connect(name) as conn:
         return columns_digest(conn, "public", "customer", ["customer_id", "email"])
 
@@ -97,9 +109,10 @@ def test_a_damaged_archive_is_refused_and_nothing_changes(
         "-c",
         str(_ci_config(tmp_path, pg.url(target_name))),
         "--yes",
+        env=CI_ENV,
     )
-    assert done.returncode == 1, done.stderr
-    assert "nothing was changed" in done.stderr or "corrupted" in done.stderr
+    assert done.returncode == 2, done.stderr  # damaged: exit 2, before anything is created
+    assert "nothing was changed" in done.stderr
     assert "Traceback" not in done.stderr
     assert not pg.exists(target_name + "__dc_new")
     with pg.connect(target_name) as conn:
@@ -124,6 +137,7 @@ def test_an_archive_of_another_format_version_is_refused(archive, tmp_path, pg, 
         "-c",
         str(_ci_config(tmp_path, pg.url(target_name))),
         "--yes",
+        env=CI_ENV,
     )
     assert done.returncode == 1
     assert "format version 99" in done.stderr

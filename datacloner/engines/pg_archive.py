@@ -1,15 +1,25 @@
 """PostgreSQL and the masked archive: writing one from a source, and an
-archive standing in for the source when a target is built from it."""
+archive standing in for the source when a target is built from it.
+
+An archive's schema is never given to psql: its statements, split and checked
+by archive_sql before the new database exists, are sent one by one over the
+extended protocol (which refuses two statements in one message), so no client
+meta-command can run and no statement can hide behind another."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 
+import psycopg
+
 from datacloner.archive import STATE, ArchiveReader, ArchiveTable, ArchiveWriter
+from datacloner.archive_sql import Statement
 from datacloner.catalog import Column, QualifiedName, Table
 from datacloner.engines.base import Advance, Section
-from datacloner.engines.postgres import PgSource
+from datacloner.engines.postgres import PgSource, PgTargetBuild, PostgresEngine, connect
+from datacloner.errors import Refused
 from datacloner.plan import Plan, TablePlan
 from datacloner.progress import ProgressSink
 from datacloner.table_masker import TableMasker
@@ -83,8 +93,9 @@ class ArchiveSource:
         db = self.state["database"]
         return db["encoding"], db["collate"], db["ctype"]
 
-    def schema_sql(self, section: Section) -> bytes:
-        return self.reader.read(f"schema/{section}.sql")
+    def schema_statements(self, section: Section) -> list[Statement]:
+        """Checked when the archive was verified (archive_sql)."""
+        return self.reader.schema[f"schema/{section}.sql"]
 
     def masked_copy(
         self,
@@ -106,3 +117,42 @@ class ArchiveSource:
 
     def not_valid_constraints(self) -> set[tuple[str, str]]:
         return {(t, c) for t, c in self.state["not_valid_constraints"]}
+
+
+class ArchiveTargetBuild(PgTargetBuild):
+    """A target build whose schema comes from an archive's checked statements."""
+
+    source: ArchiveSource  # type: ignore[assignment]
+
+    def load_schema(self, section: Section) -> None:
+        assert self.conn is not None
+        self.conn.commit()
+        member = f"schema/{section}.sql"
+        # a session of its own, as psql's was: pg_dump's SETs stay in it
+        conn = connect({**self.params, "dbname": self.name}, "new target", autocommit=False)
+        try:
+            cursor = conn.cursor(binary=True)  # binary: always the extended protocol
+            # the lexer that split the statements assumed it; never the server's default
+            cursor.execute(b"SET standard_conforming_strings = on")
+            for statement in self.source.schema_statements(section):
+                try:
+                    cursor.execute(statement.text)
+                except psycopg.Error as exc:
+                    # the primary message only: DETAIL lines may quote values
+                    message = exc.diag.message_primary or type(exc).__name__
+                    raise Refused(
+                        f"restoring {member}:{statement.line} into the new database failed: "
+                        f"{message}",
+                        hint="the target server may lack an extension or role the source uses",
+                    ) from None
+            conn.commit()
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
+
+class ArchiveEngine(PostgresEngine):
+    """PostgreSQL, building targets from an archive: the same lifecycle
+    (EngineBase.build_target), with the archive's schema loading."""
+
+    build_class = ArchiveTargetBuild
