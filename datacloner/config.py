@@ -313,6 +313,12 @@ def _check_url(url: str) -> str:
         ) from None
     if scheme == "postgres":  # Heroku-style; SQLAlchemy only knows `postgresql`
         url = "postgresql" + url[len("postgres") :]
+    if scheme in ("postgresql", "postgres"):
+        from datacloner.engines.pg_conninfo import url_problem  # libpq's own keywords
+
+        problem = url_problem(url)
+        if problem:
+            raise PydanticCustomError("url", "{problem}", {"problem": problem})
     return url
 
 
@@ -455,6 +461,7 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
         )
         for name, env in model.environments.items()
     }
+    _refuse_working_names(doc, _sqlite_relative(model.source, base), environments)
     return Config(
         path=doc.path,
         source=_sqlite_relative(model.source, base),
@@ -465,6 +472,37 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
         protected=tuple(model.protected),
         environments=environments,
     )
+
+
+def _refuse_working_names(doc: YamlDoc, source: str, environments: dict[str, Environment]) -> None:
+    """A refresh creates and drops databases named after its target
+    (``<target>__dc_new``, ``__dc_prev2``...): none of them may be the source or
+    another environment's target, or a refresh would drop it."""
+    from datacloner import guards
+
+    named = [] if source == _UNSET_URL else [("source", ("source",), source)]
+    named += [
+        (f"environments.{n}.url", ("environments", n, "url"), e.url)
+        for n, e in environments.items()
+        if e.url != _UNSET_URL
+    ]
+    found = [(label, doc.location(path), *guards.database_of(url)) for label, path, url in named]
+    errors = ErrorList()
+    for label, where, kind, target in found:
+        if label == "source":
+            continue  # only environments are written to
+        for other_label, other_where, other_kind, other in found:
+            if other_kind == kind and guards.working_name(kind, target, other):
+                errors.add(
+                    other_where,
+                    f"{other_label}: the database {other} is a working copy of {label} "
+                    f"({where}, database {target}): a refresh or rollback there may "
+                    "create, rename or drop it",
+                    hint="give that database another name: names ending in __dc_new, "
+                    "__dc_prev, __dc_prevN, __dc_tmp, __dc_old (SQLite: .dc_new, .prev, "
+                    ".prevN, .dc_tmp, .dc_hold) are datacloner's",
+                )
+    errors.raise_if_any()
 
 
 def _sqlite_relative(url: str, base: Path) -> str:

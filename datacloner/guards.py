@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import fnmatch
-import socket
+import re
+from collections.abc import Iterable
+from pathlib import Path
 
 from datacloner import urls
-from datacloner.errors import Refused
-
-
-def _addresses(host: str) -> set[str]:
-    try:
-        return {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        return set()
+from datacloner.errors import Refused, UsageError
 
 
 def refuse_protected(target_url: str, protected: tuple[str, ...]) -> None:
-    """A target whose host matches a ``protected`` glob is refused; a literal
-    protected host also protects its addresses (db.prod.internal vs 10.0.0.5)."""
-    host = (urls.parse(target_url).host or "").lower()
-    if not host or not protected:
-        return
-    for pattern in protected:
-        pattern = pattern.lower()
-        if fnmatch.fnmatchcase(host, pattern):
-            raise Refused(
-                f"the target host {host} is protected (matches `{pattern}` in `protected:`)",
-                hint="protected hosts can never be a target; pick another environment URL",
-            )
-        if not any(c in pattern for c in "*?[") and _addresses(pattern) & _addresses(host):
-            raise Refused(
-                f"the target host {host} is the protected host {pattern} under another name",
-                hint="protected hosts can never be a target; pick another environment URL",
-            )
+    """A target that is a ``protected`` server, under any spelling, is refused
+    before anything is created on it: see datacloner/protected.py."""
+    from datacloner import protected as hosts  # psycopg and DNS only when needed
+
+    hosts.refuse_protected(target_url, protected)
 
 
 def refuse_source(source: dict[str, str], target: dict[str, str]) -> None:
@@ -46,3 +28,57 @@ def refuse_source(source: dict[str, str], target: dict[str, str]) -> None:
             "overwrite production",
             hint="check the environment's URL in datacloner.yml",
         )
+
+
+# --- system databases and the names datacloner manages ---------------------------
+
+
+def _spelling(name: str) -> str:
+    """A database name as a server may read it: quotes, spaces and case aside
+    (``"TEMPLATE1"`` and `` template1`` both reach template1 somewhere)."""
+    name = name.strip()
+    while len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'`":
+        name = name[1:-1].strip()
+    return name.casefold()
+
+
+def refuse_system_database(database: str, system: Iterable[str], engine: str) -> None:
+    """A target that names one of the engine's own databases is refused before
+    anything is created, dropped or renamed: each engine passes its list."""
+    spelled = _spelling(database)
+    if spelled in {_spelling(s) for s in system}:
+        raise UsageError(
+            f"the target database {database!r} is a {engine} system database: datacloner "
+            "never creates, drops or renames it",
+            hint="point the environment's url at a database of its own, e.g. .../app_staging",
+        )
+
+
+# What a refresh or rollback of a target may create, rename or drop, derived
+# from the target's name. pg_swap.py and sqlite_files.py build their names from
+# these suffixes; config.py refuses a source or environment that is one of them.
+PG_NEW, PG_PREV, PG_TMP, PG_OLD = "__dc_new", "__dc_prev", "__dc_tmp", "__dc_old"
+FILE_NEW, FILE_PREV, FILE_TMP, FILE_HOLD = ".dc_new", ".prev", ".dc_tmp", ".dc_hold"
+_WORKING = {
+    "postgresql": rf"(?:{PG_NEW}|{PG_TMP}|{PG_OLD}|{PG_PREV}\d*)",
+    "sqlite": rf"(?:\{FILE_NEW}(?:-journal|-wal|-shm)?|\{FILE_TMP}|\{FILE_HOLD}|\{FILE_PREV}\d*"
+    r"|\.lock)",
+}
+
+
+def database_of(url: str) -> tuple[str, str]:
+    """(kind, database) as a connection would see it: ``?dbname=`` wins over
+    the path; a SQLite file as an absolute path."""
+    parsed = urls.parse(url)
+    kind = urls.kind(url)
+    if kind == "sqlite":
+        return kind, str(Path(parsed.database or "").expanduser().resolve())
+    name = parsed.query.get("dbname", parsed.database or "")
+    return kind, name if isinstance(name, str) else name[-1]
+
+
+def working_name(kind: str, target: str, name: str) -> bool:
+    """``name`` is one of the databases (files) a run on ``target`` may create,
+    rename or drop."""
+    pattern = _WORKING.get(kind)
+    return bool(pattern and target and re.fullmatch(re.escape(target) + pattern, name))

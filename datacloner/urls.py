@@ -3,6 +3,7 @@ and a printable form that never shows a password."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -22,7 +23,7 @@ KINDS = {
 def parse(url: str, what: str = "URL") -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise UsageError(f"{what} is not a valid database URL: {redact(url)}") from exc
     if parsed.drivername.split("+")[0] not in KINDS:
         raise UsageError(
@@ -37,11 +38,24 @@ def kind(url: str) -> str:
     return KINDS[parse(url).drivername.split("+")[0]]
 
 
+# `password=`, `sslpassword=`... in a query string
+_QUERY_SECRET = re.compile(r"(?i)([?&;][^=&;]*pass[^=&;]*=)[^&;]*")
+
+
 def redact(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    """The URL as it may be printed: no user name, no password, in any form.
+
+    Everything before the *last* ``@`` goes, not the part a parser calls the
+    user info: a password with an unencoded ``@``, ``:``, ``/`` or ``?``
+    (``postgresql://u:p@ss@host/db``) must not leak through a misparse."""
+    found = re.match(r"([A-Za-z][A-Za-z0-9+.-]*://)(.*)", url, re.DOTALL)
+    if found is None:
         return "<unparseable URL>"
+    scheme, rest = found.groups()
+    rest = _QUERY_SECRET.sub(r"\1***", rest)
+    if "@" in rest and not scheme.lower().startswith("sqlite"):
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return scheme + rest
 
 
 def sqlite_path(url: str) -> Path:

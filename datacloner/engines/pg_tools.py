@@ -14,10 +14,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from datacloner import redaction
+from datacloner.engines import pg_conninfo
 from datacloner.errors import Refused, UsageError
 
 _SEARCH = [
@@ -82,25 +84,48 @@ def find_tools(server_major: int) -> ClientTools:
     )
 
 
-def libpq_env(params: dict[str, str]) -> dict[str, str]:
-    """Connection parameters as libpq environment variables, so no password
-    ever appears on a command line."""
-    names = {
-        "host": "PGHOST",
-        "port": "PGPORT",
-        "user": "PGUSER",
-        "password": "PGPASSWORD",
-        "dbname": "PGDATABASE",
-        "sslmode": "PGSSLMODE",
-        "sslrootcert": "PGSSLROOTCERT",
-        "sslcert": "PGSSLCERT",
-        "sslkey": "PGSSLKEY",
-        "options": "PGOPTIONS",
-    }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update({names[k]: str(v) for k, v in params.items() if k in names and v is not None})
-    env["PGAPPNAME"] = "datacloner"
-    return env
+def client_args(params: dict[str, str]) -> list[str]:
+    """The parameter set as one conninfo argument: host, port, user, database
+    and options exactly as datacloner's own connections use them (the
+    password travels in the environment, see pg_conninfo.child_env)."""
+    return [f"--dbname={pg_conninfo.child_conninfo(params)}"]
+
+
+def _psql(tools: ClientTools, params: dict[str, str]) -> list[str]:
+    """psql on the pinned server; its first statement checks that it is the
+    server (and database) datacloner's own connection reached."""
+    cmd = [tools.psql, *client_args(params), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+    cmd += ["-v", "VERBOSITY=verbose"]  # the error's name fields, for redaction.from_psql
+    check = pg_conninfo.identity_check_sql(params)
+    return cmd + (["-c", check] if check else [])
+
+
+def _psql_error(stderr: bytes | str) -> redaction.DbError:
+    """psql's first error, by its structure (SQLSTATE and name fields): the
+    text of DETAIL and CONTEXT, which quote rows, is never used."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    found = redaction.from_psql(text)
+    if found is not None:
+        return found
+    # no server error: psql itself failed (connection, a signal); no row in that
+    last = [ln for ln in text.strip().splitlines() if ln.startswith(("psql:", "FATAL"))]
+    return redaction.DbError(primary=last[-1][:200] if last else "psql failed")
+
+
+def _errors(stderr: bytes | str) -> str:
+    return redaction.describe(_psql_error(stderr))
+
+
+def check_server(tools: ClientTools, params: dict[str, str]) -> None:
+    """Before pg_dump: its conninfo reaches the pinned server and database
+    (pg_dump runs no statement of ours, so psql checks the same conninfo)."""
+    if not pg_conninfo.identity_check_sql(params):
+        return
+    done = subprocess.run(
+        _psql(tools, params), env=pg_conninfo.child_env(params), capture_output=True
+    )
+    if done.returncode != 0:
+        raise Refused(f"the client programs reach another server: {_errors(done.stderr)}")
 
 
 def dump_section(
@@ -112,8 +137,10 @@ def dump_section(
 ) -> bytes:
     """``pg_dump --section=S`` of the exported snapshot, as SQL text (schema
     only, so it fits in memory)."""
+    check_server(tools, source)
     cmd = [
         tools.pg_dump,
+        *client_args(source),
         f"--section={section}",
         f"--snapshot={snapshot}",
         "--no-owner",
@@ -122,7 +149,7 @@ def dump_section(
         "--no-publications",
     ]
     cmd += [f"--exclude-schema={s}" for s in exclude_schemas]
-    done = subprocess.run(cmd, env=libpq_env(source), capture_output=True)
+    done = subprocess.run(cmd, env=pg_conninfo.child_env(source), capture_output=True)
     if done.returncode != 0:
         error = done.stderr.decode(errors="replace").strip()
         raise Refused(f"pg_dump --section={section} failed: {error}")
@@ -131,7 +158,12 @@ def dump_section(
 
 @contextlib.contextmanager
 def psql_copy_out(
-    tools: ClientTools, params: dict[str, str], snapshot: str, query: str, block: int
+    tools: ClientTools,
+    params: dict[str, str],
+    snapshot: str,
+    query: str,
+    block: int,
+    failed: Callable[[redaction.DbError], Exception] | None = None,
 ) -> Iterator[Iterator[bytes]]:
     """``COPY ... TO STDOUT`` run by a ``psql`` child inside the exported
     snapshot, its output handed over in blocks of ``block`` bytes.
@@ -141,11 +173,7 @@ def psql_copy_out(
     blocks. A psql that fails (even after some data) raises Refused once its
     output is read, so a short read never passes for a whole table."""
     cmd = [
-        tools.psql,
-        "-X",
-        "-q",  # stdout carries only the COPY data
-        "-v",
-        "ON_ERROR_STOP=1",
+        *_psql(tools, params),  # -q: stdout carries only the COPY data
         "-c",
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         "-c",
@@ -154,7 +182,9 @@ def psql_copy_out(
         query,
     ]
     with tempfile.TemporaryFile() as errors:  # a file: a full stderr pipe could stall psql
-        proc = subprocess.Popen(cmd, env=libpq_env(params), stdout=subprocess.PIPE, stderr=errors)
+        proc = subprocess.Popen(
+            cmd, env=pg_conninfo.child_env(params), stdout=subprocess.PIPE, stderr=errors
+        )
         assert proc.stdout is not None
         stdout = proc.stdout
 
@@ -172,29 +202,37 @@ def psql_copy_out(
             stdout.close()
         if proc.wait() != 0:
             errors.seek(0)
-            message = "\n".join(
-                line
-                for line in errors.read().decode(errors="replace").strip().splitlines()
-                if "DETAIL:" not in line  # may quote a row
-            )
-            raise Refused(f"reading the source with psql failed: {message}")
+            error = _psql_error(errors.read())
+            if failed is not None:  # the caller names the table
+                raise failed(error)
+            raise Refused(f"reading the source with psql failed: {redaction.describe(error)}")
 
 
-def restore_sql(tools: ClientTools, what: str, script: bytes, target: dict[str, str]) -> None:
+def restore_sql(
+    tools: ClientTools,
+    what: str,
+    script: bytes,
+    target: dict[str, str],
+    columns_of: Callable[[str, str], list[str]] | None = None,
+) -> None:
     """SQL (pg_dump output) into ``target`` with psql, in one transaction;
-    any error stops it and is reported."""
-    cmd = [tools.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
-    done = subprocess.run(cmd, env=libpq_env(target), input=script, capture_output=True)
+    any error stops it and is reported. ``columns_of(schema, constraint)``
+    names the columns of a constraint that fails (a masked value repeated in a
+    unique column: the server names only the index)."""
+    cmd = [*_psql(tools, target), "--single-transaction", "-f", "-"]
+    done = subprocess.run(cmd, env=pg_conninfo.child_env(target), input=script, capture_output=True)
     if done.returncode != 0:
-        # DETAIL lines may quote values (e.g. a duplicated key): keep the rest
-        message = "\n".join(
-            line
-            for line in done.stderr.decode(errors="replace").strip().splitlines()
-            if "DETAIL:" not in line
-        )
+        error = _psql_error(done.stderr)
+        hint = "the target server may lack an extension or role the source uses"
+        if error.sqlstate.startswith("23"):
+            hint = (
+                "the target was not changed; masked values break that constraint: give the "
+                "column's rule `unique: true`, or a rule whose values do not repeat"
+            )
         raise Refused(
-            f"restoring the {what} section into the new database failed: {message}",
-            hint="the target server may lack an extension or role the source uses",
+            f"restoring the {what} section into the new database failed: "
+            f"{redaction.describe(error, columns_of=columns_of)}",
+            hint=hint,
         )
 
 
@@ -206,23 +244,13 @@ def run_sql_file(tools: ClientTools, script: Path, target: dict[str, str]) -> No
             hint="paths in `after:` are relative to datacloner.yml",
         )
     done = subprocess.run(
-        [
-            tools.psql,
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "-f",
-            str(script),
-        ],
-        env=libpq_env(target),
+        [*_psql(tools, target), "--single-transaction", "-f", str(script)],
+        env=pg_conninfo.child_env(target),
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        message = "\n".join(line for line in done.stderr.splitlines() if "DETAIL:" not in line)
         raise Refused(
-            f"the after: hook {script} failed in the new copy: {message.strip()}",
+            f"the after: hook {script} failed in the new copy: {_errors(done.stderr)}",
             hint="the target was not changed; fix the script and refresh again",
         )

@@ -19,12 +19,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from datacloner import urls
+from datacloner import guards, redaction, urls
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
-from datacloner.engines import copytext
+from datacloner.engines import copytext, pg_conninfo
 from datacloner.engines.base import Advance, EngineBase, Section, SwapPolicy
 from datacloner.engines.pg_manifest import read_manifests, write_manifest
-from datacloner.engines.pg_swap import PgGenerations
+from datacloner.engines.pg_swap import SYSTEM_DATABASES, PgGenerations
 from datacloner.engines.pg_tools import (
     ClientTools,
     dump_section,
@@ -53,23 +53,16 @@ _SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema') "
 
 
 def conn_params(url: str) -> dict[str, str]:
-    parsed = urls.parse(url)
-    params: dict[str, Any] = {
-        "host": parsed.host,
-        "port": str(parsed.port) if parsed.port else None,
-        "user": parsed.username,
-        "password": parsed.password,
-        "dbname": parsed.database,
-    }
-    params.update({k: v if isinstance(v, str) else v[-1] for k, v in parsed.query.items()})
-    return {k: v for k, v in params.items() if v is not None}
+    """The URL's libpq parameters as libpq resolves them (``PG*`` variables,
+    service files): see pg_conninfo."""
+    return pg_conninfo.resolve(url)
 
 
 def connect(params: dict[str, str], what: str, autocommit: bool = True) -> psycopg.Connection:
+    """A connection from a parameter set; a pinned set (pg_conninfo.pin) must
+    reach the server it was pinned to, or the connection is refused."""
     try:
-        conn = psycopg.connect(
-            **params, autocommit=autocommit, application_name="datacloner", connect_timeout=10
-        )
+        conn = psycopg.connect(**pg_conninfo.libpq_only(params), autocommit=autocommit)
     except psycopg.OperationalError as exc:
         where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
         raise UsageError(
@@ -77,6 +70,17 @@ def connect(params: dict[str, str], what: str, autocommit: bool = True) -> psyco
             f"{str(exc).strip().splitlines()[-1]}",
             hint="check the URL in datacloner.yml and that the server is running",
         ) from None
+    expected = params.get(pg_conninfo.SERVER)
+    if expected:
+        found = cluster_id(conn)
+        if not autocommit:
+            conn.rollback()
+        if found != expected:
+            conn.close()
+            raise Refused(
+                f"the {what} connection reached another server than the first connection did",
+                hint="the host name may lead to several servers; name one server in the URL",
+            )
     conn.execute("SET client_encoding = 'UTF8'")
     return conn
 
@@ -105,9 +109,7 @@ def cluster_id(conn: psycopg.Connection) -> str:
             conn.execute("ROLLBACK TO SAVEPOINT dc_ident")
         else:
             conn.rollback()
-        row = conn.execute(
-            "SELECT pg_postmaster_start_time()::text || '/' || current_setting('port')"
-        ).fetchone()
+        row = conn.execute("SELECT " + pg_conninfo.STARTED_SQL).fetchone()
         return f"started:{row[0]}" if row else ""
     finally:
         if in_tx:
@@ -149,22 +151,37 @@ def copy_into(
                 sink.write(data)
         conn.commit()
     except psycopg.Error as exc:
-        raise load_failed(plan, exc) from None
+        raise load_failed(plan, exc, key_range) from None
     return rows
 
 
-def load_failed(plan: TablePlan, exc: psycopg.Error) -> Refused:
+def load_failed(plan: TablePlan, exc: psycopg.Error, key_range: KeyRange | None = None) -> Refused:
     """A load error names the table, the row number and the column, never the
-    value: the server's DETAIL and CONTEXT quote the row, so they are dropped."""
-    diag = exc.diag
-    where = re.search(r"line (\d+)", diag.context or "")
-    row = f" at row {where.group(1)}" if where else ""
-    column = f", column {diag.column_name}" if diag.column_name else ""
+    value (redaction.database_error: DETAIL and CONTEXT quote the row)."""
+    columns = [c.name for c in plan.columns]
+    error = redaction.from_psycopg(exc, columns)
+    row = ""
+    if error.line is not None:
+        row = f" at row {error.line}"
+        if key_range is not None:  # rows are counted from the start of this worker's range
+            row += f" of {key_range.column} >= {key_range.low}"
     return Refused(
-        f"loading {plan.name} into the new copy failed{row}{column}: "
-        f"{diag.message_primary or type(exc).__name__}",
+        f"loading {plan.name} into the new copy failed{row}: {redaction.describe(error, columns)}",
         hint="the target was not changed; a masked value may not fit the column's type or "
         "a constraint: adjust that column's rule",
+    )
+
+
+def read_failed(plan: TablePlan, error: redaction.DbError, unless: str | None) -> Refused:
+    """Reading a table failed: most often its ``unless:`` condition on one row
+    (a cast of a value, a division); named without the row."""
+    columns = [c.name for c in plan.columns]
+    return Refused(
+        f"reading {plan.name} from the source failed: {redaction.describe(error, columns)}",
+        hint="the table's `unless:` condition fails on some row: make it hold for every row "
+        "(e.g. guard a cast with CASE)"
+        if unless
+        else "the target was not changed; retry, or check the source's health",
     )
 
 
@@ -216,6 +233,8 @@ class PgSource:
         self.psql_reader = psql_reader
         self.params = params if params is not None else conn_params(url)
         self.conn = connect(self.params, "source")
+        if pg_conninfo.SERVER not in self.params:  # psql, pg_dump and workers: this server
+            self.params = pg_conninfo.pin(self.params, self.conn, cluster_id(self.conn))
         # belt and braces: the session and the transaction are both read-only
         self.conn.execute("SET default_transaction_read_only = on")
         self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -353,12 +372,22 @@ class PgSource:
         else:
             query = sql.SQL("COPY {} ({}) TO STDOUT").format(rel, _columns(plan))
         if not self.psql_reader:
-            with self.conn.cursor() as cur, cur.copy(query) as copy:
-                yield copy_blocks(copy)
+            try:
+                with self.conn.cursor() as cur, cur.copy(query) as copy:
+                    yield copy_blocks(copy)
+            except psycopg.Error as exc:
+                raise read_failed(plan, redaction.from_psycopg(exc), unless) from None
             return
         # a psql child reads it (in this snapshot): libpq's per-row work leaves this process
         text = query.as_string(self.conn)
-        with psql_copy_out(self.tools, self.params, self.snapshot, text, BLOCK) as blocks:
+        with psql_copy_out(
+            self.tools,
+            self.params,
+            self.snapshot,
+            text,
+            BLOCK,
+            lambda error: read_failed(plan, error, unless),
+        ) as blocks:
             yield blocks
 
     def key_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
@@ -385,21 +414,44 @@ class PgSource:
         """A table's ``unless`` must be valid SQL over its columns, before any row moves."""
         if not plan.unless:
             return
-        query = sql.SQL("SELECT ({})::boolean FROM ONLY {} LIMIT 0").format(
-            sql.SQL(plan.unless),  # type: ignore[arg-type]
+        # WHERE, not a cast: `unless: id` must be refused ("argument of WHERE must
+        # be type boolean"), not read as "every row with a non-zero id"
+        query = sql.SQL("SELECT FROM ONLY {} WHERE ({}) LIMIT 0").format(
             _rel(plan.table.schema, plan.table.name),
+            sql.SQL(plan.unless),  # type: ignore[arg-type]
         )
         self.conn.execute("SAVEPOINT dc_unless")
         try:
             self.conn.execute(query)
         except psycopg.Error as exc:
             self.conn.execute("ROLLBACK TO SAVEPOINT dc_unless")
+            # quoted parts of the condition itself may be shown; a row's may not
+            words = re.findall(r"[^\s'\"(),]+", plan.unless)
             raise UsageError(
                 f"`unless` of {plan.name} is not a valid condition: "
-                f"{exc.diag.message_primary or exc}",
+                f"{redaction.database_error(exc, [c.name for c in plan.columns] + words)}",
                 hint="write a SQL boolean expression over the table's columns",
             ) from None
         self.conn.execute("RELEASE SAVEPOINT dc_unless")
+
+    def constraint_columns(self, schema: str, name: str) -> list[str]:
+        """The columns of a constraint or index in the source, to name them when
+        the copy breaks it (the server names the index, its DETAIL the value)."""
+        self.conn.execute("SAVEPOINT dc_names")
+        try:
+            rows = self.conn.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a "
+                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                "WHERE c.relname = %s AND (n.nspname = %s OR %s = '') "
+                "ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                (name, schema, schema),
+            ).fetchall()
+        except psycopg.Error:
+            self.conn.execute("ROLLBACK TO SAVEPOINT dc_names")
+            return []
+        self.conn.execute("RELEASE SAVEPOINT dc_names")
+        return [r[0] for r in rows]
 
     def schema_sql(self, section: Section) -> bytes:
         return dump_section(self.tools, section, self.params, self.snapshot, OWN_SCHEMAS)
@@ -502,6 +554,10 @@ class PgTargetBuild:
             raise UsageError(f"the target URL names no database: {urls.redact(url)}")
         admin_params = _admin_params(conn_params(url))
         self.admin = connect(admin_params, "target server's maintenance")
+        # every later connection and psql child reaches this very server
+        admin_params = pg_conninfo.pin(admin_params, self.admin, cluster_id(self.admin))
+        self.params = {**pg_conninfo.libpq_only(admin_params), "dbname": self.target}
+        self.params[pg_conninfo.SERVER] = admin_params[pg_conninfo.SERVER]
         self.generations = PgGenerations(
             self.admin,
             self.target,
@@ -511,12 +567,16 @@ class PgTargetBuild:
         self.generations.lock()
         self.warnings: list[str] = []
         self.name = self.generations.new
+        self._created = False
         self.conn: psycopg.Connection | None = None
         self._tools: ClientTools | None = None
 
     # -- lifecycle -------------------------------------------------------------
     def create(self) -> None:
-        self._drop(self.name)  # leftovers of a killed run
+        # leftovers of a killed run, dropped only if ours; and before a long
+        # build, the previous copies the swap will rename must be ours too
+        self.generations.clear_leftovers(self.name, self.generations.old)
+        self.generations.check_rotation(self.policy.keep)
         encoding, collate, ctype = self.source.database_settings()
         new = sql.Identifier(self.name)
         try:
@@ -544,6 +604,8 @@ class PgTargetBuild:
                 hint="datacloner builds the new copy beside the target; grant CREATEDB "
                 "(ALTER ROLE ... CREATEDB) to the target's user",
             ) from None
+        self._created = True
+        self.generations.mark(self.name)  # proof for a later run that may drop it
         self.conn = connect({**self.params, "dbname": self.name}, "new target", autocommit=False)
         self.conn.execute("SET synchronous_commit = off")
 
@@ -551,23 +613,24 @@ class PgTargetBuild:
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self.conn.close()
-        with contextlib.suppress(psycopg.Error):
-            self._drop(self.name)
+        if self._created and not self.generations.swapped:  # made by this run
+            with contextlib.suppress(psycopg.Error):
+                self.generations.drop(self.name)
 
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
         self.admin.close()
 
-    def _drop(self, name: str) -> None:
-        self.generations.drop(name)
-
     # -- steps -----------------------------------------------------------------
     def load_schema(self, section: Section) -> None:
         assert self.conn is not None
         self.conn.commit()
         target = {**self.params, "dbname": self.name}
-        restore_sql(self.tools, section, self.source.schema_sql(section), target)
+        script = self.source.schema_sql(section)
+        # an archive being restored has no catalog to look names up in
+        columns_of = getattr(self.source, "constraint_columns", None)
+        restore_sql(self.tools, section, script, target, columns_of)
 
     @property
     def tools(self) -> ClientTools:
@@ -705,12 +768,19 @@ class PgTargetBuild:
 class PostgresEngine(EngineBase):
     source_class = PgSource
     build_class = PgTargetBuild
+    system_databases = SYSTEM_DATABASES  # never a target
 
     def target_identity(self, url: str) -> dict[str, str]:
         """The target's server and database name, to refuse a target that is
         the source under another spelling."""
         params = conn_params(url)
         params.pop("maintenance_db", None)
+        # refused before anything else, here as in every run that changes the target
+        guards.refuse_system_database(
+            params.get("dbname", ""),
+            (*self.system_databases, _admin_params(conn_params(url))["dbname"]),
+            "PostgreSQL",
+        )
         with connect(_admin_params(conn_params(url)), "target server's maintenance") as conn:
             return {
                 "engine": "postgresql",
