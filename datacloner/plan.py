@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from datacloner.catalog import Catalog, Column, QualifiedName, Table, display_name
 from datacloner.errors import CheckFailed, UsageError
+from datacloner.location import Location
 from datacloner.rules import MaskSpec, RuleSet, TableRules
 
 
@@ -24,6 +25,7 @@ class TablePlan:
     columns: list[Column]  # the columns that are copied, in catalog order
     masks: dict[str, MaskSpec] = field(default_factory=dict)
     unless: str | None = None
+    unless_location: Location | None = None  # where the rules say it, for errors
     keep_reasons: dict[str, str] = field(default_factory=dict)  # reviewed: not personal
 
     @property
@@ -135,7 +137,10 @@ def build_plan(catalog: Catalog, ruleset: RuleSet, check_spec: SpecChecker) -> P
         _check_rules_against_catalog(catalog, rules, check_spec, errors)
     if errors:
         raise UsageError(
-            "the rules do not match the source:\n  " + "\n  ".join(errors),
+            # one problem is one line (file:line first); several, a list under a heading
+            errors[0]
+            if len(errors) == 1
+            else "the rules do not match the source:\n  " + "\n  ".join(errors),
             hint="fix the rules files above; names are exact (schema.table, case-sensitive)",
         )
 
@@ -179,6 +184,7 @@ def build_plan(catalog: Catalog, ruleset: RuleSet, check_spec: SpecChecker) -> P
                 columns=columns,
                 masks=masks,
                 unless=rules.unless if rules else None,
+                unless_location=rules.unless_location if rules else None,
                 keep_reasons=dict(rules.keep_reasons) if rules else {},
             )
         )

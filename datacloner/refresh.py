@@ -17,7 +17,8 @@ from datacloner import guards, manifest, urls
 from datacloner.catalog import Column, QualifiedName
 from datacloner.config import Config
 from datacloner.engines import engine_for
-from datacloner.engines.base import SwapPolicy, TargetBuild
+from datacloner.engines.base import SourceSession, SwapPolicy, TargetBuild
+from datacloner.errors import UsageError
 from datacloner.faults import checkpoint
 from datacloner.masking import check_spec, compile_mask
 from datacloner.plan import Plan, TablePlan, build_plan
@@ -41,6 +42,25 @@ class CheckResult:
     kept_personal: list[Finding] = field(default_factory=list)
 
 
+def check_conditions(source: SourceSession, tables: list[TablePlan]) -> None:
+    """Every table's ``unless`` against the live source (valid SQL over its
+    columns, and a boolean), all problems at once, each at its file:line."""
+    errors: dict[str, tuple[str, int]] = {}  # message -> (file, line): the order to read
+    for tp in tables:
+        try:
+            source.check_condition(tp)
+        except UsageError as exc:
+            where = tp.unless_location
+            message = f"{where or tp.name}: {exc.message}"
+            errors[message] = (str(where.file), where.line) if where else ("", 0)
+    if errors:
+        raise UsageError(
+            "\n".join(sorted(errors, key=errors.__getitem__)),
+            hint="`unless:` is a SQL boolean expression over the table's columns, e.g. "
+            "\"email LIKE '%@ourcompany.com'\"",
+        )
+
+
 def check(config: Config, scan_sample: int = 0) -> CheckResult:
     """Config and rules against the live source; raises on any problem. With
     ``scan_sample``, kept columns that scan thinks personal are reported too."""
@@ -49,6 +69,7 @@ def check(config: Config, scan_sample: int = 0) -> CheckResult:
     with engine_for(url).open_source(url) as source:
         catalog = source.read_catalog()
         plan = build_plan(catalog, ruleset, check_rule)
+        check_conditions(source, plan.copied)
         result = CheckResult(plan=plan, source=source.identity())
         if scan_sample:
             findings = scan_source(source, catalog, scan_sample).findings
@@ -101,8 +122,7 @@ def refresh(
         report.warnings.extend(plan.warnings)
         report.source = source.identity()
         guards.refuse_source(report.source, engine.target_identity(dst_url))
-        for tp in plan.copied:
-            source.check_condition(tp)
+        check_conditions(source, plan.copied)
         cache = MaskerCache(compile_mask, secret)
         maskers: dict[int, TableMasker] = (
             {id(tp): TableMasker(tp, cache) for tp in plan.copied}

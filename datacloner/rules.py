@@ -107,6 +107,7 @@ class TableRules:
     keep_locations: dict[str, Location] = field(default_factory=dict)
     keep_reasons: dict[str, str] = field(default_factory=dict)  # column -> why it is not personal
     unless: str | None = None
+    unless_location: Location | None = None
     locale: str | None = None  # default Faker locale of the table (its own, else its file's)
 
 
@@ -341,6 +342,7 @@ class _Parser:
             unless = value["unless"]
             if isinstance(unless, str) and unless.strip():
                 rules.unless = unless
+                rules.unless_location = self.doc.location((*path, "unless"))
             else:
                 self.error(
                     (*path, "unless"),
