@@ -46,6 +46,9 @@ def encode_each(encode: Convert) -> EncodeColumn:
     return encode_column
 
 
+# key types whose values identify a row without describing anyone
+_SHOWN_KEY_TYPES = frozenset({"smallint", "integer", "bigint", "uuid"})
+
 _keep_decoded = decode_each(lambda value: value)
 _keep_encoded = encode_each(lambda value: value)
 
@@ -87,7 +90,17 @@ class TableMasker:
     def __init__(self, plan: TablePlan, cache: MaskerCache) -> None:
         self.table = plan.name
         self.columns = plan.columns
-        self.key = [i for i, c in enumerate(plan.columns) if c.name in plan.table.primary_key]
+        # a key whose values may name a row in a message: unmasked whole numbers
+        # or UUIDs only (an email or a name as the key is personal)
+        key = [i for i, c in enumerate(plan.columns) if c.name in plan.table.primary_key]
+        shown = all(
+            plan.columns[i].name not in plan.masks
+            and plan.columns[i].type.lower() in _SHOWN_KEY_TYPES
+            for i in key
+        )
+        self.key = key if shown else []
+        self.seen = 0  # rows this masker was handed before the current batch
+        self._positions: Sequence[int] = range(0)
         self.values: list[tuple[int, Column, Masker]] = []
         self.rows: list[tuple[int, Column, RowMasker]] = []
         for i, column in enumerate(plan.columns):
@@ -112,9 +125,14 @@ class TableMasker:
         """Mask in place, one column at a time so each masker sees a whole
         batch; templates last, since they read the other masked columns."""
         chosen = rows
+        # where each chosen row is in the table as read, for messages
+        self._positions = range(self.seen, self.seen + len(rows))
+        self.seen += len(rows)
         if self.unless:
             # the trailing flag: b"t" (COPY text) or a true value (Python)
-            chosen = [r for r in rows if r[-1] not in (b"t", "t", True, 1)]
+            picked = [n for n, r in enumerate(rows) if r[-1] not in (b"t", "t", True, 1)]
+            chosen = [rows[n] for n in picked]
+            self._positions = [self._positions[n] for n in picked]
             for row in rows:
                 del row[-1]
         if not chosen:
@@ -163,9 +181,12 @@ class TableMasker:
             ) from None
 
     def _key_of(self, rows: list[list[Any]], index: int) -> str:
-        """The row's primary key (never a masked value), or its position."""
-        if not self.key or not 0 <= index < len(rows):
-            return f"#{index + 1} of its batch"
+        """The row's key if it is a number or UUID that nothing masks, else its
+        position in the table as read (never a value that may be personal)."""
+        if not 0 <= index < len(rows):
+            return "of this batch"
+        if not self.key:
+            return f"number {self._positions[index] + 1} read"
         parts = []
         for i in self.key:
             value = rows[index][i]

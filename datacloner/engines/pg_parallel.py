@@ -11,10 +11,13 @@ import os
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
-from datacloner import signals
+import psycopg
+
+from datacloner import redaction, signals
 from datacloner.catalog import QualifiedName
 from datacloner.engines.base import Advance
 from datacloner.engines.postgres import KeyRange, PgSource, connect, copy_into
+from datacloner.errors import Refused
 from datacloner.masking import compile_mask
 from datacloner.plan import TablePlan
 from datacloner.table_masker import MaskerCache, TableMasker
@@ -47,6 +50,17 @@ class Job:
 
 
 def _run(job: Job, task: Task) -> tuple[QualifiedName, int]:
+    try:
+        return _copy(job, task)
+    except psycopg.Error as exc:
+        # crosses to the leader, which prints it: value-free before it leaves
+        raise Refused(
+            f"copying {task.plan.name} failed: {redaction.database_error(exc)}",
+            hint="the target was not changed",
+        ) from None
+
+
+def _copy(job: Job, task: Task) -> tuple[QualifiedName, int]:
     source = PgSource("", params=job.source, snapshot=job.snapshot, psql_reader=False)
     try:
         masker = TableMasker(task.plan, MaskerCache(compile_mask, job.secret))

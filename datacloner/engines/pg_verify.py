@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from datacloner import redaction
 from datacloner.catalog import Column, Table, display_name
 from datacloner.engines.postgres import PgSource, conn_params, connect, copy_blocks
 from datacloner.errors import UsageError
@@ -188,13 +189,9 @@ class PgSampler:
             rows = self.conn.execute(query).fetchall()
         except psycopg.Error as exc:
             self.conn.execute("ROLLBACK TO SAVEPOINT dc_sample")
-            # A data exception (class 22) can quote the row's value; the others name
-            # objects and syntax (an unknown column in `unless:`).
-            state = exc.diag.sqlstate or ""
-            why = exc.diag.message_primary if not state.startswith("22") else None
             raise UsageError(
                 f"cannot sample {table.display}.{column.name} in the source: "
-                f"{why or type(exc).__name__}",
+                f"{redaction.database_error(exc, [column.name])}",
                 hint="check that table's `unless:` condition and the column's rule",
             ) from None
         self.conn.execute("RELEASE SAVEPOINT dc_sample")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, create_engine, inspect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from datacloner import urls
+from datacloner import redaction, urls
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.engines.base import Advance, EngineBase, Section, SwapPolicy
 from datacloner.engines.sqlite_files import FileGenerations
@@ -66,7 +67,9 @@ class SqliteSource:
             self.conn.exec_driver_sql("BEGIN")
             self.conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
         except Exception as exc:
-            raise UsageError(f"{self.path} is not a readable SQLite database: {exc}") from None
+            raise UsageError(
+                f"{self.path} is not a readable SQLite database: {redaction.database_error(exc)}"
+            ) from None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -139,8 +142,10 @@ class SqliteSource:
                 f"AND ({plan.unless}) NOT IN (0, 1) LIMIT 1"
             ).first()
         except DBAPIError as exc:
+            words = re.findall(r"[^\s'\"(),]+", plan.unless)
             raise UsageError(
-                f"`unless` of {plan.name} is not a valid condition: {exc.orig}",
+                f"`unless` of {plan.name} is not a valid condition: "
+                f"{redaction.database_error(exc, [c.name for c in plan.columns] + words)}",
                 hint="write a SQL boolean expression over the table's columns",
             ) from None
         if other is not None:
@@ -189,7 +194,7 @@ class SqliteTargetBuild:
             raise UsageError(f"the target's folder does not exist: {self.path.parent}")
         self.files = FileGenerations(self.path)
         self.files.lock()
-        self.files.recover()
+        self.files.recover(policy.keep)
         self.new = self.files.new
         self.name = str(self.new)
         self.conn: Connection | None = None
@@ -237,10 +242,10 @@ class SqliteTargetBuild:
             try:
                 self.conn.exec_driver_sql(insert, [tuple(r) for r in batch])
             except DBAPIError as exc:
-                # SQLite's messages name constraints, not values
+                columns = [c.name for c in plan.columns]
                 raise Refused(
                     f"loading {plan.name} into the new copy failed in the batch starting at "
-                    f"row {rows + 1}: {exc.orig}",
+                    f"row {rows + 1}: {redaction.database_error(exc, columns)}",
                     hint="the target was not changed; a masked value may not fit a "
                     "constraint: adjust that column's rule",
                 ) from None
@@ -285,7 +290,8 @@ class SqliteTargetBuild:
                 raw.executescript("BEGIN;\n" + script.read_text() + "\nCOMMIT;")
             except sqlite3.Error as exc:
                 raise Refused(
-                    f"the after: hook {script} failed in the new copy: {exc}",
+                    f"the after: hook {script} failed in the new copy: "
+                    f"{redaction.database_error(exc)}",
                     hint="the target was not changed; fix the script and refresh again",
                 ) from None
 
@@ -339,7 +345,7 @@ class SqliteEngine(EngineBase):
         files = FileGenerations(urls.sqlite_path(url).resolve())
         files.lock()
         try:
-            files.rollback()
+            files.rollback(policy.keep)
         finally:
             files.unlock()
         return []

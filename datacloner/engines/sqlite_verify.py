@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from sqlalchemy.exc import DBAPIError
 
-from datacloner import urls
+from datacloner import redaction, urls
 from datacloner.catalog import Column, Table
 from datacloner.engines.sqlite import SCHEMA, SqliteSource
 from datacloner.errors import UsageError
@@ -95,9 +95,9 @@ class SqliteSampler:
         try:
             rows = self.conn.exec_driver_sql(query, (*params, limit)).all()
         except DBAPIError as exc:
-            # SQLite's messages name objects and syntax, not values
             raise UsageError(
-                f"cannot sample {table.display}.{column.name} in the source: {exc.orig}",
+                f"cannot sample {table.display}.{column.name} in the source: "
+                f"{redaction.database_error(exc, [column.name])}",
                 hint="check that table's `unless:` condition in the rules",
             ) from None
         return [r[0] for r in rows]
