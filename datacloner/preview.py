@@ -4,6 +4,7 @@ original beside its masked value, for a rule author before a refresh."""
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ class Preview:
     plan: TablePlan
     columns: list[str]  # the masked columns, in table order
     rows: list[tuple[list[Any], list[Any]]]  # (originals, masked) per row
+    throwaway_key: bool = False  # no secret: the fakes are not a refresh's
 
 
 def _relaxed(ruleset: RuleSet) -> RuleSet:
@@ -30,8 +32,17 @@ def _relaxed(ruleset: RuleSet) -> RuleSet:
     return dataclasses.replace(ruleset, strict=False, tables=tables)
 
 
+def _secret(config: Config) -> tuple[bytes, bool]:
+    """The configured secret; without one (no `secret:`, empty, or its
+    variable unset), a random key, so a rule author can preview before the
+    secret is set up. A secret that is set but refused still stops here."""
+    if config.secret_unset or not config.secret:
+        return secrets.token_bytes(32), True
+    return config.require_secret(), False
+
+
 def preview(config: Config, table: str, rows: int) -> Preview:
-    secret = config.require_secret()
+    secret, throwaway = _secret(config)
     ruleset = _relaxed(load_rules(config.rules_path))
     url = config.require_source()
     with engine_for(url).open_source(url) as source:
@@ -59,6 +70,7 @@ def preview(config: Config, table: str, rows: int) -> Preview:
         masker.apply(masked)
         positions = [i for i, c in enumerate(target.columns) if c.name in target.masks]
         return Preview(
+            throwaway_key=throwaway,
             plan=target,
             columns=[target.columns[i].name for i in positions],
             rows=[

@@ -8,7 +8,12 @@ import typer
 from rich.table import Table
 
 from datacloner import preview as runtime
-from datacloner.cli.app import ConfigOption, app, config_from, out, run
+from datacloner.cli.app import ConfigOption, app, config_from, out, run, warn
+
+THROWAWAY = (
+    "no secret: these fakes use a throwaway key and differ from a refresh's; "
+    "set the `secret:` of datacloner.yml to see the real ones"
+)
 
 
 @app.command()
@@ -19,10 +24,13 @@ def preview(
 ) -> None:
     """Show a few source rows: each masked column's original beside its masked value."""
     result = run(lambda: runtime.preview(config_from(config), table, rows))
+    if result.throwaway_key:
+        warn(THROWAWAY)
     if not result.columns:
         out.print(f"{result.plan.name}: no masked column, rows are copied as they are")
         return
-    view = Table(title=f"{result.plan.name}: original → masked")
+    key = " (throwaway key: not a refresh's fakes)" if result.throwaway_key else ""
+    view = Table(title=f"{result.plan.name}: original → masked{key}")
     for column in result.columns:
         view.add_column(column)
     for originals, masked in result.rows:

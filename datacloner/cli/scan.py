@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +45,20 @@ def _table(result: ScanResult, show_values: bool) -> Table:
     return table
 
 
+def _check_writable(path: Path) -> None:
+    """--write can be written once the scan is done: not a folder, and its
+    folder exists or can be created (missing folders are created then)."""
+    if path.is_dir():
+        raise UsageError(f"--write {path}: is a folder; name a file, e.g. {path}/app.yml")
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--write {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--write {path}: cannot write in {folder} (permission denied)")
+
+
 @app.command()
 def scan(
     config: ConfigOption = None,
@@ -72,11 +87,14 @@ def scan(
                 f"{write} already exists; scan does not overwrite it",
                 hint="pass --force to replace it, or write to another file and compare",
             )
+        if write is not None:
+            _check_writable(write)  # before the scan, which can take minutes
         url = cfg.require_source()
         with engine_for(url).open_source(url) as source:
             result = scan_source(source, source.read_catalog(), sample)
         if write is not None:
             try:
+                write.parent.mkdir(parents=True, exist_ok=True)  # `rules/` on a first scan
                 write_rules(result, write)
             except OSError as exc:
                 raise UsageError(f"{write}: cannot write: {exc.strerror or exc}") from None
