@@ -227,6 +227,61 @@ RETRIES = 4  # fresh draws tried before trimming a fake that is too long for its
 REDRAW_BASE = 1 << 16
 
 
+MIN_POOL = 8  # distinct outputs in PROBES draws a provider needs to be re-drawn
+PROBES = 64
+
+
+def _fake_from(spec: MaskSpec, locale: str, name: str, draw: Any) -> Callable[[bytes], Any]:
+    """digest -> a raw fake: the compiled draw of pools.py, else a private Faker
+    generator re-seeded with the digest."""
+    if draw is not None:
+        draw_one = draw.draw
+
+        def from_pool(digest: bytes) -> Any:
+            return draw_one(bits_of(digest))[0]
+
+        return from_pool
+    # Our own generator, not the shared reference one: no cross-masker state.
+    generator = Factory.create(locale)
+    generator.seed_instance(0)  # gives the generator a private Random we can re-seed
+    rng = generator.random
+    provider = getattr(generator, name)
+    args = dict(spec.args)
+
+    def from_faker(digest: bytes) -> Any:
+        rng.seed(seed_of(digest))
+        return provider(**args)
+
+    return from_faker
+
+
+def _distinct_outputs(fake_from: Callable[[bytes], Any]) -> int:
+    """How many distinct outputs PROBES fixed draws give (the same in every process)."""
+    return len({str(fake_from(derive(b"dc-pool-probe", i))) for i in range(PROBES)})
+
+
+def never_same(spec: MaskSpec) -> bool:
+    """Whether the rule's fakes never equal their input (see faker_value_fn): it
+    is unique, or its provider has more than a handful of outputs."""
+    if spec.unique:
+        return True
+    locale = _locale_of(spec, None)
+    name = _check_provider_name(spec, None, locale)
+    return _large_pool(spec.identity(), locale, name, spec)
+
+
+_LARGE_POOL: dict[str, bool] = {}  # rule identity -> whether it has more than a handful
+
+
+def _large_pool(identity: str, locale: str, name: str, spec: MaskSpec) -> bool:
+    large = _LARGE_POOL.get(identity)
+    if large is None:
+        draw = pools.fast_provider(locale, name) if not spec.args else None
+        large = _distinct_outputs(_fake_from(spec, locale, name, draw)) >= MIN_POOL
+        _LARGE_POOL[identity] = large
+    return large
+
+
 def faker_value_fn(
     spec: MaskSpec,
     secret: bytes,
@@ -242,24 +297,7 @@ def faker_value_fn(
     unique = spec.unique
     max_length = col.max_length if col is not None else None
     draw = pools.fast_provider(locale, name) if not spec.args else None
-    fake_from: Callable[[bytes], Any]
-    if draw is not None:
-        draw_one = draw.draw
-
-        def fake_from(digest: bytes) -> Any:
-            return draw_one(bits_of(digest))[0]
-
-    else:
-        # Our own generator, not the shared reference one: no cross-masker state.
-        generator = Factory.create(locale)
-        generator.seed_instance(0)  # gives the generator a private Random we can re-seed
-        rng = generator.random
-        provider = getattr(generator, name)
-        args = dict(spec.args)
-
-        def fake_from(digest: bytes) -> Any:
-            rng.seed(seed_of(digest))
-            return provider(**args)
+    fake_from = _fake_from(spec, locale, name, draw)
 
     def finish(out: Any, digest: bytes) -> Any:
         if unique:
@@ -288,12 +326,16 @@ def faker_value_fn(
         raw = raw if isinstance(raw, str) else str(raw)
         return make_unique(raw, token, max_length) if unique else fit_text(raw, max_length)
 
+    # A provider with a handful of outputs ({random_element: [M, F]}, prefix) is
+    # not re-drawn: "anything but the input" would tell the input.
+    redraws = REDRAWS if unique or _large_pool(spec.identity(), locale, name, spec) else 0
+
     def fake_of(value: Any, digest: bytes) -> Any:
         """Never the input itself (see base.same_as_source): a fake equal to it is
         drawn again from another digest of the same input, so it stays
         deterministic. _fastdraw.c hands such values here."""
         out = fake(digest, digest)
-        for attempt in range(1, REDRAWS + 1):
+        for attempt in range(1, redraws + 1):
             if not same_as_source(out, value):
                 break
             out = fake(derive(digest, REDRAW_BASE + attempt), digest)
