@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from datacloner import redaction
 from datacloner.errors import UsageError
 from datacloner.location import Location
 from datacloner.yamlsource import (
@@ -45,6 +46,7 @@ CONFIG_ENV = "DATACLONER_CONFIG"
 SECRET_ENV = "DATACLONER_SECRET"
 SCHEMES = ("postgresql", "postgres", "sqlite", "mysql", "mariadb")
 ON_BUSY = ("terminate", "wait", "fail")
+MIN_SECRET_BYTES = 16
 
 _URL_HINT = "a SQLAlchemy URL such as postgresql://host/db or sqlite:///file.db"
 _SECRET_HINT = (
@@ -106,13 +108,23 @@ class Config:
         return self.source
 
     def require_secret(self) -> bytes:
-        """The masking key, for the refreshes that need it (exit 2 if unset)."""
+        """The masking key, for the refreshes that need it (exit 2 if unset,
+        empty or shorter than 16 bytes: a short key can be guessed, and with it
+        every masked value that came from a hash)."""
         if self.secret_unset:
             self.secret_unset.raise_if_any()
-        if not self.secret:
-            state = "is empty" if self.secret == "" else "has no `secret:`"
-            raise UsageError(f"{self.path} {state}: masking needs a secret key", hint=_SECRET_HINT)
-        return self.secret.encode("utf-8")
+        if self.secret is None:
+            raise UsageError(
+                f"{self.path} has no `secret:`: masking needs a secret key", hint=_SECRET_HINT
+            )
+        key = self.secret.encode("utf-8")
+        if len(key) < MIN_SECRET_BYTES:
+            state = "is empty" if not key else f"is too short ({len(key)} bytes)"
+            raise UsageError(
+                f"{self.path}: the secret {state}: masking needs at least {MIN_SECRET_BYTES} bytes",
+                hint=f"make a good one: export {SECRET_ENV}=$(openssl rand -hex 32)",
+            )
+        return key
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -152,6 +164,7 @@ def load_config(path: Path) -> Config:
         raise UsageError(f"{Location(path, doc.line())}: expected a mapping of settings")
     errors = _Deferred()
     data = _interpolate(doc.data, (), doc, errors, placeholders)
+    _register_secrets(data)
     errors.raise_if_any()
     try:
         model = _ConfigModel.model_validate(data)
@@ -161,6 +174,20 @@ def load_config(path: Path) -> Config:
         errors.raise_if_any()
         raise  # pragma: no cover - every error was reported above
     return _build(model, doc, errors)
+
+
+def _register_secrets(data: dict[Any, Any]) -> None:
+    """The secret and each database URL's user and password: never printed
+    (redaction.scrub), even when written in the file itself."""
+    if isinstance(data.get("secret"), str):
+        redaction.register(data["secret"])
+    urls = [data.get("source")]
+    environments = data.get("environments")
+    if isinstance(environments, dict):
+        urls += [e.get("url") for e in environments.values() if isinstance(e, dict)]
+    for url in urls:
+        if isinstance(url, str):
+            redaction.register_url(url)
 
 
 # --- ${VAR} interpolation ------------------------------------------------------
@@ -266,6 +293,14 @@ def _expand(text: str, path: NodePath, doc: YamlDoc, errors: ErrorList) -> str:
         # As in the shell's ${NAME:-default}, an empty variable counts as unset:
         # an empty URL or secret is never what was meant.
         current = os.environ.get(name)
+        value = current or default
+        if value:
+            # never printed (redaction.scrub); a variable holding a whole database
+            # URL is printed redacted, so only its user and password are secret
+            if match.group(0) == text and re.match(r"[A-Za-z][A-Za-z0-9+]*://", value):
+                redaction.register_url(value)
+            else:
+                redaction.register(value)
         if current:
             return current
         if default is not None:

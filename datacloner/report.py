@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from datacloner import __version__
+from datacloner.redaction import scrub_data
 
 
 @dataclass
@@ -42,13 +43,15 @@ class Report:
         return sum(len(t.masked_columns) for t in self.tables)
 
     def as_dict(self) -> dict[str, Any]:
+        """For ``--json`` and the manifest stored in the copy: no secret or
+        ${VAR} value in either (redaction.scrub)."""
         data = asdict(self)
         data["totals"] = {
             "tables": len(self.tables),
             "rows": self.rows,
             "masked_columns": self.masked_columns,
         }
-        return data
+        return scrub_data(data)
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2, sort_keys=False)

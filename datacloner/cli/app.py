@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.segment import Segment
 from rich.text import Text
 from typer.core import TyperGroup
 
 from datacloner import __version__
 from datacloner.config import Config, find_config, load_config
 from datacloner.errors import DataclonerError
+from datacloner.redaction import database_error, is_database_error, scrub
 
 
 class _Console(Console):
@@ -31,6 +33,11 @@ class _Console(Console):
     @soft_wrap.setter
     def soft_wrap(self, value: bool) -> None:
         pass  # decided per print, from where the output goes now
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        # everything printed through a console (tables, progress, messages):
+        # no secret or ${VAR} value, whichever code path built the text
+        return scrub(super()._render_buffer(buffer))
 
 
 class _Group(TyperGroup):
@@ -111,7 +118,7 @@ T = TypeVar("T")
 
 def warn(message: str) -> None:
     """A warning on stderr, as plain text (messages may hold YAML brackets)."""
-    err.print(Text("warning: ", style="yellow") + Text(message), highlight=False)
+    err.print(Text("warning: ", style="yellow") + Text(scrub(message)), highlight=False)
 
 
 def run(step: Callable[[], T]) -> T:
@@ -119,11 +126,19 @@ def run(step: Callable[[], T]) -> T:
     try:
         return step()
     except DataclonerError as exc:
-        # Text, not markup: messages hold YAML such as `keep: [col]`
-        err.print(Text("error: ", style="bold red") + Text(exc.message), highlight=False)
+        # Text, not markup: messages hold YAML such as `keep: [col]`. scrub: the
+        # last line of defence, no secret or ${VAR} value is ever printed
+        err.print(Text("error: ", style="bold red") + Text(scrub(exc.message)), highlight=False)
         if exc.hint:
-            err.print(Text("hint: ", style="dim") + Text(exc.hint), highlight=False)
+            err.print(Text("hint: ", style="dim") + Text(scrub(exc.hint)), highlight=False)
         raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        if not is_database_error(exc):
+            raise
+        # a database error no engine step wrapped: its own text may quote a row
+        message = f"database error: {database_error(exc)}"
+        err.print(Text("error: ", style="bold red") + Text(scrub(message)), highlight=False)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:  # only without main()'s handlers (datacloner.signals)
         err.print("stopped by SIGINT", markup=False, highlight=False)
         raise typer.Exit(130) from None

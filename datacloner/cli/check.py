@@ -10,6 +10,7 @@ import typer
 from datacloner import refresh as runtime
 from datacloner.cli.app import ConfigOption, app, config_from, out, run, warn
 from datacloner.errors import CheckFailed, DataclonerError
+from datacloner.redaction import scrub_data
 from datacloner.scan import DEFAULT_SAMPLE, kept_warning
 
 
@@ -67,7 +68,7 @@ def check(
                 "hint": exc.hint,
                 **exc.details,
             }
-        print(json.dumps(report, indent=2))
+        print(json.dumps(scrub_data(report), indent=2))  # no secret or ${VAR} value
         raise typer.Exit(report["exit_code"])
 
     def step() -> dict[str, Any]:
