@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from datacloner import signals
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker
@@ -78,6 +79,10 @@ class TargetBuild(Protocol):
 
 
 class Engine(Protocol):
+    # the server's own databases (PostgreSQL: template0, template1, postgres):
+    # refused as a target before anything is created, dropped or renamed
+    system_databases: tuple[str, ...]
+
     def target_identity(self, url: str) -> dict[str, str]:
         """``cluster`` and ``database`` of a target, comparable with a source's."""
         ...
@@ -103,6 +108,7 @@ class EngineBase:
 
     source_class: Any
     build_class: Any
+    system_databases: tuple[str, ...] = ()
 
     @contextlib.contextmanager
     def open_source(self, url: str) -> Iterator[Any]:
@@ -119,7 +125,8 @@ class EngineBase:
             build.create()
             yield build
         except BaseException:
-            build.discard()
+            with signals.held():  # a stop signal never cuts the discard short
+                build.discard()
             raise
         finally:
             build.close()
