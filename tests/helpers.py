@@ -17,7 +17,7 @@ def write_config(
     source: str,
     rules: Path | str,
     targets: dict[str, str],
-    secret: str | None = "test-secret",
+    secret: str | None = "test-secret-0123456789",
     extra: str = "",
 ) -> Path:
     lines = [f"source: {source}"]

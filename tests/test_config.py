@@ -59,7 +59,7 @@ def lines_of(err: UsageError) -> list[str]:
 
 def test_full_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROD_DATABASE_URL", "postgresql://reader:pw@db.prod.internal/app")
-    monkeypatch.setenv("DATACLONER_SECRET", "s3cret")
+    monkeypatch.setenv("DATACLONER_SECRET", "s3cret-0123456789abcdef")
     path = write(
         tmp_path / "conf",
         """\
@@ -80,8 +80,8 @@ def test_full_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(config, Config)
     assert config.path == path
     assert config.source == "postgresql://reader:pw@db.prod.internal/app"
-    assert config.secret == "s3cret"
-    assert config.require_secret() == b"s3cret"
+    assert config.secret == "s3cret-0123456789abcdef"
+    assert config.require_secret() == b"s3cret-0123456789abcdef"
     assert "s3cret" not in repr(config)  # configs get logged; the key must not be
     assert config.rules_path == tmp_path / "conf" / "rules"
     assert config.protected == ("db.prod.internal", "*.prod.example.com")

@@ -43,9 +43,9 @@ def _refreshed(pg, tmp: Path, source_url: str, rules: Path, name: str) -> Refres
     target, other = f"{name}_dev", f"{name}_other"
     pg.drop(target, target + "__dc_prev", other, other + "__dc_prev")
     # twice with one secret (the first copy is kept as __dc_prev), once with another
-    _refresh(tmp, source_url, rules, pg.url(target), "secret-one")
-    report = _refresh(tmp, source_url, rules, pg.url(target), "secret-one")
-    _refresh(tmp, source_url, rules, pg.url(other), "secret-two")
+    _refresh(tmp, source_url, rules, pg.url(target), "secret-one-0123456789")
+    report = _refresh(tmp, source_url, rules, pg.url(target), "secret-one-0123456789")
+    _refresh(tmp, source_url, rules, pg.url(other), "secret-two-0123456789")
     plan = runtime.check(load_config(tmp / "datacloner.yml")).plan
     return Refreshed(source_url.rsplit("/", 1)[1], target, other, plan, report)
 

@@ -57,7 +57,11 @@ def test_kill_during_the_load_leaves_the_target_serving(pg, big_src, target_name
 
     # a different secret would change every masked value if it ever landed
     cfg = write_config(
-        tmp_path, big_src, _rules(tmp_path), {"dev": pg.url(target_name)}, secret="other"
+        tmp_path,
+        big_src,
+        _rules(tmp_path),
+        {"dev": pg.url(target_name)},
+        secret="other-secret-0123456789",
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "datacloner.cli", "refresh", "dev", "-c", str(cfg), "--yes"],

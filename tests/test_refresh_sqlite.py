@@ -173,16 +173,16 @@ def test_demo_unique_email_and_join_by_value(demo: Demo) -> None:
 def test_second_refresh_keeps_prev_and_secret_decides_the_fakes(tmp_path) -> None:
     cfg = _make_demo(tmp_path)
     dev, prev = tmp_path / "dev.db", tmp_path / "dev.db.prev"
-    _ok(_refresh(cfg, "secret-one"))
+    _ok(_refresh(cfg, "secret-one-0123456789"))
     first_sha, first_dump = _sha256(dev), _dump(dev)
     assert not prev.exists()
 
-    _ok(_refresh(cfg, "secret-one"))
+    _ok(_refresh(cfg, "secret-one-0123456789"))
     assert _sha256(prev) == first_sha
     assert _dump(dev) == first_dump  # same secret, same copy
     assert _dump(prev) == first_dump
 
-    _ok(_refresh(cfg, "secret-two"))
+    _ok(_refresh(cfg, "secret-two-0123456789"))
     assert _dump(prev) == first_dump
     for column in USERS_MASKED:
         one = _column(prev, "users", column)
@@ -269,7 +269,7 @@ def _write_config(folder: Path, rules: str, name: str = "datacloner.yml") -> Pat
     cfg = folder / name
     cfg.write_text(
         "source: sqlite:///source.db\n"
-        "secret: test-secret\n"
+        "secret: test-secret-0123456789\n"
         f"rules: rules_{name}\n"
         "environments:\n"
         "  dev: {url: sqlite:///dev.db}\n"
