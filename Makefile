@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/python examples/demo/make_source.py examples/demo/source.db
 	$(BIN)/datacloner refresh dev -c examples/demo/datacloner.yml --yes
+	@echo "what masking did to three users (the same rules and secret as the refresh):"
+	$(BIN)/datacloner preview users -c examples/demo/datacloner.yml --rows 3
 
 test: install
 	$(BIN)/pytest
