@@ -848,6 +848,15 @@ class _Parser:
                         f'{{{column}: "a product code, not a person"}}',
                     )
                     continue
+            elif isinstance(item, dict):
+                keys = ", ".join(f"`{k}`" for k in item)
+                self.error(
+                    (*path, i),
+                    f"{table}.keep: {{column: reason}} takes one column, got {len(item)} keys "
+                    f"({keys or 'none'}); in [...] quote a reason that holds a comma, "
+                    'e.g. {district: "a region, not a person"}',
+                )
+                continue
             else:
                 column = self.column_name(item, (*path, i))
             if column is None:

@@ -19,6 +19,7 @@ import yaml
 
 import datacloner.cli
 from datacloner.config import load_config
+from datacloner.rules import load_rules
 
 # typer vendors click since 0.2x (typer._click); older versions import click itself
 _click = getattr(typer.core, "_click", None) or typer.core.click
@@ -410,6 +411,31 @@ def test_documented_datacloner_yml_loads(where: str, text: str, tmp_path, monkey
     path.write_text(text)
     config = load_config(path)
     assert config.environments, where
+
+
+def _rules_snippets() -> list[object]:
+    snippets = []
+    for path in markdown_files():
+        for block in fenced_blocks(path):
+            text = "\n".join(block.lines) + "\n"
+            if block.language in ("yaml", "yml") and re.search(r"^tables:", text, re.M):
+                where = f"{rel(path)}:{block.line}"
+                snippets.append(pytest.param(where, text, id=where))
+    return snippets
+
+
+@pytest.mark.parametrize(("where", "text"), _rules_snippets())
+def test_documented_rules_files_load(where: str, text: str, tmp_path):
+    """Every whole rules file shown loads as written (e.g. `keep` reasons
+    holding a comma, quoted in flow style)."""
+    path = tmp_path / "rules.yml"
+    path.write_text(text)
+    assert load_rules(path).tables, where
+
+
+def test_the_keep_reason_example_with_a_comma_is_documented():
+    text = (DOCS / "rules.md").read_text()
+    assert '{name: "a region, not a person"}' in text
 
 
 # --- links -----------------------------------------------------------------------------
