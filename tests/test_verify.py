@@ -359,7 +359,8 @@ def test_a_failing_sample_names_the_column_not_the_value(pg, small_dev, tmp_path
     result = run_cli("verify", "dev", "-c", str(cfg))
     assert result.returncode == 2, _output(result)
     assert "cannot sample public.people." in result.stderr
-    assert "InvalidTextRepresentation" in result.stderr  # the server's message quotes the row
+    # the error's kind, never the server's message as is (it can quote the row)
+    assert "InvalidTextRepresentation" in result.stderr or "22P02" in result.stderr
     assert "@private-example.net" not in _output(result)
 
 

@@ -9,6 +9,7 @@ which hashes them; nothing here logs or raises with a value.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -197,6 +198,71 @@ class PgSampler:
         self.conn.execute("RELEASE SAVEPOINT dc_sample")
         return [r[0] for r in rows]
 
+    def sample_rows(
+        self,
+        table: Table,
+        column: Column,
+        limit: int,
+        unless: str | None,
+        path: tuple[str, ...] | None,
+    ) -> tuple[list[str], list[tuple[str, list[str]]]] | None:
+        """Rows of a masked column with their primary key, for verify's same-row
+        comparison (see verify/same_row.py)."""
+        key = list(table.primary_key)
+        kind = _sample_kind(self.types, self._type_of(table, column))
+        if not key or kind is None:
+            return None
+        where = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(column.name))]
+        if unless:
+            where.append(sql.SQL("({}) IS NOT TRUE").format(sql.SQL(unless)))  # type: ignore[arg-type]
+        sampling: sql.Composable = sql.SQL("")
+        if table.row_estimate > limit * 4:
+            percent = min(100.0, 100.0 * limit * 4 / table.row_estimate)
+            sampling = sql.SQL(" TABLESAMPLE BERNOULLI ({})").format(sql.Literal(percent))
+        query = sql.SQL(
+            "SELECT {key}, {values} FROM ONLY {rel}{sampling} WHERE {where} LIMIT {n}"
+        ).format(
+            key=_key_text(key),
+            values=_values(kind, column.name, path),
+            rel=sql.Identifier(table.schema, table.name),
+            sampling=sampling,
+            where=sql.SQL(" AND ").join(where),
+            n=sql.Literal(limit),
+        )
+        self.conn.execute("SAVEPOINT dc_rows")
+        try:
+            rows = self.conn.execute(query).fetchall()
+        except psycopg.Error:
+            self.conn.execute("ROLLBACK TO SAVEPOINT dc_rows")
+            return None  # the search still runs; `sample` reports what is wrong
+        self.conn.execute("RELEASE SAVEPOINT dc_rows")
+        return key, [(r[0], list(r[1] or [])) for r in rows]
+
+
+def _key_text(key: list[str]) -> sql.Composable:
+    """A row's primary key as JSON text, the same in source and target."""
+    return sql.SQL("json_build_array({})::text").format(
+        sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in key)
+    )
+
+
+def _values(kind: str, column: str, path: tuple[str, ...] | None) -> sql.Composable:
+    """A column's values as a text array, in order: the value, an array's elements,
+    the strings and numbers at a JSON path."""
+    col = sql.Identifier(column)
+    if path is not None or kind == "json":
+        jsonpath = _jsonpath(path) if path is not None else "strict $.**"
+        return sql.SQL(
+            "ARRAY(SELECT dc_n #>> '{{}}' FROM jsonb_path_query({}::jsonb, {}::jsonpath) AS "
+            "dc_p(dc_n) WHERE jsonb_typeof(dc_n) IN ('string', 'number'))"
+        ).format(col, sql.Literal(jsonpath))
+    if kind.startswith("array:"):
+        inner = _as_text(kind.split(":", 1)[1], sql.SQL("dc_e"))
+        return sql.SQL(
+            "ARRAY(SELECT {} FROM unnest({}) WITH ORDINALITY AS dc_u(dc_e, dc_i) ORDER BY dc_i)"
+        ).format(inner, col)
+    return sql.SQL("ARRAY[{}]").format(_as_text(kind, col))
+
 
 class PgTargetReader:
     """The text-like columns of every table and populated materialized view."""
@@ -266,6 +332,68 @@ class PgTargetReader:
         )
         with self.conn.cursor() as cur, cur.copy(query) as copy:
             yield from copy_blocks(copy, size)
+
+    def rows(
+        self,
+        schema: str,
+        table: str,
+        column: str,
+        key: list[str],
+        keys: list[str],
+        path: tuple[str, ...] | None,
+    ) -> dict[str, list[str]] | None:
+        """The target rows with these primary keys (JSON text, as sample_rows gives
+        them), found through the key's index."""
+        rel = sql.Identifier(schema, table)
+        found = (
+            self.conn.execute(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid "
+                "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 "
+                "AND NOT a.attisdropped",
+                (rel.as_string(self.conn),),
+            ).fetchall()
+            if self._exists(schema, table)
+            else []
+        )
+        types = {name: (spelling, oid) for name, spelling, oid in found}
+        if column not in types or any(k not in types for k in key):
+            return None
+        kind = _sample_kind(_load_types(self.conn), types[column][1])
+        if kind is None:
+            return None
+        columns = [json.loads(k) for k in keys]
+        wanted = sql.SQL("SELECT {} FROM unnest({}) AS dc_k({})").format(
+            sql.SQL(", ").join(
+                sql.SQL("{}::{}").format(sql.Identifier(f"k{i}"), sql.SQL(types[k][0]))
+                for i, k in enumerate(key)
+            ),
+            sql.SQL(", ").join(sql.Placeholder() for _ in key),
+            sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(key))),
+        )
+        query = sql.SQL("SELECT {key}, {values} FROM {rel} WHERE ({cols}) IN ({wanted})").format(
+            key=_key_text(key),
+            values=_values(kind, column, path),
+            rel=rel,
+            cols=sql.SQL(", ").join(sql.Identifier(k) for k in key),
+            wanted=wanted,
+        )
+        params = [[c[i] for c in columns] for i in range(len(key))]
+        self.conn.execute("SAVEPOINT dc_rows")
+        try:
+            rows = self.conn.execute(query, params).fetchall()
+        except psycopg.Error:
+            self.conn.execute("ROLLBACK TO SAVEPOINT dc_rows")
+            return None
+        self.conn.execute("RELEASE SAVEPOINT dc_rows")
+        return {r[0]: list(r[1] or []) for r in rows}
+
+    def _exists(self, schema: str, table: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            (schema, table),
+        ).fetchone()
+        return row is not None
 
 
 def open_source(url: str) -> contextlib.closing[PgSampler]:

@@ -1,0 +1,142 @@
+"""Same row, same place: a masked value equal to its own source value is a leak.
+
+Rules that draw their output (``faker``, ``hash``, ``shift``) never give a
+value equal to its input (docs/masking.md, "never equals its source"), so
+when the target row with the same primary key holds, at the same place (the
+column, the same JSON path and element, the same array element), the value
+its source row held, that value was not masked: a certain leak, whatever
+the value (`Smith` too, which the search of the whole target rightly
+ignores). A ``scrub`` rule keeps its text: there, what its detectors find in
+the source value (an email, a phone number) must not be in the same row's
+target value.
+
+The sampled rows live in memory only while they are compared; nothing here
+prints or raises with a value or a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from datacloner.catalog import Column, Table
+from datacloner.masking.base import same_as_source
+from datacloner.rules import MaskSpec
+from datacloner.verify.tokens import _digit_runs, _loose, embedded, normalize
+
+Path = tuple[str, ...]
+
+
+class RowSampler(Protocol):
+    def sample_rows(
+        self, table: Table, column: Column, limit: int, unless: str | None, path: Path | None
+    ) -> tuple[list[str], list[tuple[str, list[str]]]] | None:
+        """(primary key columns, up to ``limit`` rows as (key as text, the values at
+        ``path`` or the column's values, in order)); None when the table has no
+        primary key or the type is not sampled."""
+        ...
+
+
+class RowReader(Protocol):
+    def rows(
+        self,
+        schema: str,
+        table: str,
+        column: str,
+        key: list[str],
+        keys: list[str],
+        path: Path | None,
+    ) -> dict[str, list[str]] | None:
+        """The target rows with these keys, as :meth:`RowSampler.sample_rows` reads
+        them; None when the target has no such table or column."""
+        ...
+
+
+@dataclass
+class Check:
+    """One masked place to compare row by row: a column, or one JSON path of it."""
+
+    table: Table
+    display: str  # the table as reports name it
+    column: Column
+    path: Path | None
+    scrub: MaskSpec | None = None  # compare what the scrub rule's detectors find
+    rows: int = 0  # rows compared
+    equal: int = 0  # rows holding their own source value
+
+
+def promises_change(spec: MaskSpec) -> bool:
+    """Whether a rule's output never equals its input (masking's guarantee)."""
+    if spec.kind == "faker":
+        from datacloner.masking.faker_rule import never_same
+
+        try:
+            return never_same(spec)
+        except Exception:  # a bad rule is reported by `check`
+            return False
+    if spec.kind == "hash":
+        options = spec.options if isinstance(spec.options, dict) else {}
+        return options.get("format") != "hex" or int(options.get("length", 32)) >= 8
+    return spec.kind == "shift"
+
+
+def checks_for(table: Table, display: str, column: Column, spec: MaskSpec) -> Iterator[Check]:
+    """What of one masked column can be compared with its source row."""
+    if spec.kind == "json":
+        for path_text, nested in spec.nested.items():
+            path = tuple(str(path_text).split("."))
+            if nested.kind == "scrub":
+                yield Check(table, display, column, path, scrub=nested)
+            elif promises_change(nested):
+                yield Check(table, display, column, path)
+    elif spec.kind == "scrub":
+        yield Check(table, display, column, None, scrub=spec)
+    elif promises_change(spec):
+        yield Check(table, display, column, None)
+
+
+def _leaked(check: Check, before: list[str], after: list[str]) -> bool:
+    if check.scrub is None:
+        # the same place: the n-th value at the path, the n-th element
+        return any(same_as_source(t, s) for s, t in zip(before, after, strict=False))
+    kinds = check.scrub.options.get("kinds", []) if isinstance(check.scrub.options, dict) else []
+    found: set[bytes] = set()
+    for value in before:
+        found.update(embedded(value, kinds))
+    if not found:
+        return False
+    for value in after:
+        norm = normalize(value)
+        if found.intersection(_loose(norm)) or found.intersection(_digit_runs(norm)):
+            return True
+    return False
+
+
+def compare(
+    check: Check,
+    sampler: Any,
+    reader: Any,
+    target: tuple[str, str],
+    limit: int,
+    unless: str | None,
+) -> None:
+    """Compare up to ``limit`` sampled rows of ``check`` (not those ``unless``
+    passes unmasked) with the rows of the same keys in the ``target`` table."""
+    sampled = sampler.sample_rows(check.table, check.column, limit, unless, check.path)
+    if not sampled:
+        return
+    key, rows = sampled
+    if not rows:
+        return
+    found = reader.rows(*target, check.column.name, key, [k for k, _ in rows], check.path)
+    if found is None:
+        return
+    for row_key, before in rows:
+        after = found.get(row_key)
+        if after is None:
+            continue
+        check.rows += 1
+        if _leaked(check, before, after):
+            check.equal += 1
+    rows.clear()  # drop the source values as soon as they are compared
