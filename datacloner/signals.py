@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # the cleanup's time limit: with the signal's own latency, a stopped run has
 # exited within 10 s (systemd waits 90 s before SIGKILL)
 CLEANUP_SECONDS = 8.0

@@ -57,7 +57,7 @@ def _config(folder: Path, source: str, target: str, slow: bool, env_extra: str =
     )
     path = folder / "datacloner.yml"
     path.write_text(
-        f"source: {source}\nsecret: s\nrules: rules.yml\n"
+        f"source: {source}\nsecret: signals-test-secret-0123456789\nrules: rules.yml\n"
         f"environments:\n  staging:\n    url: {target}\n{env_extra}"
     )
     return path
@@ -245,7 +245,7 @@ def test_sqlite_refresh_stopped_by_sigterm_removes_the_new_file_and_frees_the_lo
     )
     cfg = tmp_path / "datacloner.yml"
     cfg.write_text(
-        f"source: sqlite:///{source}\nsecret: s\nrules: rules.yml\n"
+        f"source: sqlite:///{source}\nsecret: signals-test-secret-0123456789\nrules: rules.yml\n"
         f"environments:\n  dev:\n    url: sqlite:///{target}\n"
     )
     new = tmp_path / "dev.db.dc_new"

@@ -7,6 +7,7 @@ with 128 + the signal's number (see ``datacloner.signals``)."""
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from datacloner import signals
@@ -30,10 +31,14 @@ def _load() -> Any:
 
 
 def main() -> None:
-    signals.install()
     try:
+        signals.install()
         _load()()
     except signals.Stopped as stop:
+        signals.report(stop)
+        raise SystemExit(stop.code) from None
+    except KeyboardInterrupt:  # Ctrl-C a moment before the handlers were in place
+        stop = signals.Stopped(signal.SIGINT)
         signals.report(stop)
         raise SystemExit(stop.code) from None
 
