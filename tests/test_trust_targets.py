@@ -266,10 +266,10 @@ def test_on_busy_fail_leaves_the_target_and_every_previous_copy(
         done = _refresh(cfg, "staging", "--drain-timeout", "0.5")
         assert busy.execute("SELECT count(*) FROM people").fetchone()[0] == ROWS
     assert done.returncode == 1, done.stderr
+    assert _generations(pg, target) == before
     assert "the swap was not done; the target and its previous copies are unchanged" in (
         done.stderr
     )
-    assert _generations(pg, target) == before
     assert not pg.exists(target + "__dc_new") and not pg.exists(target + "__dc_old")
 
 
