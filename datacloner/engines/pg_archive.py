@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import psycopg
 
+from datacloner import redaction
 from datacloner.archive import STATE, ArchiveReader, ArchiveTable, ArchiveWriter
 from datacloner.archive_sql import Statement
 from datacloner.catalog import Column, QualifiedName, Table
@@ -138,12 +139,17 @@ class ArchiveTargetBuild(PgTargetBuild):
                 try:
                     cursor.execute(statement.text)
                 except psycopg.Error as exc:
-                    # the primary message only: DETAIL lines may quote values
-                    message = exc.diag.message_primary or type(exc).__name__
-                    raise Refused(
+                    hint = "the target server may lack an extension or role the source uses"
+                    if (exc.sqlstate or "").startswith("23"):
+                        hint = (
+                            "the target was not changed; masked values break that constraint: "
+                            "give the column's rule `unique: true`, or a rule whose values do "
+                            "not repeat, and dump again"
+                        )
+                    raise Refused(  # as refresh words it, never quoting a value
                         f"restoring {member}:{statement.line} into the new database failed: "
-                        f"{message}",
-                        hint="the target server may lack an extension or role the source uses",
+                        f"{redaction.database_error(exc)}",
+                        hint=hint,
                     ) from None
             conn.commit()
         finally:

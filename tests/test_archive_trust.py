@@ -1,0 +1,359 @@
+"""Archives run nothing but data into the target.
+
+An attacker who can edit an archive can recompute its checksums but not its
+signature. Restore refuses such an archive (exit 1) before anything runs; and
+even an archive restored with --allow-unsigned, or signed with the real key,
+gets no psql meta-command, no COPY to a program or file, no other database
+touched: its statements are checked before the new database is created.
+Damaged or foreign files exit 2 on one line, before anything is created."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from helpers import RULES, run_cli, write_config
+from psycopg import sql
+
+from datacloner import archive_sign
+from datacloner.archive_sql import checked
+from datacloner.errors import Refused
+
+_KEY = Ed25519PrivateKey.generate()
+DUMP_ENV = {archive_sign.PRIVATE_ENV: archive_sign.encode_private(_KEY)}
+CI_ENV = {archive_sign.PUBLIC_ENV: archive_sign.encode_public(_KEY.public_key())}
+PRE = "schema/pre-data.sql"
+SECRET = "a-secret-of-the-dump-job-only"
+
+
+@pytest.fixture(scope="module")
+def signed(pg, pagila_src, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("dump")
+    cfg = write_config(
+        folder, pagila_src, RULES / "pagila.yml", {"dev": pg.url("unused")}, secret=SECRET
+    )
+    done = run_cli("dump", str(folder / "snapshot.dcz"), "-c", str(cfg), env=DUMP_ENV)
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(folder / "snapshot.dcz") as zf:
+        assert "manifest.sig" in zf.namelist()
+    return folder / "snapshot.dcz"
+
+
+def rewrite(
+    archive: Path,
+    dest: Path,
+    members: dict[str, Callable[[bytes], bytes]] | None = None,
+    manifest: Callable[[dict], None] | None = None,
+    sign_with: Ed25519PrivateKey | None = None,
+    keep_signature: bool = True,
+) -> Path:
+    """What an attacker does: change members, recompute every checksum, and
+    either keep the old signature (it no longer matches), drop it, or sign
+    with a key (only the real owner's would verify)."""
+    members = members or {}
+    with zipfile.ZipFile(archive) as src:
+        bodies = {n: src.read(n) for n in src.namelist()}
+    body = json.loads(bodies.pop("manifest.json"))
+    old_signature = bodies.pop("manifest.sig", None)
+    for name, edit in members.items():
+        bodies[name] = edit(bodies[name])
+    body["checksums"] = {n: hashlib.sha256(b).hexdigest() for n, b in bodies.items()}
+    if manifest:
+        manifest(body)
+    text = json.dumps(body).encode()
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, data in bodies.items():
+            out.writestr(name, data)
+        out.writestr("manifest.json", text)
+        if sign_with is not None:
+            out.writestr("manifest.sig", json.dumps(archive_sign.sign(sign_with, text)))
+        elif keep_signature and old_signature is not None:
+            out.writestr("manifest.sig", old_signature)
+    return dest
+
+
+def _ci_config(folder: Path, target: str) -> Path:
+    path = folder / "datacloner.yml"
+    path.write_text(
+        "source: ${PROD_DATABASE_URL}\nsecret: ${DATACLONER_SECRET}\n"
+        f"rules: {RULES / 'pagila.yml'}\nenvironments:\n  test: {{url: {target}}}\n"
+    )
+    return path
+
+
+def restore(pg, archive: Path, target: str, folder: Path, *flags: str, env=None):
+    cfg = _ci_config(folder, pg.url(target))
+    return run_cli(
+        "restore", str(archive), "--to", "test", "-c", str(cfg), "--yes", *flags, env=env
+    )
+
+
+def one_line_error(stderr: str) -> None:
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr
+    assert not [line for line in stderr.splitlines() if line and not line.startswith(
+        ("error:", "hint:", "warning:")
+    )], stderr  # fmt: skip
+
+
+@pytest.fixture
+def drop_dir() -> Iterator[Path]:
+    """A folder the server's own user may write into too (COPY TO PROGRAM
+    runs as that user): so a payload that ran would leave its file here."""
+    folder = Path(tempfile.mkdtemp(prefix="dct_trust_", dir="/tmp"))
+    os.chmod(folder, 0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def other_db(pg, run_id) -> Iterator[str]:
+    """Another database on the same server, which an archive must never reach."""
+    name = f"dct_{run_id}_other"
+    pg.drop(name, name + "_renamed")
+    with pg.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield name
+    pg.drop(name, name + "_renamed")
+
+
+PAYLOADS = {
+    "shell": lambda d, o: f"\\! touch {d}/shell\n",
+    "client copy": lambda d, o: f"\\copy (select 1) to '{d}/client_copy'\n",
+    "copy to program": lambda d, o: f"COPY (select 1) TO PROGRAM 'touch {d}/program';\n",
+    "connect": lambda d, o: f"\\connect {o}\nCREATE TABLE planted (a int);\n",
+    "alter database": lambda d, o: f"ALTER DATABASE {o} RENAME TO {o}_renamed;\n",
+}
+
+
+def inject(payload: str) -> Callable[[bytes], bytes]:
+    """Into pg_dump's pre-data, without its \\restrict lines (which would make
+    psql refuse meta-commands): what an attacker would remove first."""
+
+    def edit(script: bytes) -> bytes:
+        lines = [ln for ln in script.split(b"\n") if not ln.startswith((b"\\restrict", b"\\unres"))]
+        return payload.encode() + b"\n".join(lines)
+
+    return edit
+
+
+def nothing_ran(pg, drop_dir: Path, other: str, target: str) -> None:
+    assert list(drop_dir.iterdir()) == []
+    assert pg.exists(other) and not pg.exists(other + "_renamed")
+    with pg.connect(other) as conn:
+        assert conn.execute("SELECT to_regclass('public.planted')").fetchone() == (None,)
+    assert not pg.exists(target + "__dc_new")
+    assert not pg.exists(target)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+@pytest.mark.parametrize(
+    "how",
+    ["checksums recomputed", "signature removed, --allow-unsigned", "signed with the real key"],
+)
+def test_a_tampered_archive_runs_nothing(
+    pg, signed, target_name, tmp_path, drop_dir, other_db, payload, how
+):
+    text = PAYLOADS[payload](drop_dir, other_db)
+    tampered = rewrite(
+        signed,
+        tmp_path / "tampered.dcz",
+        {PRE: inject(text)},
+        sign_with=_KEY if how == "signed with the real key" else None,
+        keep_signature=how == "checksums recomputed",
+    )
+    flags = ("--allow-unsigned",) if "allow" in how else ()
+    done = restore(pg, tampered, target_name, tmp_path, *flags, env=CI_ENV)
+    if how == "checksums recomputed":
+        assert done.returncode == 1, done.stderr
+        assert "signature does not verify" in done.stderr
+    else:  # the statements themselves are refused, before the new database exists
+        assert done.returncode in (1, 2), done.stderr
+        assert "not allowed in an archive" in done.stderr
+        assert "schema/pre-data.sql:1:" in done.stderr
+    one_line_error(done.stderr)
+    nothing_ran(pg, drop_dir, other_db, target_name)
+
+
+def test_unsigned_needs_the_flag_and_then_restores_with_a_warning(
+    pg, signed, target_name, tmp_path
+):
+    unsigned = rewrite(signed, tmp_path / "unsigned.dcz", keep_signature=False)
+    done = restore(pg, unsigned, target_name, tmp_path, env=CI_ENV)
+    assert done.returncode == 1
+    assert "is not signed" in done.stderr and "--allow-unsigned" in done.stderr
+    one_line_error(done.stderr)
+    assert not pg.exists(target_name + "__dc_new") and not pg.exists(target_name)
+
+    done = restore(pg, unsigned, target_name, tmp_path, "--allow-unsigned")
+    assert done.returncode == 0, done.stderr
+    assert "warning:" in done.stderr and "not signed" in done.stderr
+    with pg.connect(target_name) as conn:
+        assert conn.execute("SELECT count(*) FROM customer").fetchone()[0] > 500
+
+
+def test_a_wrong_key_is_refused(pg, signed, target_name, tmp_path):
+    other = Ed25519PrivateKey.generate().public_key()
+    env = {archive_sign.PUBLIC_ENV: archive_sign.encode_public(other)}
+    done = restore(pg, signed, target_name, tmp_path, env=env)
+    assert done.returncode == 1
+    assert "signature does not verify" in done.stderr
+    one_line_error(done.stderr)
+    assert not pg.exists(target_name + "__dc_new") and not pg.exists(target_name)
+    # signed by someone else's key: the same
+    forged = rewrite(signed, tmp_path / "forged.dcz", sign_with=Ed25519PrivateKey.generate())
+    done = restore(pg, forged, target_name, tmp_path, env=CI_ENV)
+    assert done.returncode == 1 and "signature does not verify" in done.stderr
+
+
+def test_a_signed_archive_without_the_public_key_is_a_usage_error(
+    pg, signed, target_name, tmp_path
+):
+    done = restore(pg, signed, target_name, tmp_path)
+    assert done.returncode == 2
+    assert archive_sign.PUBLIC_ENV in done.stderr
+    one_line_error(done.stderr)
+
+
+def test_dump_without_a_key_refuses_unless_unsigned(pg, pagila_src, tmp_path):
+    cfg = write_config(
+        tmp_path, pagila_src, RULES / "pagila.yml", {"dev": pg.url("unused")}, secret=SECRET
+    )
+    done = run_cli("dump", str(tmp_path / "a.dcz"), "-c", str(cfg))
+    assert done.returncode == 2
+    assert archive_sign.PRIVATE_ENV in done.stderr and "datacloner keygen" in done.stderr
+    assert not (tmp_path / "a.dcz").exists()
+    bad = {archive_sign.PRIVATE_ENV: "not-a-key"}
+    done = run_cli("dump", str(tmp_path / "a.dcz"), "-c", str(cfg), env=bad)
+    assert done.returncode == 2 and "not-a-key" not in done.stderr  # never the value
+
+
+def _png(path: Path, _: Path) -> Path:
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    return path
+
+
+def _empty(path: Path, _: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def _truncated(path: Path, signed: Path) -> Path:
+    data = signed.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    return path
+
+
+def _flipped(path: Path, signed: Path) -> Path:
+    data = bytearray(signed.read_bytes())
+    with zipfile.ZipFile(signed) as zf:  # inside the biggest data member
+        info = max(zf.infolist(), key=lambda i: i.compress_size)
+    data[info.header_offset + 200 + info.compress_size // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _many_members(path: Path, signed: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(100_001):
+            zf.writestr(f"data/{i:06d}.copy", b"")
+    return path
+
+
+def _manifest_edit(edit: Callable[[dict], None]) -> Callable[[Path, Path], Path]:
+    # signed with the real key: these are refused for their shape, not their origin
+    return lambda path, signed: rewrite(signed, path, manifest=edit, sign_with=_KEY)
+
+
+def _drop_key(m: dict) -> None:
+    del m["tables"]
+
+
+def _wrong_type(m: dict) -> None:
+    m["tables"][0]["rows"] = "many"
+
+
+def _missing_member(m: dict) -> None:
+    m["tables"][0]["member"] = "data/99999.copy"
+
+
+def _unlisted_member(m: dict) -> None:
+    del m["checksums"]["state.json"]
+
+
+DAMAGE = {
+    "flipped byte": _flipped,
+    "truncated": _truncated,
+    "png": _png,
+    "empty file": _empty,
+    "100k members": _many_members,
+    "manifest without tables": _manifest_edit(_drop_key),
+    "manifest with a wrong type": _manifest_edit(_wrong_type),
+    "manifest naming a missing member": _manifest_edit(_missing_member),
+    "member the manifest does not list": _manifest_edit(_unlisted_member),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_or_foreign_file_exits_2_before_anything(
+    pg, signed, target_name, tmp_path, damage
+):
+    broken = DAMAGE[damage](tmp_path / "broken.dcz", signed)
+    done = restore(pg, broken, target_name, tmp_path, env=CI_ENV)
+    assert done.returncode == 2, done.stderr
+    one_line_error(done.stderr)
+    assert "nothing was changed" in done.stderr
+    assert not pg.exists(target_name + "__dc_new") and not pg.exists(target_name)
+
+
+def test_pg_dumps_own_sections_pass_and_escapes_are_refused(signed):
+    with zipfile.ZipFile(signed) as zf:
+        for member in (PRE, "schema/post-data.sql"):
+            assert len(checked(zf.read(member), member)) > 20
+    refused = [
+        "DO $$ BEGIN PERFORM 1; END $$;",
+        "ALTER SYSTEM SET work_mem = '1GB';",
+        "SET ROLE postgres;",
+        "SET SESSION AUTHORIZATION postgres;",
+        "CREATE EXTENSION dblink;",
+        "CREATE EXTENSION IF NOT EXISTS postgres_fdw;",
+        "CREATE DATABASE x;",
+        "DROP DATABASE x;",
+        "COPY t FROM '/etc/passwd';",
+        "GRANT pg_execute_server_program TO public;",
+        "SELECT pg_catalog.set_config('role', 'postgres', false);",
+        "CREATE TABLE t AS SELECT pg_backend_pid();",
+        "CREATE TABLE t (a text DEFAULT pg_read_file('/etc/passwd'));",
+        "CREATE MATERIALIZED VIEW v AS SELECT 1;",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE c AS '/tmp/x.so', 'f';",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE plpython3u AS $$ import os $$;",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $f$ BEGIN "
+        "COPY (SELECT 1) TO PROGRAM 'id'; END $f$;",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS 'BEGIN ALTER SYSTEM SET x = 1; END';",
+        "COMMENT ON DATABASE postgres IS 'x';",
+        "SET standard_conforming_strings = off;",
+        "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw;",
+        "CREATE TABLE a (b int); \\! id",
+        "CREATE TABLE a (b text DEFAULT E'\\' ; \\! id');\n\\! id\n",
+    ]
+    for statement in refused:
+        with pytest.raises(Refused):
+            checked(statement.encode(), "m")
+    # what pg_dump writes that holds `;` inside one statement stays one statement
+    kept = (
+        b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; "
+        b"SELECT CASE WHEN true THEN 1 END; END;\n"
+        b"CREATE RULE r AS ON INSERT TO t DO INSTEAD (INSERT INTO a VALUES (1); "
+        b"INSERT INTO b VALUES ('x;y'));\n"
+        b"CREATE FUNCTION g() RETURNS text LANGUAGE plpgsql AS $_$ BEGIN RETURN 'a;b'; END $_$;\n"
+    )
+    assert len(checked(kept, "m")) == 3
