@@ -202,6 +202,38 @@ def test_a_signal_in_the_data_phase_removes_the_new_copy_and_ends_the_workers(
     assert not pg.exists(target_name + "__dc_prev")
 
 
+def test_a_read_only_verb_stopped_while_it_waits_on_the_server_exits_quietly(
+    pg, slow_src, target_name, tmp_path
+):
+    _old_target(pg, target_name)
+    cfg = _config(tmp_path, slow_src, pg.url(target_name), slow=False)
+    with pg.connect(target_name, autocommit=False) as holder:
+        holder.execute(
+            "CREATE SCHEMA datacloner; CREATE TABLE datacloner.refreshes (manifest jsonb)"
+        )
+        holder.commit()
+        holder.execute("LOCK TABLE datacloner.refreshes IN ACCESS EXCLUSIVE MODE")
+        proc = _start("status", "staging", "-c", str(cfg))
+        _wait_for("status waiting", lambda: _waiting_in(pg, target_name), proc)
+
+        code, err, took = _stop(proc, signal.SIGTERM)
+
+        assert _waiting_in(pg, target_name) == 0  # its query was cancelled, not left behind
+    assert code == 143, err
+    assert took < STOP_WITHIN
+    assert err.strip() == "stopped by SIGTERM: nothing was changed"
+
+
+def _waiting_in(pg, database: str) -> int:
+    with pg.connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+            "AND application_name = 'datacloner' AND wait_event_type = 'Lock'",
+            (database,),
+        ).fetchone()
+    return int(row[0])
+
+
 def _handlers_installed(pid: int) -> bool:
     """The process catches SIGTERM: datacloner's handlers are in place (Python
     alone catches only SIGINT)."""
