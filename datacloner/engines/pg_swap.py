@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from datacloner import __version__, guards, signals
+from datacloner import __version__, guards, redaction, signals
 from datacloner.engines.base import SwapPolicy
 from datacloner.errors import Refused, UsageError
 from datacloner.faults import checkpoint
@@ -233,7 +233,7 @@ class PgGenerations:
         try:
             self.drop(name)
         except psycopg.Error as exc:
-            message = (exc.diag.message_primary or type(exc).__name__) if exc.diag else str(exc)
+            message = redaction.database_error(exc)
             return [f"could not drop {name} after the swap ({message}); the next run drops it"]
         return []
 
