@@ -59,6 +59,21 @@ def _scan(url: str, sample: int = 1000) -> ScanResult:
         return scan_source(source, source.read_catalog(), sample)
 
 
+def _reviewed_quasi(rules_file: Path, result: ScanResult) -> set[tuple[str, str, str]]:
+    """Cities and regions scan suggests masking (quasi-identifiers) that the
+    hand-written rules keep with a reason: a reviewed choice, not a false alarm."""
+    reviewed = {
+        (rules.table.schema or "public", rules.table.name, column)
+        for rules in load_rules(rules_file).tables
+        for column in rules.keep_reasons
+    }
+    return {
+        (f.schema, f.table_name, f.column)
+        for f in result.personal
+        if f.kind in ("city", "region") and (f.schema, f.table_name, f.column) in reviewed
+    }
+
+
 def _masked(rules_file: Path) -> set[tuple[str, str, str]]:
     ruleset = load_rules(rules_file)
     return {
@@ -84,7 +99,7 @@ def test_recall_and_precision(database: str, request: pytest.FixtureRequest) -> 
     exceptions = set(RECALL_EXCEPTIONS.get(database, {}))
     missed = expected - found - exceptions
     assert not missed, f"{database}: personal columns not found: {sorted(missed)}"
-    false_positives = found - expected
+    false_positives = found - expected - _reviewed_quasi(rules_file, result)
     assert len(false_positives) <= MAX_FALSE_POSITIVES, sorted(false_positives)
     assert false_positives == KNOWN_FALSE_POSITIVES[database], sorted(false_positives)
     # every column of every table the plan copies has a finding, generated ones excluded
@@ -208,7 +223,7 @@ NOT_PERSONAL_NAMES = [
     "hotel",
     "page",
     "title",
-    "city",
+    "city_id",  # a key; "city" itself is a quasi-identifier beside people
     "country",
     "status",
     "description",

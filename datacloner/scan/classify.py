@@ -29,6 +29,7 @@ from typing import Any
 from datacloner.catalog import Column, QualifiedName, Table, display_name
 from datacloner.scan import names
 from datacloner.scan.families import family
+from datacloner.scan.frameworks import SESSION_TABLES, framework_of, framework_reason
 from datacloner.scan.suggest import Rule, suggest
 from datacloner.scan.values import SCRUB_KINDS, ValueProfile, profile_values
 
@@ -47,7 +48,7 @@ _DATE_KINDS = frozenset({"birth_date"})
 _NOT_VALUES = frozenset({"bool", "int", "numeric", "uuid", "bytes", "tsvector", "time", "mac"})
 # Whole-value kinds and the share of sampled values that makes a column that kind.
 _VALUE_THRESHOLDS: tuple[tuple[str, float], ...] = (
-    ("email", 0.5),
+    ("email", 0.5),  # fewer, but at least one: a scrub of the emails (_some_emails)
     ("credit_card", 0.6),
     ("iban", 0.6),
     ("ip", 0.6),
@@ -55,6 +56,7 @@ _VALUE_THRESHOLDS: tuple[tuple[str, float], ...] = (
     ("address", 0.5),
     ("salutation", 0.8),
 )
+SOME_EMAILS = "some_emails"  # a column of other values, some of them emails
 _NAME_THRESHOLD = 0.6  # of distinct values, with at least _MIN_DISTINCT of them
 _MIN_DISTINCT = 5
 _TEXT_NAMES_THRESHOLD = 0.3  # prose values naming a person
@@ -135,6 +137,12 @@ def _value_kind(profile: ValueProfile) -> tuple[str, str] | None:
         hits = profile.kinds[kind]
         if hits and hits / n >= threshold:
             return kind, f"values: {_pct(hits, n)} of {n} sampled are {_KIND_WORDS[kind]}"
+    if profile.kinds["email"]:  # one person's email is enough to make the column personal
+        hits = profile.kinds["email"]
+        return SOME_EMAILS, (
+            f"values: {_pct(hits, n)} of {n} sampled are emails (one is enough; "
+            "a scrub replaces them and leaves the other values)"
+        )
     if profile.distinct >= _MIN_DISTINCT:
         ratios = {k: profile.ratio(k, distinct=True) for k in ("name", "first_name", "last_name")}
         # a full name beats its parts; a first name beats a last name on a tie
@@ -222,6 +230,18 @@ def _json_keys(ev: _Evidence, is_sqlite: bool) -> list[str]:
     return found
 
 
+def _json_stray(ev: _Evidence) -> list[str]:
+    """Emails/phones in JSON keys, or in values under paths no json rule masks."""
+    profile = ev.profile
+    if profile is None:
+        return []
+    found = set(profile.json_key_kinds)
+    for path, key in profile.json_keys.items():
+        if path not in ev.json_rules:
+            found.update(kind for kind, hits in key.contains.items() if hits)
+    return [kind for kind in ("email", "phone") if kind in found]
+
+
 def _first_pass(ev: _Evidence, is_sqlite: bool) -> None:
     """Everything but the table's context."""
     match, fam, profile = ev.match, ev.family, ev.profile
@@ -238,7 +258,17 @@ def _first_pass(ev: _Evidence, is_sqlite: bool) -> None:
         if keys:
             ev.personal, ev.kind, ev.confidence = True, "json", 0.85
             ev.reasons.append(f"JSON keys: {', '.join(keys)}")
-        if match is not None and match.personal and match.strong and not keys:
+        stray = _json_stray(ev)
+        if stray and not keys:
+            # emails/phones as keys or inside values: scrubbed wherever they are
+            ev.personal, ev.kind, ev.confidence = True, "free_text", 0.85
+            ev.scrub = stray
+            ev.reasons.append(f"JSON: {', '.join(stray)} inside keys or values (a scrub)")
+        elif stray:
+            ev.reasons.append(
+                f"JSON: also {', '.join(stray)} under other keys: review the json rule"
+            )
+        if match is not None and match.personal and match.strong and not keys and not stray:
             ev.personal, ev.kind, ev.confidence = True, "json", 0.6
             ev.reasons.append(f"column name: '{match.phrase}' ({match.kind}), stored as JSON")
         if not ev.personal:
@@ -290,6 +320,8 @@ def _first_pass(ev: _Evidence, is_sqlite: bool) -> None:
     if values:
         ev.personal, ev.kind = True, values[0]
         ev.confidence = 0.85
+        if values[0] == SOME_EMAILS:
+            ev.kind, ev.scrub, ev.confidence = "free_text", ["email"], 0.75
         ev.reasons.append(values[1])
         if match is not None:
             ev.reasons.append(f"column name: '{match.phrase}' ({match.kind}, weak alone)")
@@ -310,13 +342,47 @@ def _first_pass(ev: _Evidence, is_sqlite: bool) -> None:
         ev.reasons.append(f"no personal word in the name; type {fam}")
 
 
-def _second_pass(ev: _Evidence, person_table: str | None, has_person_name: bool) -> None:
+_SESSION_COLUMNS = {
+    "session_key": "a session key: a live login for whoever holds it, here and in production",
+    "session_data": "session data: the signed user id and whatever the application stored",
+}
+_QUASI = (
+    "a quasi-identifier: with a birth date, a gender or a postcode it narrows a row "
+    "down to one person"
+)
+
+
+def _quasi(ev: _Evidence, said: str, person_table: str | None, address: str | None) -> None:
+    """City and state/region: reference data in a table of places, personal
+    (a quasi-identifier) beside a person or a street address."""
+    profile = ev.profile
+    if ev.kind == "region" and profile and profile.values:
+        # "pending", "shipped": a state machine's state, not a region's name
+        upper = profile.capitalized / profile.values
+        if upper < 0.8:
+            ev.reasons += [said, f"values: {_pct(profile.capitalized, profile.values)} "
+                           "capitalised: statuses, not places"]  # fmt: skip
+            return
+    context = person_table or (f"beside an address ({address})" if address else None)
+    if context is None:
+        ev.reasons += [said, "the table holds no person and no street address: reference data"]
+        return
+    ev.personal, ev.confidence = True, 0.6
+    ev.reasons += [said, f"{_QUASI} ({context})"]
+
+
+def _second_pass(
+    ev: _Evidence, person_table: str | None, has_person_name: bool, address: str | None = None
+) -> None:
     """Weak names, decided by the table around them."""
     match, profile = ev.match, ev.profile
     assert match is not None
     kind = match.kind
     n = profile.values if profile else 0
     said = f"column name: '{match.phrase}' ({kind})"
+    if kind in ("city", "region"):
+        _quasi(ev, said, person_table, address)
+        return
     if kind == "company":
         people = profile.person_words if profile else 0
         if has_person_name:
@@ -363,13 +429,24 @@ def classify_table(
 ) -> list[Finding]:
     """Findings for every copied column of ``table``; ``sampled`` holds the
     values read for some of its columns."""
+    if framework_of(table.name):
+        why = framework_reason(table.name)
+        return [
+            Finding(table.schema, table.name, c.name, c.type or family(c), False, None, 1.0,
+                    [why], covers=covers)
+            for c in table.copied_columns
+        ]  # fmt: skip
     evidence: list[_Evidence] = []
     for column in table.copied_columns:
         values = sampled.get(column.name)
         fam = family(column, values or ())
         profile = profile_values(values, fam) if values is not None else None
         ev = _Evidence(column, fam, names.match_column(column.name), profile)
-        _first_pass(ev, is_sqlite)
+        if table.name.lower() in SESSION_TABLES and column.name in _SESSION_COLUMNS:
+            ev.personal, ev.kind, ev.confidence = True, "session", 0.9
+            ev.reasons.append(_SESSION_COLUMNS[column.name])
+        else:
+            _first_pass(ev, is_sqlite)
         evidence.append(ev)
     strong = [e for e in evidence if e.personal and e.kind in PERSON_KINDS]
     person_table = (
@@ -380,9 +457,13 @@ def classify_table(
         else None
     )
     has_person_name = any(e.personal and e.kind in NAME_KINDS for e in evidence)
+    address = next(
+        (e.column.name for e in evidence if e.personal and e.kind in ("address", "postcode")),
+        None,
+    )
     for ev in evidence:
         if ev.weak:
-            _second_pass(ev, person_table, has_person_name)
+            _second_pass(ev, person_table, has_person_name, address)
     return [_finding(table, ev, covers, is_sqlite) for ev in evidence]
 
 

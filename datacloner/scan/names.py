@@ -72,7 +72,7 @@ _STRONG: dict[str, tuple[str, ...]] = {
         "sobrenome", "apelido",  # pt
     ),
     "name": (
-        "full name", "fullname", "display name", "displayname", "contact name",
+        "full name", "fullname", "contact name",
         "contactname", "person name", "real name", "legal name", "customer name",
         "client name", "employee name", "member name", "patient name", "student name",
         "owner name", "holder name", "cardholder", "card holder", "cardholder name",
@@ -155,6 +155,8 @@ _STRONG: dict[str, tuple[str, ...]] = {
         "codice fiscale", "carta identita", "passaporto",  # it
         "cpf", "rg", "cartao cidadao", "passaporte",  # pt
         "pesel", "aadhaar", "aadhar",
+        "tax identification number", "tax identification", "taxpayer number",
+        "tax code", "legal number", "vat number", "vat id",
     ),
     "credit_card": (
         "credit card", "creditcard", "card number", "cardnumber", "card no", "cc number",
@@ -182,7 +184,7 @@ _STRONG: dict[str, tuple[str, ...]] = {
     ),
     "device_id": (
         "mac address", "macaddress", "mac addr", "imei", "device id", "deviceid",
-        "udid", "idfa", "advertising id", "gaid",
+        "udid", "idfa", "advertising id", "gaid", "device fingerprint", "browser fingerprint",
     ),
     "password": (
         "password", "passwd", "pwd", "pass", "password hash", "passwordhash",
@@ -214,7 +216,18 @@ _STRONG: dict[str, tuple[str, ...]] = {
 
 _WEAK: dict[str, tuple[str, ...]] = {
     # personal in a table about people (or with person-like values), not elsewhere
-    "name": ("name", "naam", "nom", "nome"),
+    # "display name" too: a user's, or a plan's or a product's (values decide)
+    "name": ("name", "naam", "nom", "nome", "display name", "displayname"),
+    # quasi-identifiers: personal beside a person or a street address
+    "city": (
+        "city", "town", "locality", "municipality", "stadt", "wohnort", "ort", "ville",
+        "ciudad", "localidad", "poblacion", "plaats", "woonplaats", "citta", "cidade",
+        "localidade",
+    ),
+    "region": (
+        "state", "province", "region", "county", "prefecture", "bundesland", "provincia",
+        "provincie", "estado", "departement", "regione", "distrito",
+    ),
     "company": (
         "company", "company name", "companyname", "firm", "business name", "organisation",
         "organization", "employer", "firma", "firmenname", "unternehmen", "arbeitgeber",
@@ -248,6 +261,7 @@ _WEAK: dict[str, tuple[str, ...]] = {
         "breedtegraad", "lengtegraad", "latitudine", "longitudine",
     ),
     "username": ("user",),
+    "device_id": ("fingerprint",),  # a device's, or a key's or a file's
     "salary": ("salary", "income", "wage", "gehalt", "lohn", "salaire", "salario", "salaris"),
 }
 
@@ -281,7 +295,7 @@ PRIORITY: tuple[str, ...] = (
     "email", "ip", "device_id", "phone", "national_id", "credit_card", "iban", "password",
     "birth_place", "birth_date", "first_name", "middle_name", "last_name", "username",
     "name", "salutation", "postcode", "address", "company", "photo", "url", "geo",
-    "gender", "age", "sensitive", "salary", "free_text",
+    "gender", "age", "sensitive", "salary", "free_text", "city", "region",
 )
 # fmt: on
 
@@ -478,7 +492,11 @@ def match_column(name: str) -> NameMatch | None:
         return NameMatch(
             kind, strong, phrase, veto=f"'{things[-1]} {phrase}' names a thing, not a person"
         )
-    if not strong and any(t in _PERSON_QUALIFIERS for t in before):
+    if (
+        not strong
+        and kind not in ("city", "region")
+        and any(t in _PERSON_QUALIFIERS for t in before)
+    ):
         strong = True  # "ship_name", "contact_name": a person's name
     return NameMatch(kind, strong, phrase)
 

@@ -226,6 +226,8 @@ _TEXT_CANDIDATES: dict[str, list[Rule]] = {
     "url": ["url", {"value": "https://example.com/"}],
     "salutation": [{"value": "Mx."}],
     "birth_place": ["city"],
+    "city": ["city", {"faker": "city", "locale": "en_IN"}],
+    "region": ["state", "state_abbr"],
     "geo": ["city"],
     "device_id": ["mac_address", "uuid4"],
     "age": [{"faker": "numerify", "args": {"text": "%#"}}],
@@ -337,7 +339,13 @@ def suggest(
     nullable = column.nullable
     if kind == "password":
         return _password_rule(profile, room, nullable)
+    if kind == "session":  # django_session: a key stays unique, the data is dropped
+        if "key" in tokens:
+            return Suggestion({"hash": "hex"}, "a keyed hash: unique, no longer a login")
+        return Suggestion({"value": ""}, "empty: the copy's users log in again")
     if fam == "json":
+        if scrub_kinds and not json_rules:
+            return Suggestion({"scrub": scrub_kinds}, "replaces them wherever they are")
         if json_rules:
             return Suggestion({"json": json_rules}, "the personal keys inside")
         if nullable:

@@ -35,6 +35,8 @@ NAME_LOCALES = (
 WHOLE_KINDS = ("email", "phone", "ip", "credit_card", "iban", "url")
 # Kinds a free text can contain that `scrub` removes.
 SCRUB_KINDS = ("email", "phone", "credit_card", "iban", "ipv4", "ipv6")
+# ... and those looked for anywhere in JSON (keys and values of free-form metadata).
+JSON_SCRUB_KINDS = ("email", "phone")
 _SALUTATIONS = frozenset(
     str.split(
         "mr mrs ms miss mx dr prof sir madam herr frau fr hr m mme mlle mr. sr sra srta don dona "
@@ -126,6 +128,7 @@ class KeyProfile:
 
     count: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
+    contains: Counter[str] = field(default_factory=Counter)  # values with an email/phone inside
 
 
 @dataclass
@@ -143,6 +146,8 @@ class ValueProfile:
     max_len: int = 0
     formats: Counter[str] = field(default_factory=Counter)  # bcrypt, hex40, ...: password shape
     json_keys: dict[str, KeyProfile] = field(default_factory=dict)
+    json_key_kinds: Counter[str] = field(default_factory=Counter)  # keys that are emails/phones
+    capitalized: int = 0  # values starting with a capital ("CA", "Texas"; not "pending")
     examples: list[str] = field(default_factory=list)
 
     def ratio(self, kind: str, distinct: bool = False) -> float:
@@ -232,6 +237,8 @@ def _walk_json(profile: ValueProfile, value: Any, path: tuple[str, ...], depth: 
         return
     if isinstance(value, dict):
         for key, item in value.items():
+            # a key that is someone's email or phone ({"jane@x.example": "admin"})
+            profile.json_key_kinds.update(k for k in JSON_SCRUB_KINDS if _contains(k, str(key)))
             if not str(key) or "." in str(key) or str(key) == "*":
                 continue  # a json rule's dotted path cannot name this key
             sub = (*path, str(key))
@@ -245,10 +252,24 @@ def _walk_json(profile: ValueProfile, value: Any, path: tuple[str, ...], depth: 
                 key_profile.count += 1
                 if isinstance(item, str):
                     key_profile.kinds.update(whole_kinds(item))
+                    key_profile.contains.update(k for k in JSON_SCRUB_KINDS if _contains(k, item))
             _walk_json(profile, item, sub, depth + 1)
     elif isinstance(value, list):
         for item in value:  # every element of an array: `items.*.phone` in a json rule
+            if isinstance(item, str) and path:
+                key_profile = profile.json_keys.get(".".join((*path, "*")))
+                if key_profile is None and len(profile.json_keys) < _MAX_JSON_PATHS:
+                    key_profile = profile.json_keys[".".join((*path, "*"))] = KeyProfile()
+                if key_profile is not None:
+                    key_profile.count += 1
+                    key_profile.kinds.update(whole_kinds(item))
+                    key_profile.contains.update(k for k in JSON_SCRUB_KINDS if _contains(k, item))
+                continue
             _walk_json(profile, item, (*path, "*"), depth + 1)
+
+
+def _contains(kind: str, text: str) -> bool:
+    return len(text) <= 10_000 and bool(detectors.find(kind, text))
 
 
 def profile_values(values: Iterable[Any], family: str) -> ValueProfile:
@@ -298,6 +319,7 @@ def _profile_one(profile: ValueProfile, value: Any, seen: set[Any], today: date)
         return
     profile.values += 1
     profile.max_len = max(profile.max_len, len(value))
+    profile.capitalized += text[0].isupper()
     first_time = text not in seen
     if first_time:
         seen.add(text)
