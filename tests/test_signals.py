@@ -136,15 +136,20 @@ def _all_gone(pids: list[int]) -> bool:
     return not any(_alive(p) for p in pids)
 
 
-def _lock_free(pg, target: str) -> bool:
-    """What a second refresh tries first: the environment's advisory lock."""
+def _lock_free(pg, target: str, within: float = 1.0) -> bool:
+    """What a second refresh tries first: the environment's advisory lock
+    (``within``: the server may take a moment to notice a connection is gone)."""
     key = f"datacloner:{target}"
+    deadline = time.monotonic() + within
     with pg.connect() as conn:
-        got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
-        free = bool(got.fetchone()[0])
-        if free:
-            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
-    return free
+        while True:
+            got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
+            if got.fetchone()[0]:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
 
 def _old_target(pg, name: str) -> None:
@@ -232,6 +237,60 @@ def _waiting_in(pg, database: str) -> int:
             (database,),
         ).fetchone()
     return int(row[0])
+
+
+def _dropping(pg, new: str) -> bool:
+    """The run's DROP of the new copy waits for a lock."""
+    with pg.connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datacloner' "
+            "AND wait_event_type = 'Lock' AND query LIKE %s",
+            (f'DROP DATABASE IF EXISTS "{new}"%',),
+        ).fetchone()
+    return bool(row[0])
+
+
+@pytest.mark.parametrize("released", [True, False], ids=["released", "never-released"])
+def test_a_second_signal_never_cuts_the_cleanup_short_and_the_cleanup_is_bounded(
+    pg, slow_src, target_name, tmp_path, released
+):
+    _old_target(pg, target_name)
+    new = target_name + "__dc_new"
+    cfg = _config(tmp_path, slow_src, pg.url(target_name), slow=True)
+    proc = _start("refresh", "staging", "-c", str(cfg), "--yes")
+    try:
+        _wait_for("the data phase", lambda: _copying(pg, new) >= 1, proc)
+        with pg.connect(autocommit=False) as holder:
+            # another session's lock on the new copy: dropping it must wait
+            holder.execute(f"COMMENT ON DATABASE \"{new}\" IS 'held'")
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _wait_for("the cleanup waiting", lambda: _dropping(pg, new), proc)
+            proc.send_signal(signal.SIGINT)  # ignored: the cleanup goes on
+            time.sleep(0.5)
+            assert proc.poll() is None
+            if released:
+                holder.rollback()
+                _, err = proc.communicate(timeout=30)
+            else:  # the cleanup never ends: the run exits anyway
+                _, err = proc.communicate(timeout=30)
+                holder.rollback()
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 143, err  # the first signal's code
+    assert took < STOP_WITHIN
+    assert "Traceback" not in err
+    if released:
+        assert "stopped by SIGTERM: the new copy was removed, staging is unchanged" in err
+        assert not pg.exists(new)
+    else:
+        assert "stopped by SIGTERM: the cleanup did not finish within 8s" in err
+    # cut short, the server ends the run's session once its DROP stops waiting
+    assert _lock_free(pg, target_name, within=1.0 if released else 10.0)
+    assert _era(pg, target_name) == [("old",)]
 
 
 def _handlers_installed(pid: int) -> bool:
