@@ -452,3 +452,185 @@ def test_the_demo_verifies_and_a_planted_email_fails(tmp_path):
     assert result.returncode == 1, _output(result)
     assert "main.orders.status: 1 row(s)" in result.stderr
     _assert_no_value(result, email)
+
+
+# --- no false alarm on a correct copy of real-looking data -----------------------------
+
+TRUST_RULES = """
+tables:
+  public.customers:
+    mask:
+      full_name: name
+      email: {faker: email}
+      region: state
+      city: city
+      notes: {scrub: [email, phone]}
+      profile:
+        json:
+          note: {scrub: [email, phone]}
+          contact.email: {faker: email, unique: true}
+    keep: [id]
+  public.documents:
+    keep: [id, number, customer_id, title]
+"""
+
+
+def _trust_rows() -> tuple[list[tuple], list[tuple]]:
+    """Customers made with Faker (so a fake often is another row's real value),
+    50 of them with emails no Faker pool gives; documents numbered as real
+    invoices and quotes are (`INV-2026-04-0007`, `Q-0A5F-202604-007`)."""
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(7)
+    numbers = [
+        f"INV-2026-04-{i:04d}" if i % 2 else f"Q-{i * 2654435761 % 65536:04X}-202604-{i % 997:03d}"
+        for i in range(1, 3001)
+    ]
+    customers = []
+    for i in range(1, 1501):
+        email = fake.email() if i > 50 else f"zq{i}x.vortek{i * 7}@mailbox-{i}.test"
+        order = f"ORD-{5512345000 + i}"
+        note = f"Re {numbers[i - 1]} and {numbers[i + 1499]}: call {fake.phone_number()}"
+        profile = {
+            "note": f"shipped {order} today",  # nothing a scrub replaces: kept whole
+            "order": order,
+            "ticket": f"T-{i:08d}",
+            "contact": {"email": fake.email()},
+        }
+        region = ("Hampshire", f"Devon {i}", fake.state())[i % 3]
+        customers.append((i, fake.name(), email, region, fake.city(), note, json.dumps(profile)))
+    documents = [
+        (n, numbers[n - 1], 1 + n % 1500, f"{'Invoice' if n % 2 else 'Quote'} {fake.bs()}")
+        for n in range(1, 3001)
+    ]
+    return customers, documents
+
+
+@pytest.fixture(scope="module")
+def trust_dev(pg, run_id, tmp_path_factory) -> Iterator[tuple[Path, str, str]]:
+    folder = tmp_path_factory.mktemp("verify-trust")
+    source = f"dct_{run_id}_vtrust"
+    target = f"dct_v{uuid.uuid4().hex[:6]}"
+    pg.drop(source)
+    with pg.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{source}"')
+    customers, documents = _trust_rows()
+    with pg.connect(source) as conn:
+        conn.execute(
+            "CREATE TABLE customers (id int PRIMARY KEY, full_name text, email text, "
+            "region text, city text, notes text, profile jsonb)"
+        )
+        conn.execute(
+            "CREATE TABLE documents (id int PRIMARY KEY, number text NOT NULL, "
+            "customer_id int REFERENCES customers, title text)"
+        )
+        with conn.cursor().copy("COPY customers FROM STDIN") as copy:
+            for row in customers:
+                copy.write_row(row)
+        with conn.cursor().copy("COPY documents FROM STDIN") as copy:
+            for row in documents:
+                copy.write_row(row)
+        conn.execute(
+            "CREATE MATERIALIZED VIEW customer_documents AS SELECT d.id, d.number, d.title, "
+            "c.full_name, c.region, c.email FROM documents d "
+            "JOIN customers c ON c.id = d.customer_id"
+        )
+    (folder / "rules.yml").write_text(TRUST_RULES)
+    cfg = write_config(folder, pg.url(source), "rules.yml", {"dev": pg.url(target)})
+    refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    assert refreshed.returncode == 0, refreshed.stderr
+    yield cfg, source, target
+    pg.drop(source, target, target + "__dc_new", target + "__dc_prev")
+
+
+def test_a_correct_copy_of_faker_made_data_verifies(pg, trust_dev):
+    """The four false alarms seen on real data: fakes equal to other rows' real
+    values, ids a json path's scrub rightly keeps, digits of document numbers,
+    `Hampshire` inside the fake `New Hampshire`."""
+    cfg, source, target = trust_dev
+    with pg.connect(source) as src, pg.connect(target) as dst:
+        real = {r[0] for r in src.execute("SELECT full_name FROM customers")}
+        fakes = [r[0] for r in dst.execute("SELECT full_name FROM customers")]
+        regions = {r[0] for r in dst.execute("SELECT region FROM customers")}
+        kept = dst.execute(
+            "SELECT count(*) FROM customers WHERE notes LIKE '%INV-2026-04-%' "
+            "AND profile->>'note' LIKE 'shipped ORD-%'"
+        ).fetchone()[0]
+    # the traps are there: coincidences, the state, what the scrubs keep
+    assert sum(1 for f in fakes if f in real) >= 1
+    assert "New Hampshire" in regions
+    assert kept >= 700
+    result = run_cli("verify", "dev", "-c", str(cfg), "--json")
+    assert result.returncode == 0, _output(result)
+    report = json.loads(result.stdout)
+    assert report["totals"]["values_kept"] > 1000  # it did look for the source's values
+
+
+def test_a_leak_in_a_kept_column_a_json_value_or_a_view_fails_verify(pg, trust_dev):
+    cfg, source, target = trust_dev
+    with pg.connect(source) as src:
+        (email,) = src.execute("SELECT email FROM customers WHERE id = 3").fetchone()
+    with pg.connect(target) as conn:
+        before = conn.execute("SELECT title FROM documents WHERE id = 5").fetchone()[0]
+        profile = conn.execute("SELECT profile::text FROM customers WHERE id = 9").fetchone()[0]
+        # a materialized view refreshed while a kept column leaked, then the column fixed
+        conn.execute("UPDATE documents SET title = %s WHERE id = 5", (f"send to {email}",))
+        conn.execute("REFRESH MATERIALIZED VIEW customer_documents")
+        conn.execute("UPDATE documents SET title = %s WHERE id = 5", (before,))
+        view_only = run_cli("verify", "dev", "-c", str(cfg), "--json")
+        conn.execute("UPDATE documents SET title = %s WHERE id = 6", (f"cc {email.upper()}",))
+        conn.execute(
+            "UPDATE customers SET profile = jsonb_set(profile, '{order}', to_jsonb(%s::text)) "
+            "WHERE id = 9",
+            (email,),
+        )
+        try:
+            result = run_cli("verify", "dev", "-c", str(cfg), "--json")
+            plain = run_cli("verify", "dev", "-c", str(cfg))
+        finally:
+            conn.execute("UPDATE documents SET title = %s WHERE id = 6", (before,))
+            conn.execute("UPDATE customers SET profile = %s WHERE id = 9", (profile,))
+            conn.execute("REFRESH MATERIALIZED VIEW customer_documents")
+    assert view_only.returncode == 1, _output(view_only)
+    hits = {(h["table"], h["column"]) for h in json.loads(view_only.stdout)["hits"]}
+    assert hits == {("public.customer_documents", "title")}
+    assert result.returncode == 1, _output(result)
+    hits = {(h["table"], h["column"]) for h in json.loads(result.stdout)["hits"]}
+    assert hits == {
+        ("public.documents", "title"),
+        ("public.customers", "profile"),
+        ("public.customer_documents", "title"),
+    }
+    assert plain.returncode == 1
+    assert "public.customers.profile: 1 row(s)" in plain.stderr
+    _assert_no_value(result, email)
+    _assert_no_value(plain, email)
+    _assert_no_value(view_only, email)
+
+
+def test_a_masked_value_left_as_its_source_is_a_certain_leak(pg, trust_dev):
+    """Even a common name, which the search rightly ignores elsewhere, is a leak
+    on its own row: a drawn fake never equals its source."""
+    cfg, source, target = trust_dev
+    with pg.connect(source) as src:
+        rows = src.execute("SELECT id, region, full_name FROM customers WHERE id <= 3").fetchall()
+    with pg.connect(target) as conn:
+        saved = conn.execute("SELECT id, region, full_name FROM customers WHERE id <= 3").fetchall()
+        for cid, region, full_name in rows:
+            conn.execute(
+                "UPDATE customers SET region = %s, full_name = %s WHERE id = %s",
+                (region, full_name, cid),
+            )
+        try:
+            result = run_cli("verify", "dev", "-c", str(cfg), "--json")
+        finally:
+            for cid, region, full_name in saved:
+                conn.execute(
+                    "UPDATE customers SET region = %s, full_name = %s WHERE id = %s",
+                    (region, full_name, cid),
+                )
+    assert result.returncode == 1, _output(result)
+    hits = {(h["table"], h["column"]): h["same_row"] for h in json.loads(result.stdout)["hits"]}
+    assert hits == {("public.customers", "region"): 3, ("public.customers", "full_name"): 3}
+    _assert_no_value(result, *(r[2] for r in rows))

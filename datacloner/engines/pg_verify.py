@@ -367,7 +367,7 @@ class PgTargetReader:
                 sql.SQL("{}::{}").format(sql.Identifier(f"k{i}"), sql.SQL(types[k][0]))
                 for i, k in enumerate(key)
             ),
-            sql.SQL(", ").join(sql.Placeholder() for _ in key),
+            sql.SQL(", ").join(sql.SQL("{}::text[]").format(sql.Placeholder()) for _ in key),
             sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(key))),
         )
         query = sql.SQL("SELECT {key}, {values} FROM {rel} WHERE ({cols}) IN ({wanted})").format(

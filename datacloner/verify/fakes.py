@@ -127,11 +127,11 @@ _EMAIL_PART = re.compile(rb"[a-z0-9]+|[^a-z0-9._+@-]+")
 
 def _part_could_be(part: bytes, names: frozenset[bytes]) -> bool:
     """An email part Faker's formats give: a name, maybe with digits after it
-    (`john82`), or one letter before a surname (`jsmith`)."""
+    (`john82`), one letter before a surname (`jsmith`), two names joined."""
     stem = part.rstrip(b"0123456789")
     if not stem:
         return len(part) <= 4
-    return stem in names or (len(stem) > 2 and stem[1:] in names)
+    return _in_pools(stem, names)
 
 
 def could_be_fake(norm: bytes, kind: str | None, locales: frozenset[str]) -> bool:
@@ -158,6 +158,14 @@ def could_be_fake(norm: bytes, kind: str | None, locales: frozenset[str]) -> boo
         if word.isdigit():
             if len(word) >= MIN_DIGITS:
                 return False
-        elif len(word) > 1 and word not in vocabulary:
+        elif len(word) > 1 and not _part_could_be(word, vocabulary):
             return False
     return True
+
+
+def _in_pools(word: bytes, vocabulary: frozenset[bytes]) -> bool:
+    """A word of the lists, one letter before one (`jsmith`), or two joined
+    (`Jamesmouth`: a name and a city suffix; `lisagarcia`)."""
+    if word in vocabulary or (len(word) > 2 and word[1:] in vocabulary):
+        return True
+    return any(word[:i] in vocabulary and word[i:] in vocabulary for i in range(2, len(word) - 1))
