@@ -318,6 +318,12 @@ def _name(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) < 1024 and "\x00" not in value
 
 
+def _user_schema(value: Any) -> bool:
+    """Rows go only into the archive's own tables: never into the server's
+    catalogs (a superuser's COPY into pg_catalog.pg_authid would make roles)."""
+    return _name(value) and not value.startswith("pg_") and value != "information_schema"
+
+
 def _check_manifest(m: dict[str, Any], path: Path) -> dict[str, str]:
     """The manifest's keys and types, as restore uses them; returns the checksums."""
     for key, kind, what in (
@@ -345,7 +351,8 @@ def _check_manifest(m: dict[str, Any], path: Path) -> dict[str, str]:
         where = f"tables[{i}]"
         _expect(isinstance(t, dict), path, where, "a mapping")
         _expect(set(t) == fields, path, where, f"exactly the keys {', '.join(sorted(fields))}")
-        _expect(_name(t["schema"]) and _name(t["name"]), path, where, "schema and name strings")
+        ok = _user_schema(t["schema"]) and _name(t["name"])
+        _expect(ok, path, where, "a table outside the system schemas (pg_*, information_schema)")
         for key in ("columns", "masked_columns"):
             ok = isinstance(t[key], list) and all(_name(c) for c in t[key])
             _expect(ok, path, f"{where}.{key}", "a list of column names")
@@ -391,4 +398,7 @@ def _check_state(state: Any, path: Path) -> dict[str, Any]:
     pairs("sequences", (str, str, int, bool))
     pairs("populated_matviews", (str, str))
     pairs("not_valid_constraints", (str, str))
+    for key in ("sequences", "populated_matviews"):
+        ok = all(_user_schema(item[0]) for item in state[key])
+        expect(ok, key, "objects outside the system schemas (pg_*, information_schema)")
     return state

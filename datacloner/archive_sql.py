@@ -352,7 +352,8 @@ _HEADER_SELECTS = (
 def check(statement: Statement, where: str) -> None:
     """Refuse a statement outside pg_dump's schema kinds (Refused, exit 1)."""
     words = [_word(t) for t in statement.tokens if t.kind in ("word", "qident")]
-    kind = " ".join(words[:2]) or statement.tokens[0].value.decode("utf-8", "replace")[:20]
+    lead = [_word(t) for t in statement.tokens[:2] if t.kind == "word"]
+    kind = " ".join(lead) or statement.tokens[0].value.decode("utf-8", "replace")[:20]
 
     def refuse(why: str) -> Refused:
         return Refused(

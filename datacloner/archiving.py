@@ -134,6 +134,13 @@ def restore(
             warnings=warnings,
         )
         guards.refuse_source(archived.get("source", {}), engine.target_identity(env.url))
+        if warnings and engine.is_superuser(env.url):
+            # least privilege is the second line behind the signature
+            warnings.append(
+                "the target's user is a superuser: a function in an unsigned archive would run "
+                "with its rights; restore as a user with only CREATEDB (docs/archive.md#trust)"
+            )
+            warn(warnings[-1])
         confirm(report.target)
         tables = source.table_plans()
         maskers = {id(tp): TableMasker(tp, MaskerCache(compile_mask, b"")) for tp in tables}

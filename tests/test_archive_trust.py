@@ -197,6 +197,7 @@ def test_unsigned_needs_the_flag_and_then_restores_with_a_warning(
     done = restore(pg, unsigned, target_name, tmp_path, "--allow-unsigned")
     assert done.returncode == 0, done.stderr
     assert "warning:" in done.stderr and "not signed" in done.stderr
+    assert "superuser" in done.stderr  # the tests' user is one: least privilege is advised
     with pg.connect(target_name) as conn:
         assert conn.execute("SELECT count(*) FROM customer").fetchone()[0] > 500
 
@@ -286,6 +287,11 @@ def _missing_member(m: dict) -> None:
     m["tables"][0]["member"] = "data/99999.copy"
 
 
+def _system_catalog(m: dict) -> None:
+    # a superuser's COPY into pg_catalog.pg_authid would create roles
+    m["tables"][0].update(schema="pg_catalog", name="pg_description")
+
+
 def _unlisted_member(m: dict) -> None:
     del m["checksums"]["state.json"]
 
@@ -300,6 +306,7 @@ DAMAGE = {
     "manifest with a wrong type": _manifest_edit(_wrong_type),
     "manifest naming a missing member": _manifest_edit(_missing_member),
     "member the manifest does not list": _manifest_edit(_unlisted_member),
+    "manifest naming a system catalog": _manifest_edit(_system_catalog),
 }
 
 

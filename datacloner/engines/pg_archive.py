@@ -19,7 +19,14 @@ from datacloner.archive import STATE, ArchiveReader, ArchiveTable, ArchiveWriter
 from datacloner.archive_sql import Statement
 from datacloner.catalog import Column, QualifiedName, Table
 from datacloner.engines.base import Advance, Section
-from datacloner.engines.postgres import PgSource, PgTargetBuild, PostgresEngine, connect
+from datacloner.engines.postgres import (
+    PgSource,
+    PgTargetBuild,
+    PostgresEngine,
+    _admin_params,
+    conn_params,
+    connect,
+)
 from datacloner.errors import Refused
 from datacloner.plan import Plan, TablePlan
 from datacloner.progress import ProgressSink
@@ -162,3 +169,13 @@ class ArchiveEngine(PostgresEngine):
     (EngineBase.build_target), with the archive's schema loading."""
 
     build_class = ArchiveTargetBuild
+
+    def is_superuser(self, url: str) -> bool:
+        """Whether the target's user is a superuser, whose rights a function
+        body in the archive would run with."""
+        conn = connect(_admin_params(conn_params(url)), "target server's maintenance")
+        try:
+            row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            return bool((row.fetchone() or (False,))[0])
+        finally:
+            conn.close()
