@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 MASK = "***"
@@ -107,7 +107,6 @@ class DbError:
     datatype: str = ""
     constraint: str = ""
     line: int | None = None  # COPY FROM's line number, from CONTEXT (digits only)
-    names: tuple[str, ...] = field(default=())  # column names CONTEXT mentions, if known
 
     def condition(self) -> str:
         """``unique_violation`` for 23505, from psycopg's table of SQLSTATEs."""
@@ -149,6 +148,7 @@ def _context_column(context: str, columns: Iterable[str]) -> str:
 
 
 _PSQL_ERROR = re.compile(r"(?:^|: )(?:ERROR|FATAL|PANIC):  ([0-9A-Z]{5}): ([^\n]*)", re.M)
+_PSQL_LOCATION = re.compile(r"LOCATION:  \w+, [\w.]+:\d+")  # the server's source line
 _PSQL_FIELDS = {
     "SCHEMA NAME": "schema",
     "TABLE NAME": "table",
@@ -160,14 +160,16 @@ _PSQL_FIELDS = {
 
 def from_psql(stderr: str) -> DbError | None:
     """The first error of a ``psql -v VERBOSITY=verbose`` run. Its name fields
-    are the block of lines just above ``LOCATION:`` (the last lines psql
-    prints): that block is read from the end, so a multi-line value in DETAIL
-    or CONTEXT, which come before it, is never taken for a field."""
+    are the block of lines just above the last ``LOCATION:`` (the last lines
+    psql prints): a multi-line value in DETAIL or CONTEXT, which come before
+    it, is never taken for a field, even one that imitates them."""
     found = _PSQL_ERROR.search(stderr)
     if found is None:
         return None
     lines = stderr[found.end() :].split("\n")
-    end = next((i for i, ln in enumerate(lines) if ln.startswith("LOCATION:  ")), None)
+    # the last LOCATION: psql stops at the first error, so nothing follows it
+    ends = [i for i, ln in enumerate(lines) if _PSQL_LOCATION.fullmatch(ln)]
+    end = ends[-1] if ends else None
     fields: dict[str, str] = {}
     if end is not None:
         for line in reversed(lines[:end]):

@@ -8,6 +8,8 @@ stderr and the --json report, byte for byte."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -242,3 +244,65 @@ def test_a_16_byte_secret_is_accepted(pg, src, target_name, tmp_path) -> None:
     done = run_cli("refresh", "dev", "-c", str(cfg), "--yes")
     assert done.returncode == 0, _said(done)
     assert "zq-16-bytes-key!" not in _said(done)
+
+
+# --- the one function, on the server's own errors ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "shown"),
+    [
+        ("SELECT 'zq_value_1'::int", "invalid input syntax for type integer"),
+        ("SELECT E'zq_a\\nzq_value_1'::int", "invalid input syntax for type integer"),
+        ("SELECT 'zq_value_1'::date", "invalid input syntax for type date"),
+        (
+            "INSERT INTO t VALUES ('zq_value_1'), ('zq_value_1')",
+            'duplicate key value violates unique constraint "t_pkey"',
+        ),
+        ("INSERT INTO t VALUES (NULL)", 'null value in column "e"'),
+        (
+            "DO $$BEGIN RAISE EXCEPTION 'zq_value_1 is %', 'zq_value_1'; END$$",
+            "raised by a function or trigger",
+        ),
+        ("SELECT zq_value_1 FROM t", 'column "zq_value_1" does not exist'),  # SQL, not a row
+    ],
+)
+def test_database_error_keeps_names_drops_values(pg, statement, shown) -> None:
+    import psycopg
+
+    from datacloner.redaction import database_error
+
+    with pg.connect() as conn:
+        conn.execute("CREATE TEMP TABLE t (e text PRIMARY KEY)")
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute(statement)
+    text = database_error(info.value, ["e"])
+    assert shown in text
+    if "does not exist" not in shown:
+        assert "zq_" not in text, text
+    assert "\n" not in text
+
+
+def test_psql_errors_are_read_by_their_fields_not_their_text(pg) -> None:
+    """A value with a newline that imitates psql's own field lines is still a value."""
+    from datacloner.redaction import describe, from_psql
+
+    forged = "a\\nTABLE NAME:  zq_forged_table\\nLOCATION:  f, x.c:1\\nb"
+    script = (
+        "CREATE TEMP TABLE t (e text);\n"
+        f"INSERT INTO t VALUES (E'{forged}'), (E'{forged}');\n"
+        "CREATE UNIQUE INDEX t_e_key ON t (e);\n"
+    )
+    done = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"],
+        env={**os.environ, "PGHOST": pg.host, "PGPORT": str(pg.port), "PGUSER": pg.user},
+        input=script,
+        capture_output=True,
+        text=True,
+    )
+    assert "zq_forged_table" in done.stderr  # psql printed it, in DETAIL
+    error = from_psql(done.stderr)
+    assert error is not None
+    assert (error.sqlstate, error.table, error.constraint) == ("23505", "t", "t_e_key")
+    text = describe(error)
+    assert "zq_forged" not in text and "t_e_key" in text
