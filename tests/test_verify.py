@@ -453,6 +453,21 @@ def test_the_demo_verifies_and_a_planted_email_fails(tmp_path):
     assert "main.orders.status: 1 row(s)" in result.stderr
     _assert_no_value(result, email)
 
+    # a masked value left as it was on its own row: a certain leak, even a common name
+    src = sqlite3.connect(folder / "source.db")
+    (last,) = src.execute("SELECT last_name FROM users WHERE id = 2").fetchone()
+    src.close()
+    dev = sqlite3.connect(folder / "dev.db")
+    dev.execute("UPDATE orders SET status = 'paid' WHERE id = 3")
+    dev.execute("UPDATE users SET last_name = ? WHERE id = 2", (last.upper(),))
+    dev.commit()
+    dev.close()
+    same = run_cli("verify", "dev", "-c", cfg, "--json")
+    assert same.returncode == 1, _output(same)
+    hits = {(h["table"], h["column"]): h["same_row"] for h in json.loads(same.stdout)["hits"]}
+    assert hits == {("main.users", "last_name"): 1}
+    _assert_no_value(same, last)
+
 
 # --- no false alarm on a correct copy of real-looking data -----------------------------
 

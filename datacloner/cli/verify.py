@@ -104,6 +104,12 @@ def _summary(report: runtime.VerifyReport, verbose: bool) -> None:
     for s in report.samples:
         if s.note:
             out.print(Text(f"  {s.table}.{s.column}: {s.note}"), highlight=False)
+    if report.rows_compared:
+        out.print(
+            f"compared {report.rows_compared:,} masked rows with their own source row",
+            highlight=False,
+            markup=False,
+        )
     views = sum(1 for t in report.searched if t.kind != "table")
     out.print(
         f"searched {report.environment} ({report.target}): {len(report.searched) - views} tables"
@@ -124,6 +130,7 @@ def _hits(report: runtime.VerifyReport) -> None:
             + Text(
                 f"{hit.table}.{hit.column}: {hit.rows:,}{'+' if hit.at_least else ''} row(s) hold "
                 f"{hit.values:,} sampled source value(s)"
+                + (f", {hit.same_row:,} unmasked on their own row" if hit.same_row else "")
             ),
             highlight=False,
         )

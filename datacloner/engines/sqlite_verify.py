@@ -9,6 +9,7 @@ one read transaction. Nothing here logs or raises with a value.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -102,6 +103,61 @@ class SqliteSampler:
             ) from None
         return [r[0] for r in rows]
 
+    def sample_rows(
+        self,
+        table: Table,
+        column: Column,
+        limit: int,
+        unless: str | None,
+        path: tuple[str, ...] | None,
+    ) -> tuple[list[str], list[tuple[str, list[str]]]] | None:
+        """Rows of a masked column with their primary key, for verify's same-row
+        comparison (see verify/same_row.py)."""
+        declared = (column.type or "").upper()
+        key = list(table.primary_key)
+        if not key or any(word in declared for word in _NOT_SAMPLED):
+            return None
+        keep = f" AND ({unless}) IS NOT TRUE" if unless else ""
+        values, params = _row_values(column.name, path, "JSON" in declared)
+        query = (
+            f"SELECT {_key_text(key)}, {values} FROM {_quote(table.name)} "
+            f"WHERE {_quote(column.name)} IS NOT NULL{keep} ORDER BY random() LIMIT ?"
+        )
+        try:
+            rows = self.conn.exec_driver_sql(query, (*params, limit)).all()
+        except DBAPIError:
+            return None  # the search still runs; `sample` reports what is wrong
+        return key, [(r[0], json.loads(r[1])) for r in rows]
+
+
+def _key_text(key: list[str]) -> str:
+    """A row's primary key as JSON text, the same in source and target."""
+    return "json_array(" + ", ".join(f"CAST({_quote(k)} AS TEXT)" for k in key) + ")"
+
+
+def _row_values(column: str, path: tuple[str, ...] | None, is_json: bool) -> tuple[str, list[str]]:
+    """A column's values as a JSON array of text, in order: the value, or the
+    strings and numbers at a JSON path (and under it)."""
+    col = _quote(column)
+    if path is None and not is_json:
+        return (
+            f"json_array(CASE WHEN typeof({col}) IN ('text', 'integer') "
+            f"THEN CAST({col} AS TEXT) END)",
+            [],
+        )
+    params: list[str] = []
+    where = ""
+    if path is not None:
+        pattern = _json_glob(path)
+        where = " AND (j.fullkey GLOB ? OR j.fullkey GLOB ?)"
+        params = [pattern, pattern + "[.[]*"]
+    return (
+        "(SELECT json_group_array(v) FROM (SELECT CAST(j.value AS TEXT) AS v FROM "
+        f"json_tree(CASE WHEN json_valid({col}) THEN {col} ELSE '[]' END) AS j "
+        f"WHERE j.type IN ('text', 'integer'){where} ORDER BY j.id))",
+        params,
+    )
+
 
 class SqliteTargetReader:
     copy_text = False
@@ -170,6 +226,33 @@ class SqliteTargetReader:
                 parts, length = [], 0
         if parts:
             yield b"\n".join(parts) + b"\n"
+
+    def rows(
+        self,
+        schema: str,
+        table: str,
+        column: str,
+        key: list[str],
+        keys: list[str],
+        path: tuple[str, ...] | None,
+    ) -> dict[str, list[str]] | None:
+        """The target rows with these primary keys (JSON text, as sample_rows gives
+        them)."""
+        rel = _quote(table)
+        try:
+            info = self.conn.execute(f"PRAGMA table_info({rel})").fetchall()
+            declared = {r[1].decode(): (r[2] or b"").decode().upper() for r in info}
+            if column not in declared or any(k not in declared for k in key):
+                return None
+            values, params = _row_values(column, path, "JSON" in declared[column])
+            found = self.conn.execute(
+                f"SELECT {_key_text(key)}, {values} FROM {rel} "
+                f"WHERE {_key_text(key)} IN (SELECT value FROM json_each(?))",
+                (*params, json.dumps(keys)),
+            ).fetchall()
+        except sqlite3.Error:
+            return None
+        return {r[0].decode(): json.loads(r[1]) for r in found}
 
 
 def open_source(url: str) -> contextlib.closing[SqliteSampler]:

@@ -147,6 +147,7 @@ class VerifyReport:
     sample: int  # the limit per column
     samples: list[ColumnSample] = field(default_factory=list)
     needles: int = 0
+    rows_compared: int = 0  # masked rows compared with their own source row
     searched: list[SearchedTable] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -182,6 +183,7 @@ class VerifyReport:
             "values_sampled": self.values_sampled,
             "values_kept": self.values_kept,
             "needles": self.needles,
+            "rows_compared": self.rows_compared,
             "tables_searched": len(self.searched),
             "columns_searched": self.columns_searched,
             "rows_searched": self.rows_searched,
@@ -306,12 +308,13 @@ def compare_rows(
     plan_tables: Iterable[Any],
     limit: int,
     phase: list[str] | None = None,
-) -> list[Hit]:
+) -> tuple[list[Hit], int]:
     """Masked values equal to their own source value, row by row (:mod:`.same_row`),
-    where both engines can read rows by key."""
+    where both engines can read rows by key; and how many rows were compared."""
     if not hasattr(sampler, "sample_rows") or not hasattr(reader, "rows"):
-        return []
+        return [], 0
     hits: list[Hit] = []
+    compared = 0
     for tp in plan_tables:
         if tp.skip or not tp.masks or not tp.table.primary_key:
             continue
@@ -328,11 +331,12 @@ def compare_rows(
                     phase[0] = f"comparing {tp.name}.{column.name} row by row"
                 same_row.compare(check, sampler, reader, target, limit, tp.unless)
                 equal = max(equal, check.equal)
+                compared += check.rows
             if equal:
                 hits.append(
                     Hit(table=tp.name, column=column.name, rows=equal, values=equal, same_row=equal)
                 )
-    return hits
+    return hits, compared
 
 
 def _merge(hits: list[Hit], same: list[Hit]) -> list[Hit]:
@@ -402,7 +406,7 @@ def _verify(
     ):
         report.samples = sample_source(sampler, plan.tables, needles, sample, phase, masked)
         report.needles = len(needles)
-        same = compare_rows(sampler, reader, plan.tables, sample, phase)
+        same, report.rows_compared = compare_rows(sampler, reader, plan.tables, sample, phase)
         report.sample_seconds = round(time.monotonic() - began, 3)
 
         matcher = Matcher(needles)

@@ -99,14 +99,18 @@ def checks_for(table: Table, display: str, column: Column, spec: MaskSpec) -> It
 def _leaked(check: Check, before: list[str], after: list[str]) -> bool:
     if check.scrub is None:
         # the same place: the n-th value at the path, the n-th element
-        return any(same_as_source(t, s) for s, t in zip(before, after, strict=False))
+        pairs = zip(before, after, strict=False)
+        return any(s is not None and t is not None and same_as_source(t, s) for s, t in pairs)
     kinds = check.scrub.options.get("kinds", []) if isinstance(check.scrub.options, dict) else []
     found: set[bytes] = set()
     for value in before:
-        found.update(embedded(value, kinds))
+        if value is not None:
+            found.update(embedded(value, kinds))
     if not found:
         return False
     for value in after:
+        if value is None:
+            continue
         norm = normalize(value)
         if found.intersection(_loose(norm)) or found.intersection(_digit_runs(norm)):
             return True
