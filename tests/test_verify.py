@@ -142,6 +142,40 @@ def test_needles_hold_no_source_value():
         todo.extend(getattr(obj, s) for s in slots if hasattr(obj, s))
 
 
+def test_numbers_inside_document_codes_are_no_phone_numbers():
+    text = "Re INV-2026-04-0007 and Q-0A5F-202604-007: call +1 202 555 0143"
+    assert v.embedded(text) == {b"12025550143": "phone"}
+    assert v.embedded("mail Bob.K@Corp.example now") == {b"bob.k@corp.example": "email"}
+    assert v.embedded("call +1 202 555 0143", kinds=["email"]) == {}  # what the scrub keeps
+
+
+def test_what_a_fake_could_be():
+    locales: frozenset[str] = frozenset()
+    for could in ("Hampshire", "John Smith", "jsmith82@gmail.com", "East Jamesmouth", "10.0.0.7"):
+        norm = v.normalize(could)
+        assert v.could_be_fake(norm, "ipv4" if could[0].isdigit() else None, locales), could
+    for never in ("MARY.SMITH@sakilacustomer.org", "Zorvath Quill7", "+1 202 555 0143"):
+        assert not v.could_be_fake(v.normalize(never), None, locales), never
+
+
+def test_in_a_column_of_fakes_only_what_no_fake_could_be_counts():
+    """`Hampshire` (a source region) inside the fake `New Hampshire`, or another
+    row's real `John Smith` drawn as a fake, is a coincidence there; in a kept
+    column the same value counts."""
+    needles = v.Needles(v.common_words())
+    scope = ("public", "people", "region")
+    for value in ("Hampshire", "John Smith", "Zorvath Quillby"):
+        needles.add(value, scope)
+    rows = [["New Hampshire", "John Smith"], ["x", "zorvath quillby"], ["Hampshire", "x"]]
+    block = "".join("\t".join(r) + "\n" for r in rows).encode()
+    scopes = [scope, ("public", "people", "notes")]
+    matcher = v.Matcher(needles)
+    _, kept = matcher.scan("public.people", scopes, [block], copy_text=True)
+    assert {h.column: h.rows for h in kept} == {"region": 2, "notes": 2}
+    _, fakes = matcher.scan("public.people", scopes, [block], True, None, [True, True])
+    assert {h.column: h.rows for h in fakes} == {"notes": 1}
+
+
 def test_each_run_has_its_own_key():
     one, two = _needles("Zorvath Quillby"), _needles("Zorvath Quillby")
     assert one.global_.matched([b"zorvath quillby"]) != two.global_.matched([b"zorvath quillby"])
