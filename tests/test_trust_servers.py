@@ -233,6 +233,14 @@ def test_pg_env_without_host_in_url_reaches_one_server(
     done = run_cli("refresh", "dev", "-c", str(cfg), "--yes", env=env)
     assert done.returncode == 0, done.stderr
     _same_data(pg, src_db, target_name)
+    # psql restored the schema as the user psycopg connected as (PGUSER), not
+    # as a default the child programs would pick on their own
+    with pg.connect(target_name) as conn:
+        owners = conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class "
+            "WHERE relnamespace = 'public'::regnamespace"
+        ).fetchall()
+    assert owners == [(pg.user,)]
 
 
 def test_hostaddr_with_a_host_name_is_used_by_every_client(
