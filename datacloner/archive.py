@@ -235,7 +235,7 @@ class ArchiveReader:
         except (binascii.Error, ValueError):
             raw = b""
         if not archive_sign.verifies(key, self.manifest_bytes, raw):
-            theirs = str(sig.get("key_id", "?"))[:16]
+            theirs = _shown(str(sig.get("key_id", "?"))[:16])
             raise Refused(
                 f"{self.path}: the signature does not verify with {archive_sign.PUBLIC_ENV} "
                 f"(key {archive_sign.key_id(key)}; the archive names key {theirs}): it was "
@@ -257,7 +257,9 @@ class ArchiveReader:
             raise _damaged(self.path, f"members are missing: {', '.join(missing[:5])}")
         extra = sorted(names - set(checksums))
         if extra:
-            raise _damaged(self.path, f"it holds members its manifest does not list: {extra[0]}")
+            raise _damaged(
+                self.path, f"it holds members its manifest does not list: {_shown(extra[0])}"
+            )
         for member in (*SCHEMA, STATE):
             if member not in checksums:
                 raise _damaged(self.path, f"its manifest lists no {member}")
@@ -302,6 +304,11 @@ def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+def _shown(name: str) -> str:
+    """A name from the archive, as one short printable line (it may be made up)."""
+    return ascii(name[:60])[1:-1]
+
+
 def _json(data: bytes, path: Path, member: str) -> Any:
     try:
         return json.loads(data)
@@ -341,9 +348,9 @@ def _check_manifest(m: dict[str, Any], path: Path) -> dict[str, str]:
     checksums: dict[str, str] = m["checksums"]
     for member, digest in checksums.items():
         ok = isinstance(digest, str) and bool(_HEX64.fullmatch(digest))
-        _expect(ok, path, f"checksums.{member}", "a SHA-256 in hex")
+        _expect(ok, path, f"checksums.{_shown(member)}", "a SHA-256 in hex")
         ok = member in (*SCHEMA, STATE) or bool(_DATA.fullmatch(member))
-        _expect(ok, path, f"checksums.{member}", "a member such as data/00001.copy")
+        _expect(ok, path, f"checksums.{_shown(member)}", "a member such as data/00001.copy")
     seen_tables: set[tuple[str, str]] = set()
     seen_members: set[str] = set()
     fields = {"schema", "name", "columns", "member", "rows", "masked_columns"}

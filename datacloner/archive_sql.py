@@ -181,7 +181,7 @@ def split(script: bytes, where: str) -> list[Statement]:
     parens = atomic = 0
     for token in tokens:
         if token.kind == "meta":
-            command = token.value.split(maxsplit=1)[0].decode("utf-8", "replace")[:20]
+            command = ascii(token.value.split(maxsplit=1)[0].decode("utf-8", "replace")[:20])[1:-1]
             raise Refused(
                 f"{where}:{token.line}: the psql meta-command `{command}` is not allowed in an "
                 "archive; restore runs no client commands; nothing was changed",
@@ -353,7 +353,7 @@ def check(statement: Statement, where: str) -> None:
     """Refuse a statement outside pg_dump's schema kinds (Refused, exit 1)."""
     words = [_word(t) for t in statement.tokens if t.kind in ("word", "qident")]
     lead = [_word(t) for t in statement.tokens[:2] if t.kind == "word"]
-    kind = " ".join(lead) or statement.tokens[0].value.decode("utf-8", "replace")[:20]
+    kind = ascii(" ".join(lead) or statement.tokens[0].value.decode("utf-8", "replace")[:20])[1:-1]
 
     def refuse(why: str) -> Refused:
         return Refused(
@@ -389,6 +389,9 @@ def check(statement: Statement, where: str) -> None:
             raise refuse("only objects inside the database may be altered")
         if words[1] == "EXTENSION":
             raise refuse("extensions are created, not altered")
+    elif first == "REFRESH":  # pg_dump's post-data, for a populated materialized view
+        if words[1:3] != ["MATERIALIZED", "VIEW"]:
+            raise refuse("only REFRESH MATERIALIZED VIEW")
     elif first in ("COMMENT", "SECURITY"):
         target = words[2] if first == "COMMENT" else _after(words, "ON")
         if target in _NOT_COMMENTED:
@@ -414,11 +417,14 @@ def _check_create(statement: Statement, words: list[str], refuse) -> None:  # ty
         named = rest[4:] if rest[1:4] == ["IF", "NOT", "EXISTS"] else rest[1:]
         name = named[0] if named else ""
         if name in _EXTENSIONS or "CASCADE" in words:
-            raise refuse(f"the extension {name.lower()} reaches outside the database")
+            raise refuse(
+                f"the extension {ascii(name.lower()[:40])[1:-1]} reaches outside the database"
+            )
     if what in ("FUNCTION", "PROCEDURE"):
         language = _depth0_after(statement, "LANGUAGE")
         if language and language not in _LANGUAGES:
-            raise refuse(f"functions in {language.lower()} load code; only trusted languages")
+            shown = ascii(language.lower()[:40])[1:-1]
+            raise refuse(f"functions in {shown} load code; only trusted languages")
         for token in statement.tokens:
             if token.kind == "string" and (m := _BODY.search(token.value)):
                 found = m.group(0).split(b"(")[0].decode("utf-8", "replace").strip()[:30]
