@@ -17,6 +17,7 @@ the archive's signature is for (docs/archive.md#trust). No database code here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from datacloner.errors import Refused, UsageError
@@ -404,7 +405,7 @@ def _after(words: list[str], word: str) -> str:
     return words[words.index(word) + 1] if word in words[:-1] else ""
 
 
-def _check_create(statement: Statement, words: list[str], refuse) -> None:  # type: ignore[no-untyped-def]
+def _check_create(statement: Statement, words: list[str], refuse: Callable[[str], Refused]) -> None:
     rest = words[3:] if words[1:3] == ["OR", "REPLACE"] else words[1:]
     what = rest[0] if rest else ""
     if what not in _CREATE or (what == "TEXT" and rest[1:2] != ["SEARCH"]):
