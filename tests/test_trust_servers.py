@@ -243,6 +243,28 @@ def test_pg_env_without_host_in_url_reaches_one_server(
     assert owners == [(pg.user,)]
 
 
+def test_a_service_file_is_read_once_for_every_client_and_the_guard(
+    pg, loopback, small_src, target_name, tmp_path
+):
+    """`?service=` resolves through libpq's service file, the same for
+    psycopg, pg_dump, psql and the protected-host guard."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[h2local]\nhost=127.0.0.1\nport={pg.port}\nuser={pg.user}\n")
+    env = {"PGSERVICEFILE": str(services)}
+    src_db = small_src.rsplit("/", 1)[1]
+    source = f"postgresql:///{src_db}?service=h2local"
+    target = f"postgresql:///{target_name}?service=h2local"
+    cfg = _config(tmp_path, source, target, "protected: [localhost]\n")
+    assert "protected" in _refuses(pg, cfg, target_name, env=env)
+    cfg = _config(tmp_path, source, target, "protected: [db.prod.invalid]\n")
+    done = run_cli("refresh", "dev", "-c", str(cfg), "--yes", env=env)
+    assert done.returncode == 0, done.stderr
+    _same_data(pg, src_db, target_name)
+    cfg = _config(tmp_path, source, f"postgresql:///{target_name}?service=nosuch")
+    done = run_cli("refresh", "dev", "-c", str(cfg), "--yes", env=env)
+    assert done.returncode == 2 and 'service "nosuch" not found' in done.stderr, done.stderr
+
+
 def test_hostaddr_with_a_host_name_is_used_by_every_client(
     pg, loopback, small_src, target_name, tmp_path
 ):

@@ -103,9 +103,31 @@ def libpq_only(params: dict[str, str]) -> dict[str, str]:
 
 def resolve(url: str) -> dict[str, str]:
     """The URL's keywords plus what libpq takes from ``PG*`` variables and
-    service files: libpq's own resolution (PQconnectStart + PQconninfo),
-    stopped before anything is sent to a server."""
+    service files, resolved by libpq itself, before any server is contacted."""
     params = url_params(url)
+    found = {**_libpq_defaults(params), **params}
+    for key in _RESOLVED:
+        if key not in params and found.get(key):
+            params[key] = found[key]
+    if not found.get("connect_timeout"):
+        params["connect_timeout"] = CONNECT_TIMEOUT
+    params.setdefault("fallback_application_name", APP_NAME)
+    return params
+
+
+def _libpq_defaults(params: dict[str, str]) -> dict[str, str]:
+    """What libpq would use for the options ``params`` leaves out.
+
+    PQconndefaults gives the ``PG*`` variables, ``PGSERVICE``'s service and
+    the compiled-in defaults without any network. A service named in the URL
+    is read by PQconnectStart, whose options (PQconninfo) are read before the
+    connection sends anything, then dropped."""
+    if "service" not in params:
+        return {
+            o.keyword.decode(): o.val.decode(errors="replace")
+            for o in pq.Conninfo.get_defaults()
+            if o.val is not None
+        }
     conn = pq.PGconn.connect_start(make_conninfo(**libpq_only(params)).encode())
     try:
         found = {
@@ -120,13 +142,7 @@ def resolve(url: str) -> dict[str, str]:
             )
     finally:
         conn.finish()
-    for key in _RESOLVED:
-        if key not in params and found.get(key):
-            params[key] = found[key]
-    if not found.get("connect_timeout"):
-        params["connect_timeout"] = CONNECT_TIMEOUT
-    params.setdefault("fallback_application_name", APP_NAME)
-    return params
+    return found
 
 
 def pin(params: dict[str, str], conn: psycopg.Connection, server: str) -> dict[str, str]:
@@ -166,6 +182,7 @@ def child_env(params: dict[str, str]) -> dict[str, str]:
     plus the set's password. Nothing in it can redirect the child: the
     conninfo names host, port, user and database, and explicit values win."""
     env = dict(os.environ)
+    env.setdefault("PGAPPNAME", APP_NAME)  # psql's own fallback name would win otherwise
     if params.get("password"):
         env["PGPASSWORD"] = params["password"]
     return env
