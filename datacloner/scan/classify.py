@@ -121,6 +121,7 @@ class _Evidence:
     reasons: list[str] = field(default_factory=list)
     weak: bool = False  # decided by the table's context in the second pass
     json_rules: dict[str, Rule] = field(default_factory=dict)
+    json_kinds: set[str] = field(default_factory=set)  # kinds of the json rule's paths
     scrub: list[str] = field(default_factory=list)
 
 
@@ -226,6 +227,7 @@ def _json_keys(ev: _Evidence, is_sqlite: bool) -> list[str]:
         text = Column(name=path.rsplit(".", 1)[-1], type="text")
         rule = suggest(kind, text, "text", None, tokens=names.tokens(path), is_sqlite=is_sqlite)
         ev.json_rules[path] = rule.rule
+        ev.json_kinds.add(kind)
         found.append(f"{path} ({kind})")
     return found
 
@@ -259,6 +261,11 @@ def _first_pass(ev: _Evidence, is_sqlite: bool) -> None:
             ev.personal, ev.kind, ev.confidence = True, "json", 0.85
             ev.reasons.append(f"JSON keys: {', '.join(keys)}")
         stray = _json_stray(ev)
+        if stray and ev.json_kinds <= set(stray) | {"email", "phone"}:
+            # a scrub finds these under the personal keys too, and in keys
+            stray = sorted(set(stray) | ev.json_kinds, key=("email", "phone").index)
+            keys, ev.json_rules = [], {}
+            ev.personal = False
         if stray and not keys:
             # emails/phones as keys or inside values: scrubbed wherever they are
             ev.personal, ev.kind, ev.confidence = True, "free_text", 0.85

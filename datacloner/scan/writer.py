@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datacloner.catalog import QualifiedName
+from datacloner.scan.frameworks import framework_of, framework_reason
 
 if TYPE_CHECKING:
     from datacloner.scan import ScanResult
@@ -167,8 +168,13 @@ def render_rules(result: ScanResult) -> str:
                 lines.append(_line(f"      {scalar(f.column)}: {flow(f.rule)}", _why_masked(f)))
         if kept:
             lines.append("    keep:")
+            framework = framework_of(qualified[1])
             for f in kept:
-                lines.append(_line(f"      - {scalar(f.column)}", _why_kept(f)))
+                if framework:  # kept with the reason: no check ever asks about it again
+                    entry = f"      - {scalar(f.column)}: {scalar(framework_reason(f.table_name))}"
+                    lines.append(entry)
+                else:
+                    lines.append(_line(f"      - {scalar(f.column)}", _why_kept(f)))
         if not found:
             lines.append("    keep: []")
         lines.append("")
