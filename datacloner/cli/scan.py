@@ -15,6 +15,7 @@ from datacloner.cli.app import ConfigOption, app, config_from, err, out, run
 from datacloner.engines import engine_for
 from datacloner.errors import UsageError
 from datacloner.scan import DEFAULT_SAMPLE, ScanResult, flow, scan_source, write_rules
+from datacloner.scan.frameworks import framework_of, framework_reason
 
 
 def _table(result: ScanResult, show_values: bool) -> Table:
@@ -27,7 +28,17 @@ def _table(result: ScanResult, show_values: bool) -> Table:
         table.add_column(heading, overflow="fold")
     if show_values:
         table.add_column("sampled values", overflow="fold")
+    shown: set[str] = set()
     for f in result.findings:
+        if framework_of(f.table_name):  # one row per framework table, not per column
+            if f.table not in shown:
+                shown.add(f.table)
+                count = sum(1 for g in result.findings if g.table == f.table)
+                why = framework_reason(f.table_name)
+                row = [f.table, f"(all {count})", "", "no", "", "1.00", why, "keep"]
+                row += [""] if show_values else []
+                table.add_row(*(Text(cell) for cell in row))
+            continue
         # Text cells, never markup: names and reasons may hold brackets
         row = [
             Text(f.table),
@@ -108,6 +119,11 @@ def scan(
             "personal": len(result.personal),
             "sample": result.sample,
             "unreadable": result.skipped,
+            "framework_tables": {
+                f.table: framework_reason(f.table_name)
+                for f in result.findings
+                if framework_of(f.table_name)
+            },
             "findings": [f.to_dict(show_values) for f in result.findings],
         }
         print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
