@@ -81,6 +81,7 @@ class Config:
     # an unset ${VAR} in `source`: an error only for verbs that read the source
     source_unset: ErrorList | None = field(default=None, compare=False, repr=False)
     secret_unset: ErrorList | None = field(default=None, compare=False, repr=False)
+    secret_at: Location | None = field(default=None, compare=False, repr=False)  # file:line
 
     def environment(self, name: str) -> Environment:
         """The environment called ``name``; UsageError naming the closest ones."""
@@ -121,7 +122,8 @@ class Config:
         if len(key) < MIN_SECRET_BYTES:
             state = "is empty" if not key else f"is too short ({len(key)} bytes)"
             raise UsageError(
-                f"{self.path}: the secret {state}: masking needs at least {MIN_SECRET_BYTES} bytes",
+                f"{self.secret_at or self.path}: secret: the key {state}; masking needs at "
+                f"least {MIN_SECRET_BYTES} bytes",
                 hint=f"make a good one: export {SECRET_ENV}=$(openssl rand -hex 32)",
             )
         return key
@@ -502,6 +504,7 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
         source=_sqlite_relative(model.source, base),
         source_unset=deferred.source or None,
         secret_unset=deferred.secret or None,
+        secret_at=doc.location(("secret",)) if model.secret is not None else None,
         secret=model.secret,
         rules_path=relative(model.rules),
         protected=tuple(model.protected),

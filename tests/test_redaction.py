@@ -229,6 +229,7 @@ def test_a_weak_secret_is_refused_with_a_way_to_make_one(
     done = run_cli("refresh", "dev", "-c", str(cfg), "--yes")
     assert done.returncode == 2, _said(done)
     assert says in done.stderr
+    assert f"{cfg}:2: secret:" in done.stderr  # the file and line
     assert "openssl rand -hex 32" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 2  # one error line, one hint line
     if "short" in says:  # present, just weak: nothing suggests it is missing
