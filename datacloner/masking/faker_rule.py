@@ -255,11 +255,6 @@ def _fake_from(spec: MaskSpec, locale: str, name: str, draw: Any) -> Callable[[b
     return from_faker
 
 
-def _distinct_outputs(fake_from: Callable[[bytes], Any]) -> int:
-    """How many distinct outputs PROBES fixed draws give (the same in every process)."""
-    return len({str(fake_from(derive(b"dc-pool-probe", i))) for i in range(PROBES)})
-
-
 def never_same(spec: MaskSpec) -> bool:
     """Whether the rule's fakes never equal their input (see faker_value_fn): it
     is unique, or its provider has more than a handful of outputs."""
@@ -267,18 +262,27 @@ def never_same(spec: MaskSpec) -> bool:
         return True
     locale = _locale_of(spec, None)
     name = _check_provider_name(spec, None, locale)
-    return _large_pool(spec.identity(), locale, name, spec)
+    return _large_pool(spec, locale, name)
 
 
 _LARGE_POOL: dict[str, bool] = {}  # rule identity -> whether it has more than a handful
+_PROBE_SEED = 0x706F6F6C  # "pool"
 
 
-def _large_pool(identity: str, locale: str, name: str, spec: MaskSpec) -> bool:
+def _large_pool(spec: MaskSpec, locale: str, name: str) -> bool:
+    """Whether PROBES fixed-seed calls of the provider give MIN_POOL distinct
+    outputs: the same answer in every process, on the fast path or not."""
+    identity = spec.identity()
     large = _LARGE_POOL.get(identity)
     if large is None:
-        draw = pools.fast_provider(locale, name) if not spec.args else None
-        large = _distinct_outputs(_fake_from(spec, locale, name, draw)) >= MIN_POOL
-        _LARGE_POOL[identity] = large
+        generator = _reference_generator(locale)
+        provider = getattr(generator, name)
+        seen = set()
+        with _CHECK_LOCK:
+            for i in range(PROBES):
+                generator.seed_instance(_PROBE_SEED + i)
+                seen.add(str(provider(**spec.args)))
+        large = _LARGE_POOL[identity] = len(seen) >= MIN_POOL
     return large
 
 
@@ -328,7 +332,7 @@ def faker_value_fn(
 
     # A provider with a handful of outputs ({random_element: [M, F]}, prefix) is
     # not re-drawn: "anything but the input" would tell the input.
-    redraws = REDRAWS if unique or _large_pool(spec.identity(), locale, name, spec) else 0
+    redraws = REDRAWS if unique or _large_pool(spec, locale, name) else 0
 
     def fake_of(value: Any, digest: bytes) -> Any:
         """Never the input itself (see base.same_as_source): a fake equal to it is
