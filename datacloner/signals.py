@@ -51,8 +51,9 @@ class _State:
     received: int | None = None  # the first stop signal
     raised = False  # Stopped was raised for it
     holding = 0  # depth of held() blocks
+    changing = False  # the verb has begun to build or change something
     committed = False  # a held(commits=True) block ended normally
-    # what to say when stopped: before, and after, the change was committed
+    # what to say when stopped while changing, and after the change was committed
     outcome: tuple[str, str] = ("nothing was changed", "nothing was changed")
 
 
@@ -110,13 +111,26 @@ def held(commits: bool = False) -> Iterator[None]:
 
 
 def describe(unchanged: str, changed: str) -> None:
-    """What a stop leaves: before the change was committed, and after."""
+    """What a stop leaves once the verb has begun to change something (see
+    :func:`changing`), and after the change was committed."""
     _state.outcome = (unchanged, changed)
+
+
+def changing() -> None:
+    """The verb begins to build or change something (until now a stop left
+    nothing to clean up)."""
+    _state.changing = True
 
 
 def report(stop: Stopped) -> None:
     """The one line a stopped run prints."""
-    _say(f"stopped by {stop.name}: {_state.outcome[1 if _state.committed else 0]}")
+    if _state.committed:
+        what = _state.outcome[1]
+    elif _state.changing:
+        what = _state.outcome[0]
+    else:
+        what = "nothing was changed"
+    _say(f"stopped by {stop.name}: {what}")
 
 
 def _say(line: str) -> None:

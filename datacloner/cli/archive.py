@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from datacloner import archiving, signals
+from datacloner import archiving
 from datacloner.cli.app import (
     ConfigOption,
     DrainTimeoutOption,
@@ -44,7 +44,6 @@ def dump(
     """Write a portable, already-masked archive of the source, signed (DATACLONER_ARCHIVE_KEY)."""
 
     def step() -> Report:
-        signals.describe("the archive was not written", "the archive was not written")
         progress = _progress(json_out)
         try:
             return archiving.dump(config_from(config), file, progress, unsigned=unsigned)

@@ -122,6 +122,7 @@ class EngineBase:
     def build_target(self, url: str, source: Any, policy: SwapPolicy) -> Iterator[Any]:
         build = self.build_class(url, source, policy)
         try:
+            signals.changing()  # a stop from here on reports the new copy removed
             build.create()
             yield build
         except BaseException:
