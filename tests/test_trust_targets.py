@@ -50,6 +50,7 @@ def _config(folder: Path, source: str, envs: dict[str, str], secret: str = "one"
     )
     path = folder / "datacloner.yml"
     body = "".join(f"  {name}:\n    url: {rest}\n" for name, rest in envs.items())
+    secret += "-a-long-enough-secret"  # masking refuses a short key
     path.write_text(f"source: {source}\nsecret: {secret}\nrules: rules.yml\nenvironments:\n{body}")
     return path
 
@@ -317,7 +318,8 @@ def test_sqlite_a_kill_in_the_swap_leaves_every_previous_copy(tmp_path, keep):
 
     def write(secret: str) -> None:
         cfg.write_text(
-            f"source: sqlite:///source.db\nsecret: {secret}\nrules: rules.yml\n"
+            f"source: sqlite:///source.db\nsecret: {secret}-a-long-enough-secret\n"
+            "rules: rules.yml\n"
             f"environments:\n  staging: {{url: 'sqlite:///dev.db', keep: {keep}}}\n"
         )
 
@@ -336,3 +338,13 @@ def test_sqlite_a_kill_in_the_swap_leaves_every_previous_copy(tmp_path, keep):
     if keep == 2:
         assert (tmp_path / "dev.db.prev2").read_bytes() == before["dev.db.prev"]
     assert not (tmp_path / "dev.db.dc_hold").exists()
+
+
+def test_keep_zero_drops_the_replaced_copies_only_after_the_swap(pg, small_src, target, tmp_path):
+    before = _filled(pg, small_src, target, tmp_path, 1)
+    env = {"staging": f"{pg.url(target)}\n    keep: 0"}
+    done = _refresh(_config(tmp_path, small_src, env, "zero"))
+    assert done.returncode == 0, done.stderr
+    assert list(_generations(pg, target)) == [target]
+    assert _digest(pg, target) not in before.values()
+    assert not any(pg.exists(target + suffix) for suffix in WORKING)
