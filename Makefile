@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench bench-masking clean
+.PHONY: install demo test lint bench bench-masking bench-scan clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ bench: install
 
 bench-masking: install
 	$(BIN)/python bench/bench_masking.py
+
+bench-scan: install
+	$(BIN)/python bench/scan_quality.py
 
 clean:
 	rm -rf $(VENV) examples/demo/*.db examples/demo/*.db.prev
