@@ -128,6 +128,23 @@ def test_a_system_database_is_never_a_target(pg, small_src, target, tmp_path, sp
     assert not any(pg.exists(target + suffix) for suffix in ("", *WORKING))
 
 
+def test_restore_onto_a_system_database_is_refused(pg, small_src, target, tmp_path):
+    cfg = _config(tmp_path, small_src, {"staging": pg.url(target)})
+    archive = tmp_path / "snap.dcz"
+    done = run_cli("dump", str(archive), "--unsigned", "-c", str(cfg))
+    assert done.returncode == 0, done.stderr
+    url = f"'postgresql://{pg.user}@{pg.host}:{pg.port}/{target}?dbname=template1'"
+    cfg = _config(tmp_path, small_src, {"staging": url})
+    before = _system_state(pg)
+    done = run_cli(
+        "restore", str(archive), "--to", "staging", "--allow-unsigned", "--yes", "-c", str(cfg)
+    )
+    assert done.returncode == 2, done.stderr
+    assert "is a PostgreSQL system database" in done.stderr
+    assert _system_state(pg) == before
+    assert not pg.exists("template1__dc_new")
+
+
 # --- names a refresh derives from its target ----------------------------------------
 
 
