@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 
 ROWS = 2_000
@@ -357,16 +356,42 @@ def test_sqlite_refresh_stopped_by_sigterm_removes_the_new_file_and_frees_the_lo
         assert conn.execute("SELECT v FROM era").fetchall() == [("old",)]
 
 
-def _swapping(pg, new: str) -> bool:
-    """The new copy holds its manifest, written just before the swap: the run
-    is in the swap, waiting for the target's sessions to leave."""
-    if not pg.exists(new):
-        return False
-    try:
-        with pg.connect(new) as conn:
-            return bool(conn.execute("SELECT count(*) FROM datacloner.refreshes").fetchone()[0])
-    except psycopg.Error:
-        return False
+def _queries_of(pg, pid: int) -> list[str]:
+    """The last query of each of the process's own sessions: its sockets'
+    local ports are the sessions' client ports."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    if not ports:
+        return []
+    with pg.connect() as conn:
+        rows = conn.execute(
+            "SELECT query FROM pg_stat_activity WHERE client_port = ANY(%s)", (sorted(ports),)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _draining(pg, pid: int) -> bool:
+    """The run counts the target's sessions: it is in the drain."""
+    return any(
+        q.startswith("SELECT count(*) FROM pg_stat_activity WHERE datname")
+        for q in _queries_of(pg, pid)
+    )
 
 
 def test_a_signal_while_the_swap_waits_for_sessions_leaves_the_old_copy(
@@ -379,7 +404,7 @@ def test_a_signal_while_the_swap_waits_for_sessions_leaves_the_old_copy(
     with pg.connect(target_name) as busy:  # a client that never leaves
         busy.execute("SELECT 1")
         proc = _start("refresh", "staging", "-c", str(cfg), "--yes")
-        _wait_for("the drain", lambda: _swapping(pg, target_name + "__dc_new"), proc)
+        _wait_for("the drain", lambda: _draining(pg, proc.pid), proc)
 
         code, err, took = _stop(proc, signal.SIGTERM)
 
@@ -390,6 +415,34 @@ def test_a_signal_while_the_swap_waits_for_sessions_leaves_the_old_copy(
     assert _era(pg, target_name) == [("old",)]
     assert not pg.exists(target_name + "__dc_new")
     assert not pg.exists(target_name + "__dc_prev")
+    assert _lock_free(pg, target_name)
+
+
+def test_a_rollback_stopped_in_its_drain_changes_nothing(pg, slow_src, target_name, tmp_path):
+    _old_target(pg, target_name)
+    cfg = _config(
+        tmp_path, slow_src, pg.url(target_name), slow=False, env_extra="    on_busy: wait\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "datacloner.cli", "refresh", "staging", "-c", str(cfg), "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr  # the old copy is now the previous one
+    with pg.connect(target_name) as busy:  # a client that never leaves
+        busy.execute("SELECT 1")
+        proc = _start("rollback", "staging", "-c", str(cfg), "--yes")
+        _wait_for("the drain", lambda: _draining(pg, proc.pid), proc)
+
+        code, err, took = _stop(proc, signal.SIGTERM)
+
+    assert code == 143, err
+    assert took < STOP_WITHIN
+    assert err.strip() == "stopped by SIGTERM: nothing was changed"
+    with pg.connect(target_name) as conn:
+        assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == ROWS
+    assert _era(pg, target_name + "__dc_prev") == [("old",)]
     assert _lock_free(pg, target_name)
 
 
@@ -415,7 +468,7 @@ def test_a_signal_inside_the_rename_transaction_waits_for_its_end(
     busy = pg.connect(target_name)
     proc = _start("refresh", "staging", "-c", str(cfg), "--yes")
     try:
-        _wait_for("the drain", lambda: _swapping(pg, target_name + "__dc_new"), proc)
+        _wait_for("the drain", lambda: _draining(pg, proc.pid), proc)
         with pg.connect(autocommit=False) as holder:
             # another session's lock on the new copy: renaming it must wait
             holder.execute(f"COMMENT ON DATABASE \"{new}\" IS 'held'")
