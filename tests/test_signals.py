@@ -446,6 +446,45 @@ def test_a_rollback_stopped_in_its_drain_changes_nothing(pg, slow_src, target_na
     assert _lock_free(pg, target_name)
 
 
+def test_a_restore_stopped_in_its_drain_removes_the_new_copy(pg, slow_src, target_name, tmp_path):
+    _old_target(pg, target_name)
+    cfg = _config(
+        tmp_path, slow_src, pg.url(target_name), slow=False, env_extra="    on_busy: wait\n"
+    )
+    archive = tmp_path / "snapshot.dcz"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datacloner.cli",
+            "dump",
+            str(archive),
+            "-c",
+            str(cfg),
+            "--unsigned",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    with pg.connect(target_name) as busy:  # a client that never leaves
+        busy.execute("SELECT 1")
+        proc = _start(
+            "restore", str(archive), "--to", "staging", "-c", str(cfg), "--yes", "--allow-unsigned"
+        )
+        _wait_for("the drain", lambda: _draining(pg, proc.pid), proc)
+
+        code, err, took = _stop(proc, signal.SIGTERM)
+
+    assert code == 143, err
+    assert took < STOP_WITHIN
+    assert "stopped by SIGTERM: the new copy was removed, staging is unchanged" in err
+    assert _era(pg, target_name) == [("old",)]
+    assert not pg.exists(target_name + "__dc_new")
+    assert _lock_free(pg, target_name)
+
+
 def _renaming_blocked(pg, new: str) -> bool:
     """The run's rename of the new copy waits for a lock."""
     with pg.connect() as conn:
