@@ -143,7 +143,11 @@ class ArchiveReader:
         try:
             with path.open("rb") as handle:
                 end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
-            if end is not None and end[zipfile._ECD_ENTRIES_TOTAL] > MAX_MEMBERS:  # type: ignore[attr-defined]
+            # the central directory's count and size, before it is parsed into memory
+            if end is not None and (
+                end[zipfile._ECD_ENTRIES_TOTAL] > MAX_MEMBERS  # type: ignore[attr-defined]
+                or end[zipfile._ECD_SIZE] > MAX_JSON  # type: ignore[attr-defined]
+            ):
                 raise _damaged(path, f"it holds more than {MAX_MEMBERS:,} members")
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -154,6 +158,8 @@ class ArchiveReader:
             ) from None
         try:
             names = self.zip.namelist()
+            if len(names) > MAX_MEMBERS:  # the count in the directory's end may lie
+                raise _damaged(path, f"it holds more than {MAX_MEMBERS:,} members")
             if len(names) != len(set(names)):
                 raise _damaged(path, "a member name appears twice")
             if MANIFEST not in names:
@@ -176,10 +182,10 @@ class ArchiveReader:
         if version != FORMAT_VERSION:
             self.zip.close()
             raise Refused(
-                f"{path} has archive format version {version}; this datacloner reads "
-                f"version {FORMAT_VERSION}",
+                f"{path} has archive format version {_shown(str(version))}; this datacloner "
+                f"reads version {FORMAT_VERSION}",
                 hint="restore it with the datacloner version that wrote it "
-                f"({str(manifest.get('datacloner_version'))[:40]})",
+                f"({_shown(str(manifest.get('datacloner_version')))})",
             )
         self.tables: list[ArchiveTable] = []
         self.state_data: dict[str, Any] = {}
