@@ -323,6 +323,7 @@ _EXTENSIONS = {
     "PLTCLU",
     "PLSH",
     "PG_CRON",
+    "PG_WALINSPECT",  # WAL holds every database's rows
 }
 # functions that read or write the server's files, run queries given as text,
 # or act on other sessions and the server itself
