@@ -13,7 +13,7 @@ from datacloner.engines import engine_for
 from datacloner.errors import UsageError
 from datacloner.masking import compile_mask
 from datacloner.plan import TablePlan, build_plan
-from datacloner.refresh import check_rule
+from datacloner.refresh import check_conditions, check_rule
 from datacloner.rules import RuleSet, load_rules, parse_table_name
 from datacloner.table_masker import MaskerCache, TableMasker
 
@@ -61,7 +61,7 @@ def preview(config: Config, table: str, rows: int) -> Preview:
             target = next((tp for tp in plan.tables if catalog.root_of(tp.table) is wanted), None)
         if target is None or target.skip:
             raise UsageError(f"{table} is skipped by the rules: no rows to preview")
-        source.check_condition(target)
+        check_conditions(source, [target])  # at the rules' file:line
         sample = [list(r) for r in source.sample(target.table, target.columns, rows)]
         masker = TableMasker(target, MaskerCache(compile_mask, secret))
         masked = [list(r) for r in sample]
