@@ -9,6 +9,7 @@ Damaged or foreign files exit 2 on one line, before anything is created."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -450,3 +451,19 @@ def test_pg_dumps_own_sections_pass_and_escapes_are_refused(signed):
         b"CREATE FUNCTION g() RETURNS text LANGUAGE plpgsql AS $_$ BEGIN RETURN 'a;b'; END $_$;\n"
     )
     assert len(checked(kept, "m")) == 3
+
+
+def test_keygen_prints_a_pair_that_signs_and_verifies(monkeypatch):
+    done = run_cli("keygen")
+    assert done.returncode == 0, done.stderr
+    pair = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    assert set(pair) == {archive_sign.PRIVATE_ENV, archive_sign.PUBLIC_ENV}
+    assert pair[archive_sign.PRIVATE_ENV] not in done.stderr
+    for name, value in pair.items():
+        monkeypatch.setenv(name, value)
+    private, public = archive_sign.private_key(), archive_sign.public_key()
+    assert private is not None and public is not None
+    signature = archive_sign.sign(private, b"{}")
+    raw = base64.b64decode(signature["signature"])
+    assert archive_sign.verifies(public, b"{}", raw)
+    assert not archive_sign.verifies(public, b"{ }", raw)
