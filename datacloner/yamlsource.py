@@ -121,7 +121,8 @@ def read_text(path: Path) -> str:
             raise UsageError(
                 f"{path}: {size / 1024 / 1024:.1f} MB is over the limit of "
                 f"{MAX_FILE_BYTES // 1024 // 1024} MB for a YAML file",
-                hint="split the rules into several files in a folder (`rules: rules/`)",
+                hint="no hand-written file is this big; split rules into several files "
+                "in a folder (`rules: rules/`)",
             )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
