@@ -336,13 +336,14 @@ _FUNCTIONS = re.compile(
     r"PG_IMPORT_SYSTEM_COLLATIONS)"
 )
 _BODY = re.compile(
-    rb"\b(?:COPY\b[^;]*?\b(?:TO|FROM)\s+(?:PROGRAM\b|E?'|\$)|"
-    rb"(?:ALTER|CREATE|DROP)\s+(?:SYSTEM|DATABASE|ROLE|USER|GROUP|TABLESPACE|SERVER|"
-    rb"SUBSCRIPTION|EXTENSION|LANGUAGE)\b|SET\s+(?:LOCAL\s+|SESSION\s+)?(?:ROLE|SESSION\s+"
-    rb"AUTHORIZATION)\b|GRANT\b|REVOKE\b|LOAD\s+'|"
-    rb"(?:PG_READ_FILE|PG_READ_BINARY_FILE|PG_LS_\w+|PG_STAT_FILE|PG_FILE_\w+|LO_IMPORT|"
-    rb"LO_EXPORT|DBLINK\w*|PG_TERMINATE_BACKEND|PG_RELOAD_CONF|QUERY_TO_XML\w*|TS_STAT|"
-    rb"SET_CONFIG)\s*\()",
+    rb"\bCOPY\b[^;]*?\b(?:TO|FROM)\s+(?:PROGRAM\b|E?'|\$)"
+    rb"|\b(?:ALTER|CREATE|DROP)\s+(?:SYSTEM|DATABASE|ROLE|USER|GROUP|TABLESPACE|SERVER|"
+    rb"SUBSCRIPTION|EXTENSION|LANGUAGE)\b"
+    rb"|\bSET\s+(?:LOCAL\s+|SESSION\s+)?(?:ROLE|SESSION\s+AUTHORIZATION)\b"
+    rb"|\b(?:GRANT|REVOKE)\b|\bLOAD\s+'"
+    rb"|(?:\bpg_catalog\s*\.\s*|(?<![\w.$]))\"?(?:PG_READ_FILE|PG_READ_BINARY_FILE|PG_LS_\w+|"
+    rb"PG_STAT_FILE|PG_FILE_\w+|LO_IMPORT|LO_EXPORT|DBLINK\w*|PG_TERMINATE_BACKEND|"
+    rb"PG_RELOAD_CONF|QUERY_TO_XML\w*|TS_STAT|SET_CONFIG)\"?\s*\(",
     re.IGNORECASE,
 )
 _HEADER_SELECTS = (
@@ -381,8 +382,8 @@ def check(statement: Statement, where: str) -> None:
         if not any(p.fullmatch(statement.text) for p in _HEADER_SELECTS):
             raise refuse("a query")
         return
-    for token in statement.tokens:
-        if token.kind in ("word", "qident") and _FUNCTIONS.fullmatch(_word(token)):
+    for i, token in enumerate(statement.tokens):
+        if _calls(statement.tokens, i):
             raise refuse(f"it calls {_word(token).lower()}, which reaches outside the database")
     if first == "CREATE":
         _check_create(statement, words, refuse)
@@ -400,6 +401,20 @@ def check(statement: Statement, where: str) -> None:
             raise refuse("only objects inside the database")
     else:
         raise refuse("not one of pg_dump's schema statements")
+
+
+def _calls(tokens: tuple[Token, ...], i: int) -> bool:
+    """Whether ``tokens[i]`` is a call of a denied function: ``f(``,
+    ``pg_catalog.f``, ``(x).f``; not ``app.f`` (the app's own function of that
+    name) nor a column that merely starts like one."""
+    if tokens[i].kind not in ("word", "qident") or not _FUNCTIONS.fullmatch(_word(tokens[i])):
+        return False
+    if i >= 1 and tokens[i - 1].value == b".":
+        qualifier = tokens[i - 2] if i >= 2 else None
+        if qualifier is None or qualifier.kind not in ("word", "qident"):
+            return True  # (expression).f
+        return _word(qualifier) == "PG_CATALOG"
+    return i + 1 < len(tokens) and tokens[i + 1].kind == "lparen"
 
 
 def _after(words: list[str], word: str) -> str:

@@ -427,6 +427,10 @@ def test_pg_dumps_own_sections_pass_and_escapes_are_refused(signed):
         "SELECT pg_catalog.set_config('role', 'postgres', false);",
         "CREATE TABLE t AS SELECT pg_backend_pid();",
         "CREATE TABLE t (a text DEFAULT pg_read_file('/etc/passwd'));",
+        "CREATE VIEW app.v AS SELECT pg_catalog.pg_read_file(x) FROM app.t;",
+        'CREATE VIEW app.v AS SELECT "pg_read_file"(x) FROM app.t;',
+        "CREATE VIEW app.v AS SELECT (x).pg_read_file FROM app.t;",
+        "CREATE TABLE t (a text CHECK (query_to_xml('select 1', true, true, '') IS NOT NULL));",
         "CREATE MATERIALIZED VIEW v AS SELECT 1;",
         "CREATE FUNCTION f() RETURNS void LANGUAGE c AS '/tmp/x.so', 'f';",
         "CREATE FUNCTION f() RETURNS void LANGUAGE plpython3u AS $$ import os $$;",
@@ -449,8 +453,11 @@ def test_pg_dumps_own_sections_pass_and_escapes_are_refused(signed):
         b"CREATE RULE r AS ON INSERT TO t DO INSTEAD (INSERT INTO a VALUES (1); "
         b"INSERT INTO b VALUES ('x;y'));\n"
         b"CREATE FUNCTION g() RETURNS text LANGUAGE plpgsql AS $_$ BEGIN RETURN 'a;b'; END $_$;\n"
+        # the app's own function that shares a denied name, and columns named like one
+        b"CREATE FUNCTION app.set_config(k text) RETURNS void LANGUAGE sql AS 'SELECT 1';\n"
+        b"CREATE TABLE app.t (dblink_url text, pg_file_name text DEFAULT app.set_config('x'));\n"
     )
-    assert len(checked(kept, "m")) == 3
+    assert len(checked(kept, "m")) == 5
 
 
 def test_keygen_prints_a_pair_that_signs_and_verifies(monkeypatch):
