@@ -205,6 +205,14 @@ POSITIVE_NAMES = {
     "title_of_courtesy": "salutation",
     "avatar": "photo",
     "e-mail": "email",
+    "tax_identification_number": "national_id",
+    "legal_number": "national_id",
+    "legal_name": "name",
+    "device_fingerprint": "device_id",
+    "shipping_city": "city",
+    "billing_state": "region",
+    "unconfirmed_email": "email",
+    "current_sign_in_ip": "ip",
 }
 NOT_PERSONAL_NAMES = [
     "email_verified",
@@ -224,6 +232,9 @@ NOT_PERSONAL_NAMES = [
     "page",
     "title",
     "city_id",  # a key; "city" itself is a quasi-identifier beside people
+    "state_id",
+    "state_name",  # us_states.state_name: a place's name
+    "service_name",
     "country",
     "status",
     "description",
