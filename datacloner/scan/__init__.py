@@ -22,6 +22,7 @@ from datacloner.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.scan import names
 from datacloner.scan.classify import Finding, classify_table
 from datacloner.scan.families import family
+from datacloner.scan.frameworks import framework_of
 from datacloner.scan.writer import flow, render_rules, write_rules
 
 if TYPE_CHECKING:  # types only: scan needs no masking or engine code at import
@@ -125,7 +126,11 @@ def scan_source(
                 if t is not root and catalog.root_of(t) is root
             ),
         )
-        wanted = [c for c in root.copied_columns if _needs_values(c)] if sample > 0 else []
+        wanted = (
+            [c for c in root.copied_columns if _needs_values(c)]
+            if sample > 0 and not framework_of(root.name)  # kept whatever they hold
+            else []
+        )
         values, bad = _sample(source, leaves, wanted, sample) if wanted and leaves else ({}, [])
         skipped += [f"{root.display}.{name}" for name in bad]
         findings += classify_table(root, values, covers, is_sqlite)
