@@ -111,6 +111,7 @@ SPELLINGS = [
     "postgresql://{user}@127.0.0.1/{db}",
     "postgresql://{user}@127.0.0.1:{port}/{db}",
     "postgresql://{user}@somename/{db}?hostaddr=127.0.0.1",
+    "postgresql://{user}@/{db}?host=10.255.255.1,127.0.0.1",  # a host list: any of them
 ]
 
 

@@ -228,6 +228,8 @@ def endpoints(params: dict[str, str]) -> list[tuple[str, str, int]]:
     addrs = (params.get("hostaddr") or "").split(",")
     ports = (params.get("port") or "").split(",")
     count = max(len(hosts), len(addrs))
+    if any(1 < len(values) != count for values in (hosts, addrs, ports)):
+        raise UsageError("the database URL's host, hostaddr and port lists differ in length")
     found = []
     for i in range(count):
         host = hosts[i] if len(hosts) > 1 else hosts[0]
