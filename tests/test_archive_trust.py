@@ -107,7 +107,7 @@ def one_line_error(stderr: str) -> None:
     )], stderr  # fmt: skip
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def drop_dir() -> Iterator[Path]:
     """A folder the server's own user may write into too (COPY TO PROGRAM
     runs as that user): so a payload that ran would leave its file here."""
@@ -117,7 +117,7 @@ def drop_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def other_db(pg, run_id) -> Iterator[str]:
     """Another database on the same server, which an archive must never reach."""
     name = f"dct_{run_id}_other"
