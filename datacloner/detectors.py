@@ -187,6 +187,9 @@ _NOT_A_PHONE = re.compile(
     r"|(?:19|20)\d\d[-./](?:0[1-9]|1[0-2])[-./]"
     r"|(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[01]\d|2[0-3])\d*$"
 )
+# Country codes of one and two digits (the rest have three), as text.
+_CODES_1 = frozenset(str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE if c < 10)
+_CODES_2 = frozenset(str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE if 10 <= c < 100)
 _SEPARATORS = b" .-()/+"  # a candidate without these is its digits
 _GLUE = "-_"
 # Regions whose numbering plans a candidate without "+" may follow: the
@@ -207,7 +210,10 @@ def phone_valid(text: str, s: int, e: int) -> bool:
         return False
     if e + 1 < len(text) and text[e] in _GLUE and text[e + 1].isalnum():
         return False
-    body = text[s:e]
+    return _phone_number_ok(text[s:e])
+
+
+def _phone_number_ok(body: str) -> bool:
     if "x" in body or "#" in body or "e" in body:
         body = _PHONE_EXTENSION.sub("", body)
     if _NOT_A_PHONE.match(body):
@@ -219,20 +225,22 @@ def phone_valid(text: str, s: int, e: int) -> bool:
         digits = body.encode().translate(None, _SEPARATORS).decode()
     else:
         digits = _NOT_DIGIT.sub("", body)
-    # inline possible_key (one call less per phone)
-    keep = 5 if plus else 6 if digits[0] == "0" else 3
-    return _possible(("+" if plus else "") + digits[:keep] + "5" * (len(digits) - keep))
+    return _possible(possible_key(digits, plus))
 
 
 def possible_key(digits: str, plus: bool) -> str:
     """The number phonenumbers is asked about in place of ``digits``.
 
     Its "possible" test reads the country code (after "+" or an "00"/"011"
-    prefix) or the trunk prefix, that is the first digits, and the length. So
-    the answer is cached on those, the rest of the digits written as 5s: a
-    dict look-up per phone instead of a parse, the same answer whatever order
+    prefix) and two digits after it, or the trunk prefix, that is the first
+    digits, and the length. So the answer is cached on those, the rest of the
+    digits written as 5s: a dict look-up per phone instead of a parse (a few
+    thousand parses for any number of phones), the same answer whatever order
     values come in (tests compare it with the whole number)."""
-    keep = 5 if plus else 6 if digits.startswith("0") else 3
+    if plus:
+        keep = 3 if digits[:1] in _CODES_1 else 4 if digits[:2] in _CODES_2 else 5
+    else:
+        keep = 6 if digits.startswith("0") else 3
     return ("+" if plus else "") + digits[:keep] + "5" * (len(digits) - keep)
 
 
