@@ -728,3 +728,21 @@ def test_pip_install_needs_no_deprecated_license_table() -> None:
 def test_make_demo_shows_masked_rows() -> None:
     demo = (ROOT / "Makefile").read_text().split("\ndemo:")[1].split("\n\n")[0]
     assert "datacloner preview users" in demo and "--rows 3" in demo
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted([*(ROOT / "rules").glob("*.yml"), *(ROOT / "tests" / "fixtures").glob("*.yml")]),
+    ids=lambda p: p.name,
+)
+def test_libyaml_and_pure_python_read_rules_alike(path: Path, monkeypatch) -> None:
+    """The fast loader (libyaml) gives the same data, lines and raw scalars as
+    the pure-Python one, which still reads files when libyaml is missing."""
+    from datacloner import yamlsource
+
+    text = path.read_text()
+    fast = yamlsource.parse_yaml(text, path)
+    monkeypatch.setattr(yamlsource, "_FastLoader", None)
+    slow = yamlsource.parse_yaml(text, path)
+    assert fast.data == slow.data
+    assert fast._where == slow._where
