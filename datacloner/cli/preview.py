@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from datacloner import preview as runtime
 from datacloner.cli.app import ConfigOption, app, config_from, out, run, warn
@@ -30,9 +31,26 @@ def preview(
         out.print(f"{result.plan.name}: no masked column, rows are copied as they are")
         return
     key = " (throwaway key: not a refresh's fakes)" if result.throwaway_key else ""
+    # one line per masked column, originals and fakes side by side: legible at
+    # 80 columns, where one cell per column cut both values short
     view = Table(title=f"{result.plan.name}: original → masked{key}")
-    for column in result.columns:
-        view.add_column(column)
-    for originals, masked in result.rows:
-        view.add_row(*(f"{o!s} → {m!s}" for o, m in zip(originals, masked, strict=True)))
+    view.add_column("row", justify="right")
+    view.add_column("column")
+    view.add_column("original", overflow="fold")
+    view.add_column("masked", overflow="fold")
+    last = len(result.columns) - 1
+    for number, (originals, masked) in enumerate(result.rows, start=1):
+        for i, (column, o, m) in enumerate(zip(result.columns, originals, masked, strict=True)):
+            # Text, never markup: values may hold brackets
+            view.add_row(
+                Text(str(number) if i == 0 else ""),
+                Text(column),
+                Text(_shown(o)),
+                Text(_shown(m)),
+                end_section=i == last,
+            )
     out.print(view)
+
+
+def _shown(value: object) -> str:
+    return "NULL" if value is None else str(value)
