@@ -154,11 +154,14 @@ def could_be_fake(norm: bytes, kind: str | None, locales: frozenset[str]) -> boo
     if not words:
         return False
     vocabulary = pool_words(locales)
+    # digits after a name only in a login (`andrea00`): no fake name, city or
+    # street has a word like `Quill7`
+    could = _part_could_be if len(words) == 1 else _in_pools
     for word in words:
         if word.isdigit():
             if len(word) >= MIN_DIGITS:
                 return False
-        elif len(word) > 1 and not _part_could_be(word, vocabulary):
+        elif len(word) > 1 and not could(word, vocabulary):
             return False
     return True
 

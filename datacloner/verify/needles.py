@@ -152,6 +152,24 @@ class ColumnSample:
     note: str | None = None  # why the column was not sampled at all
 
 
+class _Group:
+    """Needles of one kind: global, scoped to their own column, word n-grams."""
+
+    __slots__ = ("global_", "scoped", "ngrams", "ngram_words", "ngram_sets")
+
+    def __init__(self, empty: _Index) -> None:
+        self.global_ = empty
+        self.scoped: dict[Scope, _Index] = {}
+        self.ngrams = _Index(empty._keyed, empty._fast)  # multi-word values as n-grams
+        # Each n-gram needle as the digests of its words: a block whose words do not
+        # include all of them cannot hold it, and needs no n-gram pass.
+        self.ngram_words = _WordIndex(empty._keyed, empty._fast)
+        self.ngram_sets: dict[frozenset[int | bytes], set[int]] = {}  # word ids -> sizes
+
+    def __len__(self) -> int:
+        return len(self.global_) + sum(map(len, self.scoped.values())) + len(self.ngrams)
+
+
 class Needles:
     """Keyed hashes of what to look for.
 
@@ -163,8 +181,10 @@ class Needles:
       masked copy holds only fakes: elsewhere a single word is too often just a
       word (`Hunter`, `Temple`, a city called `Trang`).
 
-    Each value (and each email or number inside one) has its own id; the ids of
-    those a fake could be are in :attr:`could_be_fake`.
+    Each value (and each email or number inside one) has its own id. Those a
+    fake could be (:func:`fakes.could_be_fake`) are kept apart, in :attr:`fake`:
+    in a column that holds fakes, away from their own row, they are a
+    coincidence of Faker's pools and are not looked for there at all.
     """
 
     def __init__(
@@ -176,27 +196,25 @@ class Needles:
     ) -> None:
         self._keyed = _Keyed(key or secrets.token_bytes(32))
         self._locales = locales
-        # Ids of the sampled values a fake could be (fakes.could_be_fake): found in
-        # a column that holds fakes, away from their own row, they are a coincidence.
-        self.could_be_fake: set[bytes] = set()
         # Python's hash() is keyed per process unless PYTHONHASHSEED disables it.
         self._fast = bool(sys.flags.hash_randomization) if fast is None else fast
         self._common = common
-        self.global_ = self.index()
-        self.scoped: dict[Scope, _Index] = {}
-        self.ngrams = self.index()  # multi-word values as word n-grams
-        # Each n-gram needle as the digests of its words: a block whose words do not
-        # include all of them cannot hold it, and needs no n-gram pass.
-        self.ngram_words = _WordIndex(self._keyed, self._fast)
-        self.ngram_sets: dict[frozenset[int | bytes], set[int]] = {}  # word ids -> sizes
+        self.real = _Group(self.index())  # no fake could be them: counted everywhere
+        self.fake = _Group(self.index())  # a fake could be them: not in columns of fakes
         self.digit_runs = False  # whether any needle is a digit run (else none are cut)
 
     def index(self) -> _Index:
         return _Index(self._keyed, self._fast)
 
+    @property
+    def global_(self) -> _Index:
+        return self.real.global_
+
     def __len__(self) -> int:
-        scoped = sum(len(i) for i in self.scoped.values())
-        return len(self.global_) + scoped + len(self.ngrams)
+        return len(self.real) + len(self.fake)
+
+    def _group(self, token: bytes, kind: str | None) -> _Group:
+        return self.fake if could_be_fake(token, kind, self._locales) else self.real
 
     def add(
         self,
@@ -219,29 +237,23 @@ class Needles:
                 if len(found.decode("utf-8", "replace")) >= MIN_CHARS:
                     inside[found] = "pattern"
         for token, kind in inside.items():
-            self._add(self.global_, token, self._keyed(token), kind)
+            self._group(token, kind).global_.add(token, self._keyed(token))
             self.digit_runs = self.digit_runs or token.isdigit()
         if embedded_only:
             return None if inside else "nothing personal inside"
         reason = self._whole(norm, scope, self._keyed(norm))
         return None if reason is None or inside else reason
 
-    def _add(self, index: _Index, token: bytes, value_id: bytes, kind: str | None) -> None:
-        index.add(token, value_id)
-        if could_be_fake(token, kind, self._locales):
-            self.could_be_fake.add(value_id)
-
     def _whole(self, norm: bytes, scope: Scope, value_id: bytes) -> str | None:
         if len(norm.decode("utf-8", "replace")) < MIN_CHARS:
             return "shorter than 4 characters"
         if _DATE.fullmatch(norm):
             return "a date"
-        kind = "ipv4" if _IPV4.fullmatch(norm) else None
-        if could_be_fake(norm, kind, self._locales):
-            self.could_be_fake.add(value_id)
+        ipv4 = _IPV4.fullmatch(norm)
+        group = self._group(norm, "ipv4" if ipv4 else None)
         if not any(c.isalpha() for c in norm.decode("utf-8", "replace")):
-            if _IPV4.fullmatch(norm):
-                self.global_.add(norm, value_id)
+            if ipv4:
+                group.global_.add(norm, value_id)
                 return None
             # a number: a phone or an id is found by its digits, a postcode is too short
             runs = [r for r in _digit_runs(norm) if len(r) >= MIN_DIGITS]
@@ -249,9 +261,9 @@ class Needles:
                 if not any(48 <= c <= 57 for c in norm):
                     return "no letters or digits"
                 return "a number shorter than 9 digits"
-            self.global_.add(norm, value_id)
+            group.global_.add(norm, value_id)
             for run in runs:
-                self.global_.add(run, value_id)
+                group.global_.add(run, value_id)
             self.digit_runs = True
             return None
         form = word_form(norm)
@@ -262,23 +274,25 @@ class Needles:
             if (b"@" in norm or any(48 <= c <= 57 or c == 95 for c in norm)) and len(
                 norm
             ) >= MIN_ID_CHARS:
-                self.global_.add(norm, value_id)  # an id, a login with digits, an email
+                group.global_.add(norm, value_id)  # an id, a login with digits, an email
             else:
-                index = self.scoped.get(scope)
+                index = group.scoped.get(scope)
                 if index is None:
-                    index = self.scoped[scope] = self.index()
+                    index = group.scoped[scope] = self.index()
                 index.add(norm, value_id)
                 index.add(form, value_id)
             return None
-        self.global_.add(norm, value_id)
+        group.global_.add(norm, value_id)
         if 2 <= len(words) <= MAX_NGRAM:
-            self.ngrams.add(form, value_id)
-            digests = frozenset(self.ngram_words.add(w) for w in words)
-            self.ngram_sets.setdefault(digests, set()).add(len(words))
+            group.ngrams.add(form, value_id)
+            digests = frozenset(group.ngram_words.add(w) for w in words)
+            group.ngram_sets.setdefault(digests, set()).add(len(words))
         return None
 
 
 # --- the search ------------------------------------------------------------------------
+
+_Look = tuple[_Group, "_Index | None"]  # needles to look for, with a column's scoped ones
 
 
 @dataclass
@@ -303,37 +317,44 @@ class Matcher:
     def __init__(self, needles: Needles) -> None:
         self.needles = needles
 
-    def _ngram_sizes(self, words: list[bytes]) -> list[int]:
-        """Sizes of the n-gram needles whose words all occur in ``words``: only
-        then is it worth cutting n-grams."""
-        if not self.needles.ngram_sets:
-            return []
-        present = self.needles.ngram_words.present(words)
-        if not present:
-            return []
+    def _ngram_sizes(self, words: list[bytes], looks: list[_Look]) -> list[int]:
+        """Sizes of the n-gram needles of ``looks`` whose words all occur in
+        ``words``: only then is it worth cutting n-grams."""
         sizes: set[int] = set()
-        for digests, n in self.needles.ngram_sets.items():
-            if digests <= present:
-                sizes |= n
+        for group, _ in looks:
+            if not group.ngram_sets:
+                continue
+            present = group.ngram_words.present(words)
+            if not present:
+                continue
+            for digests, n in group.ngram_sets.items():
+                if digests <= present:
+                    sizes |= n
         return sorted(sizes)
 
-    def _hits(self, text: bytes, scoped: _Index | None) -> tuple[bool, list[int]]:
-        """Whether prepared ``text`` holds a needle; the n-gram sizes worth cutting."""
-        needles = self.needles.global_
+    def _hits(self, text: bytes, looks: list[_Look]) -> tuple[bool, list[int]]:
+        """Whether prepared ``text`` holds a needle of ``looks``; the n-gram sizes
+        worth cutting."""
+        words = _words(text)
+        sizes = self._ngram_sizes(words, looks)
 
         def hits(tokens: list[bytes]) -> bool:
-            return needles.hits(tokens) or (scoped is not None and scoped.hits(tokens))
+            return any(
+                group.global_.hits(tokens) or (scoped is not None and scoped.hits(tokens))
+                for group, scoped in looks
+            )
 
-        words = _words(text)
-        sizes = self._ngram_sizes(words)
-        hit = (
-            hits(_cells(text))
-            or hits(_loose(text))
-            or hits(words)
-            or (self.needles.digit_runs and needles.hits(_digit_runs(text)))
-            or bool(sizes and self.needles.ngrams.hits(ngrams(text, sizes)))
-        )
-        return hit, sizes
+        if hits(_cells(text)) or hits(_loose(text)) or hits(words):
+            return True, sizes
+        if self.needles.digit_runs:
+            runs = _digit_runs(text)
+            if any(group.global_.hits(runs) for group, _ in looks):
+                return True, sizes
+        if sizes:
+            grams = ngrams(text, sizes)
+            if any(group.ngrams.hits(grams) for group, _ in looks):
+                return True, sizes
+        return False, sizes
 
     def scan(
         self,
@@ -347,16 +368,27 @@ class Matcher:
         """Rows read and hits per column; ``scopes[i]`` names the i-th value of a row.
         ``fakes[i]``: that column holds fakes (a masked column, a materialized
         view built from them), where a sampled value a fake could be is a
-        coincidence of the pools, not a leak (its own row is checked apart)."""
-        scoped = [self.needles.scoped.get(s) for s in scopes]
+        coincidence of the pools, not a leak (its own row is checked apart), and
+        is not looked for."""
         holds_fakes = fakes or [False] * len(scopes)
-        any_scoped: _Index | None = None
-        if any(index is not None for index in scoped):
-            # a scoped needle anywhere in the block only sends it to the exact count
-            any_scoped = self.needles.index()
-            for index in scoped:
-                if index is not None:
-                    any_scoped.update(index)
+        real, fake = self.needles.real, self.needles.fake
+        columns: list[list[_Look]] = []
+        for scope, fakes_here in zip(scopes, holds_fakes, strict=True):
+            looks: list[_Look] = [(real, real.scoped.get(scope))]
+            if not fakes_here:
+                looks.append((fake, fake.scoped.get(scope)))
+            columns.append(looks)
+        # the whole block first: a scoped needle anywhere only sends it to the exact count
+        block_looks: list[_Look] = []
+        for group in (real, fake):
+            merged: _Index | None = None
+            for looks in columns:
+                for g, index in looks:
+                    if g is group and index is not None:
+                        merged = merged or self.needles.index()
+                        merged.update(index)
+            if group is real or not all(holds_fakes):
+                block_looks.append((group, merged))
         rows = 0
         counts = [0] * len(scopes)
         values: list[set[bytes]] = [set() for _ in scopes]
@@ -364,8 +396,8 @@ class Matcher:
             n = block.count(b"\n")
             rows += n
             text = prepare(block, copy_text)
-            if self._hits(text, any_scoped)[0]:
-                self._count(text, scoped, counts, values, holds_fakes)
+            if self._hits(text, block_looks)[0]:
+                self._count(text, columns, counts, values)
             if advance is not None:
                 advance(n)
         found = [
@@ -384,34 +416,35 @@ class Matcher:
     def _count(
         self,
         text: bytes,
-        scoped: list[_Index | None],
+        columns: list[list[_Look]],
         counts: list[int],
         values: list[set[bytes]],
-        holds_fakes: list[bool],
     ) -> None:
         """The slow path, for a block that hits: column by column, then cell by cell."""
         width = len(counts)
         rows = [line.split(b"\t") for line in text.split(b"\n") if line]
-        columns = zip(*(row + [b""] * (width - len(row)) for row in rows), strict=False)
-        for i, cells in enumerate(columns):
+        cut = zip(*(row + [b""] * (width - len(row)) for row in rows), strict=False)
+        for i, cells in enumerate(cut):
             if i >= width or counts[i] >= COUNT_LIMIT:
                 continue
-            hit, sizes = self._hits(b"\n".join(cells), scoped[i])
+            looks = columns[i]
+            hit, sizes = self._hits(b"\n".join(cells), looks)
             if not hit:
                 continue
-            index = scoped[i]
             for cell in cells:
                 cell = cell.strip(b" ")
                 if not cell:
                     continue
                 tokens = [cell, *_loose(cell), *_words(cell)]
-                matched = self.needles.global_.matched(tokens + _digit_runs(cell))
-                if index is not None:
-                    matched |= index.matched(tokens)
-                if sizes:
-                    matched |= self.needles.ngrams.matched(ngrams(cell, sizes))
-                if matched and holds_fakes[i]:
-                    matched -= self.needles.could_be_fake
+                runs = _digit_runs(cell)
+                grams = ngrams(cell, sizes) if sizes else []
+                matched: set[bytes] = set()
+                for group, index in looks:
+                    matched |= group.global_.matched(tokens + runs)
+                    if index is not None:
+                        matched |= index.matched(tokens)
+                    if grams:
+                        matched |= group.ngrams.matched(grams)
                 if matched:
                     counts[i] += 1
                     values[i] |= matched
