@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from datacloner.location import Location
 from datacloner.masking import compile_mask
-from datacloner.masking.base import Masker, RowMasker
+from datacloner.masking.base import Masker, RowMasker, same_as_source
 from datacloner.rules import MaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,6 +98,21 @@ def test_property_deterministic_and_null_preserving(values: list[Any], which: in
         assert a == [None] * len(values)
     else:
         assert [v is None for v in a] == [v is None for v in values]
+
+
+# Rules that draw their output: it never reads as their input (docs/masking.md).
+DRAWN = [i for i, r in enumerate(TEXT_RULES) if r.kind in ("faker", "hash")]
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), which=st.sampled_from(DRAWN))
+def test_property_a_drawn_value_never_equals_its_input(data: st.DataObject, which: int) -> None:
+    """Worst case first: inputs that are the rule's own outputs (fakes of fakes)."""
+    own = FIRST[which]([f"seed {i}" for i in range(40)])
+    values = data.draw(st.lists(st.one_of(TEXTS, st.sampled_from(own)), max_size=12))
+    for before, after in zip(values, FIRST[which](values), strict=True):
+        if before is not None:
+            assert not same_as_source(after, before)
 
 
 DATE_RULES = [spec("shift", options={"days": 30}), spec("shift", options={"hours": 2})]
