@@ -232,15 +232,17 @@ def possible_key(digits: str, plus: bool) -> str:
     """The number phonenumbers is asked about in place of ``digits``.
 
     Its "possible" test reads the country code (after "+" or an "00"/"011"
-    prefix) and two digits after it, or the trunk prefix, that is the first
+    prefix) and a few digits after it, or the trunk prefix, that is the first
     digits, and the length. So the answer is cached on those, the rest of the
     digits written as 5s: a dict look-up per phone instead of a parse (a few
     thousand parses for any number of phones), the same answer whatever order
     values come in (tests compare it with the whole number)."""
     if plus:
         keep = 3 if digits[:1] in _CODES_1 else 4 if digits[:2] in _CODES_2 else 5
-    else:
-        keep = 6 if digits.startswith("0") else 3
+    elif digits[0] != "0":
+        keep = 3
+    else:  # an international prefix reads a country code and more after it
+        keep = 9 if digits.startswith("011") else 8 if digits.startswith("00") else 6
     return ("+" if plus else "") + digits[:keep] + "5" * (len(digits) - keep)
 
 
