@@ -187,7 +187,6 @@ CASES = [
         "datacloner.yml:{L}",
         "secret",
         edit=("datacloner.yml", f"secret: {SECRET}", "secret: abc"),
-        xfail="secrets (H4): `secret too short` is exit 2 but names no line",
     ),
     _c(
         "config-no-secret-refresh",
