@@ -292,6 +292,24 @@ def test_a_second_signal_never_cuts_the_cleanup_short_and_the_cleanup_is_bounded
     assert _era(pg, target_name) == [("old",)]
 
 
+def test_workers_die_with_a_leader_killed_by_sigkill(pg, slow_src, target_name, tmp_path):
+    cfg = _config(tmp_path, slow_src, pg.url(target_name), slow=True)
+    proc = _start("refresh", "staging", "-c", str(cfg), "--yes", "--jobs", "2")
+    _wait_for("the data phase", lambda: _copying(pg, target_name + "__dc_new") >= 2, proc)
+    workers = _children(proc.pid)
+
+    proc.kill()  # nothing runs in the leader: no cleanup, no terminate()
+    proc.wait()  # (its pipes stay open while a worker lives)
+    gone = _all_gone(workers)
+    for pipe in (proc.stdout, proc.stderr):
+        pipe.close()
+    for pid in workers:  # this test's orphans, if any, must not outlive it
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+    assert gone
+
+
 def _handlers_installed(pid: int) -> bool:
     """The process catches SIGTERM: datacloner's handlers are in place (Python
     alone catches only SIGINT)."""
