@@ -62,7 +62,11 @@ _state = _State()
 
 def install() -> None:
     """Handlers for the stop signals; a signal ignored when we started (nohup
-    ignores SIGHUP, a shell's background job SIGINT) stays ignored."""
+    ignores SIGHUP, a shell's background job SIGINT) stays ignored. Only the
+    main thread may install handlers (``main()`` called from another thread
+    keeps Python's defaults)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _on_signal)
