@@ -17,7 +17,7 @@ from pgcompare import columns_digest
 
 from datacloner import urls
 from datacloner.engines import pg_conninfo
-from datacloner.engines.pg_tools import check_server, find_tools
+from datacloner.engines.pg_tools import check_server, client_args, find_tools
 from datacloner.engines.postgres import cluster_id, connect
 from datacloner.errors import Refused
 
@@ -124,6 +124,19 @@ def test_every_spelling_of_a_protected_server_is_refused(
     cfg = _config(tmp_path, small_src, target, f"protected: [{entry.format(port=pg.port)}]\n")
     stderr = _refuses(pg, cfg, target_name)
     assert "protected" in stderr
+
+
+def test_rollback_and_restore_refuse_a_protected_socket_too(
+    pg, loopback, small_src, socket_dir, target_name, tmp_path
+):
+    target = f"postgresql://{pg.user}@/{target_name}?host={socket_dir}"
+    cfg = _config(tmp_path, small_src, target, "protected: [127.0.0.1]\n")
+    done = run_cli("rollback", "dev", "-c", str(cfg), "--yes")
+    assert done.returncode == 1 and "Unix socket" in done.stderr, done.stderr
+    archive = tmp_path / "none.dcz"  # refused before the archive is even opened
+    done = run_cli("restore", str(archive), "--to", "dev", "-c", str(cfg), "--yes")
+    assert done.returncode == 1 and "Unix socket" in done.stderr, done.stderr
+    assert not pg.exists(target_name) and not pg.exists(target_name + "__dc_new")
 
 
 def test_protected_port_leaves_other_ports_alone(pg, loopback, small_src, target_name, tmp_path):
@@ -287,6 +300,10 @@ def test_a_client_that_reaches_another_server_is_refused(pg, small_src):
     tools = find_tools(major)
     check_server(tools, pinned)  # the right server passes
     connect(pinned, "source").close()
+    # the password travels in the environment, never on a command line
+    argv = client_args({**pinned, "password": "pw-never-in-argv"})
+    assert "pw-never-in-argv" not in " ".join(argv)
+    assert pg_conninfo.child_env({**pinned, "password": "x"})["PGPASSWORD"] == "x"
     elsewhere = {**pinned, pg_conninfo.SERVER: "sysid:1"}
     with pytest.raises(Refused):
         check_server(tools, elsewhere)
