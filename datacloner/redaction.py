@@ -38,7 +38,15 @@ def register(value: str | None) -> None:
     if value and len(value) >= MIN_LENGTH and value not in _secrets:
         _secrets.add(value)
         ordered = sorted(_secrets, key=len, reverse=True)  # longest first
-        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        _pattern = re.compile("|".join(_piece(s) for s in ordered))
+
+
+def _piece(value: str) -> str:
+    # a value that is one word (a user name such as `postgres`) is replaced as
+    # a whole word: `postgresql://` stays readable; any other value wherever it is
+    if re.fullmatch(r"\w+", value):
+        return rf"(?<!\w){re.escape(value)}(?!\w)"
+    return re.escape(value)
 
 
 def register_url(url: str) -> None:
