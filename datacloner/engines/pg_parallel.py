@@ -135,6 +135,7 @@ def copy_parallel(
         if pool is not None:
             _stop(pool)
         raise
+    assert pool is not None
     pool.shutdown()
     return rows
 
