@@ -213,6 +213,7 @@ def phone_valid(text: str, s: int, e: int) -> bool:
     return _phone_number_ok(text[s:e])
 
 
+@functools.lru_cache(maxsize=1 << 12)  # the same customer's phone in many notes
 def _phone_number_ok(body: str) -> bool:
     if "x" in body or "#" in body or "e" in body:
         body = _PHONE_EXTENSION.sub("", body)
