@@ -276,6 +276,7 @@ class PgTargetReader:
         # verify reads only: the session and the transaction are both read-only
         self.conn.execute("SET default_transaction_read_only = on")
         self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._types: dict[int, _Type] | None = None  # loaded once, for rows()
 
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
@@ -358,7 +359,9 @@ class PgTargetReader:
         types = {name: (spelling, oid) for name, spelling, oid in found}
         if column not in types or any(k not in types for k in key):
             return None
-        kind = _sample_kind(_load_types(self.conn), types[column][1])
+        if self._types is None:
+            self._types = _load_types(self.conn)
+        kind = _sample_kind(self._types, types[column][1])
         if kind is None:
             return None
         columns = [json.loads(k) for k in keys]
