@@ -683,3 +683,35 @@ def test_a_masked_value_left_as_its_source_is_a_certain_leak(pg, trust_dev):
     hits = {(h["table"], h["column"]): h["same_row"] for h in json.loads(result.stdout)["hits"]}
     assert hits == {("public.customers", "region"): 3, ("public.customers", "full_name"): 3}
     _assert_no_value(result, *(r[2] for r in rows))
+
+
+def test_in_a_json_column_a_value_a_fake_could_be_counts_where_the_rule_keeps(pg, trust_dev):
+    """A Faker-made email is a coincidence at the path the json rule masks, on
+    another row; in a key the rule keeps, it is a leak."""
+    cfg, source, target = trust_dev
+    with pg.connect(source) as src:
+        (email,) = src.execute("SELECT email FROM customers WHERE id = 60").fetchone()
+    assert v.could_be_fake(v.normalize(email), None, frozenset())
+    with pg.connect(target) as conn:
+        saved = dict(conn.execute("SELECT id, profile::text FROM customers WHERE id IN (9, 10)"))
+        conn.execute(
+            "UPDATE customers SET profile = "
+            "jsonb_set(profile, '{contact,email}', to_jsonb(%s::text)) WHERE id = 10",
+            (email,),
+        )
+        try:
+            masked_path = run_cli("verify", "dev", "-c", str(cfg), "--json")
+            conn.execute(
+                "UPDATE customers SET profile = jsonb_set(profile, '{order}', to_jsonb(%s::text)) "
+                "WHERE id = 9",
+                (email,),
+            )
+            kept_key = run_cli("verify", "dev", "-c", str(cfg), "--json")
+        finally:
+            for cid, profile in saved.items():
+                conn.execute("UPDATE customers SET profile = %s WHERE id = %s", (profile, cid))
+    assert masked_path.returncode == 0, _output(masked_path)
+    assert kept_key.returncode == 1, _output(kept_key)
+    hits = {(h["table"], h["column"]): h["rows"] for h in json.loads(kept_key.stdout)["hits"]}
+    assert hits == {("public.customers", "profile"): 1}
+    _assert_no_value(kept_key, email)

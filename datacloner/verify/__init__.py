@@ -254,11 +254,12 @@ def sample_source(
     needles: Needles,
     limit: int,
     phase: list[str] | None = None,
-    masked: set[Scope] | None = None,
+    masked: dict[Scope, list[tuple[str, ...]] | None] | None = None,
 ) -> list[ColumnSample]:
     """Turn the masked columns of ``plan_tables`` (TablePlans) into needles;
     ``phase[0]`` says what is being done, for an error message; ``masked``
-    collects the (schema, root table, column) of every masked column."""
+    collects the (schema, root table, column) of every masked column, with the
+    paths its json rule masks (None: the whole value is masked)."""
     results: list[ColumnSample] = []
     for tp in plan_tables:
         if tp.skip or not tp.masks:
@@ -269,7 +270,9 @@ def sample_source(
             if spec is None:
                 continue
             if masked is not None:
-                masked.add((schema, root, column.name))
+                masked[(schema, root, column.name)] = (
+                    json_paths(spec) if spec.kind == "json" else None
+                )
             if phase is not None:
                 phase[0] = f"sampling {tp.name}.{column.name}"
             stats = ColumnSample(table=tp.name, column=column.name)
@@ -399,7 +402,7 @@ def _verify(
     specs = [spec for tp in plan.copied for spec in tp.masks.values()]
     locales = _locales(specs)
     needles = Needles(common_words(locales), locales=locales)
-    masked: set[Scope] = set()
+    masked: dict[Scope, list[tuple[str, ...]] | None] = {}
     with (
         source_engine.open_source(config.require_source()) as sampler,
         target_engine.open_target(target_url) as reader,
@@ -420,8 +423,13 @@ def _verify(
             if progress is not None:
                 progress.start_table(name, table.rows)
             scopes: list[Scope] = [(table.schema, table.name, c) for c in table.columns]
-            # columns that hold fakes: the masked ones, and what a view computes from them
-            fakes = [table.kind != "table" or s in masked for s in scopes]
+            # columns that hold fakes: the masked ones, and what a view computes from
+            # them; a json rule's column holds them at its paths only
+            view = table.kind != "table"
+            paths = [None if view else masked.get(s) for s in scopes]
+            fakes = [
+                view or (s in masked and p is None) for s, p in zip(scopes, paths, strict=True)
+            ]
             rows, hits = matcher.scan(
                 name,
                 scopes,
@@ -429,6 +437,7 @@ def _verify(
                 reader.copy_text,
                 progress.advance if progress is not None else None,
                 fakes,
+                paths,
             )
             if progress is not None:
                 progress.end_table(rows)

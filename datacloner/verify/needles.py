@@ -8,11 +8,13 @@ a value. Reports name tables, columns and counts.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from datacloner.verify.fakes import could_be_fake
 from datacloner.verify.tokens import (
@@ -364,13 +366,16 @@ class Matcher:
         copy_text: bool,
         advance: Callable[[int], None] | None = None,
         fakes: list[bool] | None = None,
+        masked_paths: list[list[JsonPath] | None] | None = None,
     ) -> tuple[int, list[Hit]]:
         """Rows read and hits per column; ``scopes[i]`` names the i-th value of a row.
         ``fakes[i]``: that column holds fakes (a masked column, a materialized
         view built from them), where a sampled value a fake could be is a
         coincidence of the pools, not a leak (its own row is checked apart), and
-        is not looked for."""
+        is not looked for. ``masked_paths[i]``: the paths a json rule masks in
+        that column; such values count only in the rest of the document."""
         holds_fakes = fakes or [False] * len(scopes)
+        paths = masked_paths or [None] * len(scopes)
         real, fake = self.needles.real, self.needles.fake
         columns: list[list[_Look]] = []
         for scope, fakes_here in zip(scopes, holds_fakes, strict=True):
@@ -397,7 +402,7 @@ class Matcher:
             rows += n
             text = prepare(block, copy_text)
             if self._hits(text, block_looks)[0]:
-                self._count(text, columns, counts, values)
+                self._count(text, columns, counts, values, paths)
             if advance is not None:
                 advance(n)
         found = [
@@ -419,6 +424,7 @@ class Matcher:
         columns: list[list[_Look]],
         counts: list[int],
         values: list[set[bytes]],
+        masked_paths: list[list[JsonPath] | None],
     ) -> None:
         """The slow path, for a block that hits: column by column, then cell by cell."""
         width = len(counts)
@@ -431,22 +437,70 @@ class Matcher:
             hit, sizes = self._hits(b"\n".join(cells), looks)
             if not hit:
                 continue
+            paths = masked_paths[i]
             for cell in cells:
                 cell = cell.strip(b" ")
                 if not cell:
                     continue
-                tokens = [cell, *_loose(cell), *_words(cell)]
-                runs = _digit_runs(cell)
-                grams = ngrams(cell, sizes) if sizes else []
-                matched: set[bytes] = set()
-                for group, index in looks:
-                    matched |= group.global_.matched(tokens + runs)
-                    if index is not None:
-                        matched |= index.matched(tokens)
-                    if grams:
-                        matched |= group.ngrams.matched(grams)
+                matched = self._matched(cell, looks, sizes)
+                if matched and paths is not None and len(looks) > 1:
+                    # a json rule's column: values a fake could be count only in
+                    # what the rule keeps, not at the paths it masks
+                    matched = self._matched(cell, looks[:1], sizes)
+                    kept = _kept_json(cell, paths)
+                    if kept:
+                        matched |= self._matched(kept, looks[1:], self._sizes(kept, looks))
                 if matched:
                     counts[i] += 1
                     values[i] |= matched
                     if counts[i] >= COUNT_LIMIT:
                         break
+
+    def _sizes(self, text: bytes, looks: list[_Look]) -> list[int]:
+        return self._ngram_sizes(_words(text), looks)
+
+    def _matched(self, cell: bytes, looks: list[_Look], sizes: list[int]) -> set[bytes]:
+        """Ids of the sampled values of ``looks`` in one prepared cell."""
+        tokens = [cell, *_loose(cell), *_words(cell)]
+        runs = _digit_runs(cell)
+        grams = ngrams(cell, sizes) if sizes else []
+        matched: set[bytes] = set()
+        for group, index in looks:
+            matched |= group.global_.matched(tokens + runs)
+            if index is not None:
+                matched |= index.matched(tokens)
+            if grams:
+                matched |= group.ngrams.matched(grams)
+        return matched
+
+
+JsonPath = tuple[str, ...]
+
+
+def _drop(node: Any, path: JsonPath) -> Any:
+    """``node`` without what ``path`` reaches (keys as prepare() left them: lower case)."""
+    if not path:
+        return None
+    head, rest = path[0], path[1:]
+    if isinstance(node, dict):
+        for key in [k for k in node if head == "*" or k == head.lower()]:
+            node[key] = _drop(node[key], rest)
+    elif isinstance(node, list):
+        if head == "*":
+            places: Iterable[int] = range(len(node))
+        else:
+            places = [int(head)] if head.isdigit() and int(head) < len(node) else []
+        for place in places:
+            node[place] = _drop(node[place], rest)
+    return node
+
+
+def _kept_json(cell: bytes, paths: list[JsonPath]) -> bytes:
+    """The part of a JSON document that a json rule keeps, as text to search."""
+    try:
+        doc = json.loads(cell)
+    except ValueError:
+        return cell  # not JSON as read here: all of it counts
+    for path in paths:
+        doc = _drop(doc, path)
+    return json.dumps(doc, ensure_ascii=False).encode()
