@@ -180,11 +180,15 @@ def _phone_ok(candidate: str) -> bool:
 
 
 # Phone candidates that are something else: a year range ("1963-1981"), a
-# year and month opening a document number ("2026-04-0007"), a bare timestamp
+# year and month opening a document number ("2026-04-0007"), a year and a
+# serial ("2026/00017", an invoice number), a number and a year ("420 2024"),
+# a bare timestamp
 # ("20240101123456", a Rails migration version). One regex: one call.
 _NOT_A_PHONE = re.compile(
     r"(?:1[5-9]|20)\d\d ?[-/] ?(?:(?:1[5-9]|20)\d\d|\d\d)$"
     r"|(?:19|20)\d\d[-./](?:0[1-9]|1[0-2])[-./]"
+    r"|(?:19|20)\d\d ?[-/] ?0\d{2,}$"  # a year and a zero-padded serial: "2026/00017"
+    r"|\d{3,4} (?:19|20)\d\d$"  # a model number and a year: "Balance 420 2024"
     r"|(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[01]\d|2[0-3])\d*$"
 )
 # Country codes of one and two digits (the rest have three), as text.

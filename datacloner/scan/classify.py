@@ -136,6 +136,10 @@ def _value_kind(profile: ValueProfile) -> tuple[str, str] | None:
         return None
     for kind, threshold in _VALUE_THRESHOLDS:
         hits = profile.kinds[kind]
+        if kind == "phone" and hits and profile.kinds["barcode"] >= 0.9 * hits:
+            # bare digits, nearly all with a valid GTIN check digit (a phone has one
+            # by chance in ten): product barcodes, not phones
+            continue
         if hits and hits / n >= threshold:
             return kind, f"values: {_pct(hits, n)} of {n} sampled are {_KIND_WORDS[kind]}"
     if profile.kinds["email"]:  # one person's email is enough to make the column personal
@@ -378,13 +382,25 @@ def _quasi(ev: _Evidence, said: str, person_table: str | None, address: str | No
     ev.reasons += [said, f"{_QUASI} ({context})"]
 
 
+# Generic nouns: a bare `name` or `url` is the row's own, so only a table whose
+# name says its rows are people makes it a person's (preview_cards.url is the
+# page's, though the card holds an author_name).
+_GENERIC = frozenset({"name", "naam", "nom", "nome", "display name", "displayname", "url"})
+
+
 def _second_pass(
-    ev: _Evidence, person_table: str | None, has_person_name: bool, address: str | None = None
+    ev: _Evidence,
+    person_table: str | None,
+    has_person_name: bool,
+    address: str | None = None,
+    by_name: str | None = None,
 ) -> None:
     """Weak names, decided by the table around them."""
     match, profile = ev.match, ev.profile
     assert match is not None
     kind = match.kind
+    if match.phrase in _GENERIC:
+        person_table = by_name
     n = profile.values if profile else 0
     said = f"column name: '{match.phrase}' ({kind})"
     if kind in ("city", "region"):
@@ -456,12 +472,9 @@ def classify_table(
             _first_pass(ev, is_sqlite)
         evidence.append(ev)
     strong = [e for e in evidence if e.personal and e.kind in PERSON_KINDS]
-    person_table = (
-        f"table name '{table.name}'"
-        if names.is_person_table(table.name)
-        else f"it holds {strong[0].column.name} ({strong[0].kind})"
-        if strong
-        else None
+    by_name = f"table name '{table.name}'" if names.is_person_table(table.name) else None
+    person_table = by_name or (
+        f"it holds {strong[0].column.name} ({strong[0].kind})" if strong else None
     )
     has_person_name = any(e.personal and e.kind in NAME_KINDS for e in evidence)
     address = next(
@@ -470,7 +483,7 @@ def classify_table(
     )
     for ev in evidence:
         if ev.weak:
-            _second_pass(ev, person_table, has_person_name, address)
+            _second_pass(ev, person_table, has_person_name, address, by_name)
     return [_finding(table, ev, covers, is_sqlite) for ev in evidence]
 
 

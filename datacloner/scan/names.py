@@ -217,7 +217,7 @@ _STRONG: dict[str, tuple[str, ...]] = {
 _WEAK: dict[str, tuple[str, ...]] = {
     # personal in a table about people (or with person-like values), not elsewhere
     # "display name" too: a user's, or a plan's or a product's (values decide)
-    "name": ("name", "naam", "nom", "nome", "display name", "displayname"),
+    "name": ("name", "naam", "nom", "nome", "display name", "displayname", "author"),
     # quasi-identifiers: personal beside a person or a street address
     "city": (
         "city", "town", "locality", "municipality", "stadt", "wohnort", "ort", "ville",
@@ -470,9 +470,33 @@ def match_column(name: str) -> NameMatch | None:
     if not found:
         return None
     # Longest phrase first, strong before weak, then PRIORITY.
-    start, length, kind, strong, phrase = min(
-        found, key=lambda f: (-f[1], not f[3], PRIORITY.index(f[2]))
-    )
+    best = min(found, key=lambda f: (-f[1], not f[3], PRIORITY.index(f[2])))
+    result = _judge(toks, *best)
+    if result.veto and "followed by" in result.veto:
+        # "user_url": the word after "user" is itself a kind (the head noun), and
+        # "user" says whose: judge the later match instead
+        later = [f for f in found if f[0] >= best[0] + best[1]]
+        if later:
+            head = _judge(toks, *min(later, key=lambda f: (-f[1], not f[3], -f[0])))
+            if head.personal:
+                return head
+    return result
+
+
+# Generic nouns that a qualifier before them can make a thing's:
+# "provider_name", "discount_name", "embed_url", "delivery_url".
+_QUALIFIABLE = frozenset({"name", "naam", "nom", "nome", "display name", "displayname", "url"})
+# ... and which qualifiers make it a person's URL rather than a thing's.
+_URL_PERSON_QUALIFIERS = _words(
+    """user author member customer client profile personal owner contact employee
+    person commenter home own"""
+)
+
+
+def _judge(
+    toks: list[str], start: int, length: int, kind: str, strong: bool, phrase: str
+) -> NameMatch:
+    """The match at ``toks[start:start + length]``, weighed with the tokens around it."""
     before, after = toks[:start], toks[start + length :]
     allowed = _TRAILING_ALLOWED.get(kind, frozenset())
     trailing = [t for t in after if t in _TRAILING_CANCEL and t not in allowed]
@@ -492,16 +516,27 @@ def match_column(name: str) -> NameMatch | None:
         return NameMatch(
             kind, strong, phrase, veto=f"'{things[-1]} {phrase}' names a thing, not a person"
         )
-    if (
+    # The word right before says whose: "ship_name" is a person's name,
+    # "shipping_method_name" the method's.
+    qualifier = before[-1] if before else None
+    people = _URL_PERSON_QUALIFIERS if kind == "url" else _PERSON_QUALIFIERS
+    if not strong and kind not in ("city", "region") and qualifier in people:
+        strong = True  # "ship_name", "contact_name", "author_url": a person's
+    elif (
         not strong
-        and kind not in ("city", "region")
-        and any(t in _PERSON_QUALIFIERS for t in before)
+        and phrase in _QUALIFIABLE
+        and qualifier is not None
+        and len(qualifier) > 2  # "c_name", "s_url": a table's prefix, not a noun
+        and not qualifier.isdigit()
     ):
-        strong = True  # "ship_name", "contact_name": a person's name
+        whose = f"'{qualifier} {phrase}': the {qualifier}'s {phrase}, not a person's"
+        return NameMatch(kind, strong, phrase, veto=whose)
     return NameMatch(kind, strong, phrase)
 
 
 def is_person_table(name: str) -> bool:
     """Whether a table's name says its rows are people (``customers``, ``Mitarbeiter``)."""
     toks = tokens(name)
+    if toks and any(form in _NOT_A_PERSON for form in _singular(toks[-1])):
+        return False  # "user_roles", "customer_groups": the last word says what the rows are
     return any(form in _PERSON_TABLES for t in toks for form in _singular(t))

@@ -74,6 +74,9 @@ _STREET_ENDINGS = (
 _HOUSE_NUMBER = re.compile(r"(?<![\w.,])\d{1,5}[a-zA-Z]?(?![\w.,])")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d(?:$|[ T])")
+# "@jane", "@<span>jane</span>" (HTML): a person's handle in posts and comments;
+# not the "@" of an email (a word character before it)
+_MENTION = re.compile(r"(?<![\w.@/+-])@(?:<[^<>]{0,200}>)*[A-Za-z][\w.]{1,29}\b")
 _MAX_WHOLE = 120  # longer values are text, not one email or one name
 _MAX_EXAMPLES = 3
 _MAX_JSON_PATHS = 200
@@ -218,10 +221,21 @@ def _name_kinds(text: str) -> list[str]:
     return []
 
 
+def gtin_ok(digits: str) -> bool:
+    """A GTIN/EAN/UPC check digit (8, 12, 13 or 14 digits): a product's barcode."""
+    if len(digits) not in (8, 12, 13, 14) or not digits.isdigit():
+        return False
+    body = [int(c) for c in reversed(digits[:-1])]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(body))
+    return (10 - total % 10) % 10 == int(digits[-1])
+
+
 def _words_naming_people(text: str, prose: bool) -> tuple[bool, bool]:
-    """(a capitalised first name in prose, any first/last name word)."""
+    """(a capitalised first name or an @handle in prose, any first/last name word)."""
     first, last = name_lists()
     in_text = any_name = False
+    if prose and "@" in text and _MENTION.search(text):
+        in_text = True
     for word in _WORD.findall(text):
         lower = word.lower()
         if lower in first or lower in last:
@@ -326,6 +340,8 @@ def _profile_one(profile: ValueProfile, value: Any, seen: set[Any], today: date)
         if len(profile.examples) < _MAX_EXAMPLES:
             profile.examples.append(_example(text))
     kinds = whole_kinds(text)
+    if "phone" in kinds and gtin_ok(text):
+        kinds.append("barcode")  # bare digits with a valid check digit: counted apart
     profile.kinds.update(kinds)
     if first_time:
         profile.distinct_kinds.update(kinds)
