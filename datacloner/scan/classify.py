@@ -123,6 +123,7 @@ class _Evidence:
     json_rules: dict[str, Rule] = field(default_factory=dict)
     json_kinds: set[str] = field(default_factory=set)  # kinds of the json rule's paths
     scrub: list[str] = field(default_factory=list)
+    user_fields: list[str] = field(default_factory=list)  # JSON "value" paths of label/value pairs
 
 
 def _pct(part: int, whole: int) -> str:
@@ -248,6 +249,25 @@ def _json_stray(ev: _Evidence) -> list[str]:
     return [kind for kind in ("email", "phone") if kind in found]
 
 
+_LABEL_KEYS = ("name", "label", "key", "title", "field")
+
+
+def _user_fields(profile: ValueProfile | None) -> list[str]:
+    """Paths of user-defined fields: arrays of {"name": "Website", "value": ...}
+    pairs (profile fields, custom attributes). The labels are the application's,
+    the values whatever the person typed: personal in a table of people."""
+    if profile is None:
+        return []
+    found = []
+    for path, key in profile.json_keys.items():
+        parent, _, leaf = path.rpartition(".")
+        if leaf != "value" or not parent.endswith("*") or not key.count:
+            continue
+        if any(f"{parent}.{label}" in profile.json_keys for label in _LABEL_KEYS):
+            found.append(path)
+    return found
+
+
 def _first_pass(ev: _Evidence, is_sqlite: bool) -> None:
     """Everything but the table's context."""
     match, fam, profile = ev.match, ev.family, ev.profile
@@ -283,8 +303,10 @@ def _first_pass(ev: _Evidence, is_sqlite: bool) -> None:
             ev.personal, ev.kind, ev.confidence = True, "json", 0.6
             ev.reasons.append(f"column name: '{match.phrase}' ({match.kind}), stored as JSON")
         if not ev.personal:
+            ev.user_fields = _user_fields(profile)
             n = profile.values if profile else 0
-            ev.reasons.append(f"no personal keys in {n} sampled JSON values")
+            if not ev.user_fields:
+                ev.reasons.append(f"no personal keys in {n} sampled JSON values")
         return
     if match is not None and match.personal and name_kind:
         type_ok = (
@@ -444,6 +466,22 @@ def _second_pass(
         ev.reasons += [said, "the table is not about people"]
 
 
+def _user_fields_pass(ev: _Evidence, by_name: str | None, is_sqlite: bool) -> None:
+    paths = ", ".join(ev.user_fields)
+    if by_name is None:
+        ev.reasons.append(f"JSON label/value pairs ({paths}), but the table is not about people")
+        return
+    text = Column(name="value", type="text")
+    for path in ev.user_fields:
+        rule = suggest("free_text", text, "text", None, tokens=["value"], is_sqlite=is_sqlite)
+        ev.json_rules[path] = rule.rule
+    ev.personal, ev.kind, ev.confidence = True, "json", 0.6
+    ev.reasons.append(
+        f"JSON label/value pairs ({paths}): fields a person filled in, in a table about "
+        f"people ({by_name})"
+    )
+
+
 def classify_table(
     table: Table,
     sampled: Mapping[str, list[Any]],
@@ -484,6 +522,8 @@ def classify_table(
     for ev in evidence:
         if ev.weak:
             _second_pass(ev, person_table, has_person_name, address, by_name)
+        elif ev.user_fields:
+            _user_fields_pass(ev, by_name, is_sqlite)
     return [_finding(table, ev, covers, is_sqlite) for ev in evidence]
 
 
