@@ -1,9 +1,11 @@
 """Progress display: Rich bars per table (rows, rows/s, ETA from the catalog's
-row estimates) for people, nothing for ``--json`` runs."""
+row estimates) for people; for ``refresh --json``, one JSON line on stderr per
+stage a refresh enters (see docs/lifecycle.md, "Progress events")."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -22,7 +24,12 @@ class ProgressSink(Protocol):
     def advance(self, rows: int) -> None: ...
     def end_table(self, rows: int) -> None: ...
     def note(self, message: str) -> None: ...
+    def stage(self, name: str) -> None: ...
     def close(self) -> None: ...
+
+
+# The stages a refresh (or restore) enters, in order; "data" comes once per table.
+STAGES = ("pre-data", "data", "post-data", "hooks", "manifest", "swap")
 
 
 class QuietProgress:
@@ -30,7 +37,20 @@ class QuietProgress:
     def advance(self, rows: int) -> None: ...
     def end_table(self, rows: int) -> None: ...
     def note(self, message: str) -> None: ...
+    def stage(self, name: str) -> None: ...
     def close(self) -> None: ...
+
+
+class JsonProgress(QuietProgress):
+    """``{"event": "stage", "stage": NAME}`` lines, flushed at once: a
+    supervisor (or a test) sees what the run is doing while it runs."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def stage(self, name: str) -> None:
+        self.stream.write(json.dumps({"event": "stage", "stage": name}) + "\n")
+        self.stream.flush()
 
 
 class RichProgress:
@@ -65,6 +85,8 @@ class RichProgress:
 
     def note(self, message: str) -> None:
         self.bar.console.print(message, markup=False, highlight=False)
+
+    def stage(self, name: str) -> None: ...  # the bars say it for people
 
     def close(self) -> None:
         self.bar.stop()

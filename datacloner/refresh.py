@@ -19,7 +19,6 @@ from datacloner.config import Config
 from datacloner.engines import engine_for
 from datacloner.engines.base import SourceSession, SwapPolicy, TargetBuild
 from datacloner.errors import UsageError
-from datacloner.faults import checkpoint
 from datacloner.masking import check_spec, compile_mask
 from datacloner.plan import Plan, TablePlan, build_plan
 from datacloner.progress import ProgressSink
@@ -99,8 +98,11 @@ def refresh(
     batch_size: int = DEFAULT_BATCH_SIZE,
     drain_timeout: float | None = None,
     jobs: int = 1,
+    split_rows: int | None = None,
 ) -> Report:
-    """``confirm(target)`` raises to stop before anything is created."""
+    """``confirm(target)`` raises to stop before anything is created.
+    ``split_rows``: with ``jobs`` > 1, tables of at least that many rows are
+    split into key ranges (None: the engine's default)."""
     env = config.environment(environment)
     src_url, dst_url = config.require_source(), env.url
     secret = config.require_secret()
@@ -140,7 +142,7 @@ def refresh(
                 progress,
                 report,
                 batch_size,
-                parallel=(jobs, secret),
+                parallel=(jobs, secret, split_rows),
             )
     report.seconds = round(time.monotonic() - began, 3)
     return report
@@ -168,26 +170,27 @@ def build_and_swap(
     progress: ProgressSink,
     report: Report,
     batch_size: int,
-    parallel: tuple[int, bytes] | None = None,
+    parallel: tuple[int, bytes, int | None] | None = None,
 ) -> None:
     """The target half of a refresh (or a restore): schema, rows, post-data,
-    finish, health check, hooks, manifest, swap. ``parallel`` = (jobs, secret)
-    copies the rows in worker processes where the engine can."""
+    finish, health check, hooks, manifest, swap. ``parallel`` = (jobs, secret,
+    split_rows) copies the rows in worker processes where the engine can."""
     began = time.monotonic()
+    # each stage is announced as it begins: a supervisor sees where a run is
+    progress.stage("pre-data")
     target.load_schema("pre-data")
-    checkpoint("pre-data")
     loaded: dict[QualifiedName, int] = {}
     copy_tables = getattr(target, "copy_tables", None)
     if parallel and parallel[0] > 1 and copy_tables is not None:
-        jobs, secret = parallel
+        jobs, secret, split_rows = parallel
         started = time.monotonic()
+        progress.stage("data")
         copied = [tp for tp in tables if not tp.skip]
         progress.start_table(
             f"{len(copied)} tables, {jobs} jobs", sum(tp.table.row_estimate for tp in copied)
         )
-        loaded = copy_tables(tables, secret, batch_size, progress.advance, jobs)
+        loaded = copy_tables(tables, secret, batch_size, progress.advance, jobs, split_rows)
         progress.end_table(sum(loaded.values()))
-        checkpoint("data")
         elapsed = round(time.monotonic() - started, 3)
         for tp in tables:
             report.tables.append(
@@ -206,10 +209,10 @@ def build_and_swap(
                 loaded[tp.table.qualified] = 0
                 continue
             started = time.monotonic()
+            progress.stage("data")
             progress.start_table(tp.name, tp.table.row_estimate)
             rows = target.copy_table(tp, maskers[id(tp)], batch_size, progress.advance)
             progress.end_table(rows)
-            checkpoint("data")
             loaded[tp.table.qualified] = rows
             report.tables.append(
                 TableReport(
@@ -220,13 +223,15 @@ def build_and_swap(
                     seconds=round(time.monotonic() - started, 3),
                 )
             )
+    progress.stage("post-data")
     target.load_schema("post-data")
-    checkpoint("post-data")
     target.finalize()
     target.health_check(loaded)  # the load itself, before hooks change anything
+    progress.stage("hooks")
     target.run_hooks(after)
-    checkpoint("hooks")
+    progress.stage("manifest")
     report.finished_at = utc_now()
     report.seconds = round(report.seconds + time.monotonic() - began, 3)
     target.write_manifest(report.as_dict())
+    progress.stage("swap")
     report.warnings.extend(target.swap())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +14,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from helpers import run_cli
+from killing import (
+    Run,
+    gone,
+    hold_rename_of,
+    renamed_in_open_transaction,
+    renaming_blocked,
+    waiting_on_lock,
+)
 from pgcompare import columns_digest
 
 from datacloner.manifest import secret_fingerprint
@@ -215,39 +222,60 @@ def test_a_reconnecting_client_is_answered_within_a_second_during_the_swap(
     assert _digest(pg, target_name) != before  # it sees the new copy after the swap
 
 
-def _kill_at(moment: str, cfg: Path, marker: Path) -> None:
-    env = {
-        **os.environ,
-        "DATACLONER_PAUSE_AT": moment,
-        "DATACLONER_PAUSE_FILE": str(marker),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "datacloner.cli", "refresh", "staging", "-c", str(cfg), "--yes"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+HOOK_HELD = 4242  # the advisory lock the test hook waits for, when the test holds it
+
+
+def _kill_at(pg, moment: str, cfg: Path, target: str) -> None:
+    """kill -9 the refresh while it is in ``moment``, as seen from outside:
+    its stage event, or the lock it waits on in the server."""
+    new = target + "__dc_new"
+    run = Run(cfg)
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert marker.exists(), f"never reached {moment}: {proc.stderr.read().decode()[-500:]}"
-        proc.send_signal(signal.SIGKILL)
+        if moment == "hooks":
+            # the hook waits for an advisory lock of the new copy the test holds
+            run.wait_stage("post-data")
+            with pg.connect(new) as holder:
+                holder.execute("SELECT pg_advisory_lock(%s)", (HOOK_HELD,))
+                run.wait_for(
+                    "the hook waiting", lambda: waiting_on_lock(pg, new, "SELECT pg_advisory")
+                )
+                run.kill()
+        elif moment == "swap":
+            # inside the renames' transaction: the target already renamed away
+            # in it, the new copy's rename waiting for the test's lock
+            run.wait_stage("manifest")
+            holder = hold_rename_of(pg, new)
+            try:
+                run.wait_for("the rename waiting", lambda: renaming_blocked(pg, new))
+                assert renamed_in_open_transaction(pg, target)
+                run.kill()
+            finally:
+                holder.rollback()  # the server ends the dead run's transaction: rolled back
+                holder.close()
+        else:
+            run.wait_stage(moment)
+            run.kill()
+            # it died in that stage: it announced none after it
+            assert run.stages[-1] == moment, run.stages
     finally:
-        proc.wait(timeout=30)
-        proc.stderr.close()
+        run.kill()
+    gone(pg, new)
+    assert pg.exists(new)  # killed before any cleanup: the swap never happened
 
 
 @pytest.mark.parametrize("moment", ["pre-data", "data", "post-data", "hooks", "swap"])
 def test_kill_9_at_any_moment_leaves_a_complete_copy(pg, small_src, target_name, tmp_path, moment):
-    (tmp_path / "hook.sql").write_text("UPDATE people SET city = 'Lyon' WHERE id = 1;\n")
+    (tmp_path / "hook.sql").write_text(
+        f"SELECT pg_advisory_xact_lock({HOOK_HELD});\n"
+        "UPDATE people SET city = 'Lyon' WHERE id = 1;\n"
+    )
     url = pg.url(target_name)
     extra = "    after: [hook.sql]\n"
     assert _refresh(_config(tmp_path, small_src, url, "one", extra)).returncode == 0
     before = _digest(pg, target_name)
 
     cfg = _config(tmp_path, small_src, url, "two", extra)
-    _kill_at(moment, cfg, tmp_path / "marker")
+    _kill_at(pg, moment, cfg, target_name)
     assert _digest(pg, target_name) == before  # the old copy, complete and serving
     with pg.connect(target_name) as conn:
         assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == ROWS
@@ -277,9 +305,16 @@ def test_sqlite_kill_in_the_swap_and_rollback(tmp_path):
     assert _refresh(cfg).returncode == 0
     first = (tmp_path / "dev.db").read_bytes()
     write("two")
-    _kill_at("swap", cfg, tmp_path / "marker")
+    run = Run(cfg)
+    run.wait_stage("swap")  # the new file complete, its manifest written
+    run.kill()
+    assert (tmp_path / "dev.db.dc_new").exists()  # killed before the new file moved in
     assert (tmp_path / "dev.db").read_bytes() == first
+    # what a kill between the swap's two steps leaves: the target under a second
+    # name, the new file not yet in place; the next run finishes from there
+    os.link(tmp_path / "dev.db", tmp_path / "dev.db.dc_hold")
     assert _refresh(cfg).returncode == 0
+    assert not (tmp_path / "dev.db.dc_hold").exists()
     second = (tmp_path / "dev.db").read_bytes()
     assert second != first
     assert not (tmp_path / "dev.db.dc_new").exists()

@@ -5,14 +5,13 @@ database, never a name it derives from a target unless it made that database
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from helpers import run_cli
+from killing import Run, gone, hold_rename_of, renamed_in_open_transaction, renaming_blocked
 from pgcompare import columns_digest
 
 ROWS = 500
@@ -291,30 +290,32 @@ def test_on_busy_fail_leaves_the_target_and_every_previous_copy(
     assert not pg.exists(target + "__dc_new") and not pg.exists(target + "__dc_old")
 
 
-def _kill_in_the_swap(cfg: Path, marker: Path) -> None:
-    env = {**os.environ, "DATACLONER_PAUSE_AT": "swap", "DATACLONER_PAUSE_FILE": str(marker)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "datacloner.cli", "refresh", "staging", "-c", str(cfg), "--yes"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def _kill_in_the_swap(pg, cfg: Path, target: str) -> None:
+    """kill -9 inside the renames' transaction: the target and the previous
+    copies already renamed in it, the new copy's rename waiting for a lock the
+    test holds (seen in the server's views, not signalled by the run)."""
+    new = target + "__dc_new"
+    run = Run(cfg)
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert marker.exists(), f"never reached the swap: {proc.stderr.read().decode()[-500:]}"
-        proc.send_signal(signal.SIGKILL)
+        run.wait_stage("manifest")
+        holder = hold_rename_of(pg, new)
+        try:
+            run.wait_for("the rename waiting", lambda: renaming_blocked(pg, new))
+            assert renamed_in_open_transaction(pg, target)
+            run.kill()
+        finally:
+            holder.rollback()
+            holder.close()
     finally:
-        proc.wait(timeout=30)
-        proc.stderr.close()
+        run.kill()
+    gone(pg, new)
 
 
 @pytest.mark.parametrize("keep", [1, 2])
 def test_a_kill_in_the_swap_leaves_every_previous_copy(pg, small_src, target, tmp_path, keep):
     before = _filled(pg, small_src, target, tmp_path, keep)
     cfg = _config(tmp_path, small_src, {"staging": f"{pg.url(target)}\n    keep: {keep}"}, "x")
-    _kill_in_the_swap(cfg, tmp_path / "marker")
+    _kill_in_the_swap(pg, cfg, target)
     # the server rolled the renames back when the client died
     assert _generations(pg, target) == before
     again = _refresh(cfg)
@@ -347,8 +348,14 @@ def test_sqlite_a_kill_in_the_swap_leaves_every_previous_copy(tmp_path, keep):
     before = {name: (tmp_path / name).read_bytes() for name in names}
     assert len(set(before.values())) == keep + 1
     write("later")
-    _kill_in_the_swap(cfg, tmp_path / "marker")
+    run = Run(cfg)
+    run.wait_stage("swap")  # the new file complete, its manifest written
+    run.kill()
+    assert (tmp_path / "dev.db.dc_new").exists()  # killed before the new file moved in
     assert {name: (tmp_path / name).read_bytes() for name in names} == before
+    # what a kill between the swap's two steps leaves: the target under a second
+    # name (no copy replaced yet), the new file not in place; the next run finishes
+    os.link(tmp_path / "dev.db", tmp_path / "dev.db.dc_hold")
     done = _refresh(cfg)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "dev.db.prev").read_bytes() == before["dev.db"]

@@ -25,7 +25,7 @@ from datacloner.cli.app import (
     warn,
 )
 from datacloner.errors import Refused
-from datacloner.progress import ProgressSink, QuietProgress, RichProgress
+from datacloner.progress import JsonProgress, ProgressSink, RichProgress
 from datacloner.report import Report
 
 
@@ -103,7 +103,8 @@ def refresh(
     def step() -> Report:
         stopped_during_build(env)
         cfg = config_from(config)
-        progress: ProgressSink = QuietProgress() if json_out else RichProgress(err)
+        # --json: stage events on stderr, the report alone on stdout
+        progress: ProgressSink = JsonProgress(sys.stderr) if json_out else RichProgress(err)
         try:
             return runtime.refresh(
                 cfg, env, progress, confirmer(yes), batch_size, drain_timeout, jobs
