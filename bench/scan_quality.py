@@ -64,7 +64,7 @@ class Score:
 
     def line(self) -> str:
         return (
-            f"{self.name:<12} recall {self.recall:6.1%} ({len(self.found)}/"
+            f"{self.name:<14} recall {self.recall:6.1%} ({len(self.found)}/"
             f"{len(self.found) + len(self.missed)})  precision {self.precision:6.1%}  "
             f"framework columns flagged: {len(self.framework_flagged)}"
         )
