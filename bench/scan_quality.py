@@ -4,8 +4,8 @@ every fixture database, against labelled ground truth.
     python bench/scan_quality.py [--pg postgresql://postgres@127.0.0.1:5432]
 
 Ground truth: tests/fixtures/scan_truth.json for the Rails-style and
-Django-style applications and for Mastodon, Saleor and WordPress+WooCommerce
-(labelled before their first scan); the hand-written rules for Pagila, Northwind and
+Django-style applications and for Mastodon, Saleor, WordPress+WooCommerce and
+Gitea (labelled before their first scan); the hand-written rules for Pagila, Northwind and
 the traps fixture (masked = personal; kept with a reason = debatable); the
 demo's rules for the SQLite demo. Each database is loaded into a throwaway
 database (dropped afterwards). Prints one line per fixture and the total.
@@ -117,6 +117,7 @@ def fixture_files() -> dict[str, list[Path]]:
         "mastodon_app": [FIXTURES / "mastodon_app.sql"],
         "saleor_app": [FIXTURES / "saleor_app.sql"],
         "wordpress_app": [FIXTURES / "wordpress_app.sql"],
+        "gitea_app": [FIXTURES / "gitea_app.sql"],
         "pagila": [SHARED / "pagila" / "pagila-schema.sql", SHARED / "pagila" / "pagila-data.sql"],
         "northwind": [SHARED / "northwind" / "northwind.sql"],
         "traps": [FIXTURES / "traps.sql"],

@@ -404,10 +404,12 @@ def _quasi(ev: _Evidence, said: str, person_table: str | None, address: str | No
     ev.reasons += [said, f"{_QUASI} ({context})"]
 
 
-# Generic nouns: a bare `name` or `url` is the row's own, so only a table whose
-# name says its rows are people makes it a person's (preview_cards.url is the
-# page's, though the card holds an author_name).
-_GENERIC = frozenset({"name", "naam", "nom", "nome", "display name", "displayname", "url"})
+# Generic nouns: a bare `name`, `url` or `description` is the row's own, so only
+# a table whose name says its rows are people makes it a person's
+# (preview_cards.url is the page's, though the card holds an author_name).
+_GENERIC = frozenset(
+    {"name", "naam", "nom", "nome", "display name", "displayname", "url", "description"}
+)
 
 
 def _second_pass(
@@ -466,6 +468,11 @@ def _second_pass(
         ev.reasons += [said, "the table is not about people"]
 
 
+# Who made or owns the row: a person's name, but the row is not about them
+# (repository.owner_name, release.original_author, preview_cards.author_name).
+_ATTRIBUTION = frozenset({"author", "author name", "owner name"})
+
+
 def _user_fields_pass(ev: _Evidence, by_name: str | None, is_sqlite: bool) -> None:
     paths = ", ".join(ev.user_fields)
     if by_name is None:
@@ -509,7 +516,13 @@ def classify_table(
         else:
             _first_pass(ev, is_sqlite)
         evidence.append(ev)
-    strong = [e for e in evidence if e.personal and e.kind in PERSON_KINDS]
+    strong = [
+        e
+        for e in evidence
+        if e.personal
+        and e.kind in PERSON_KINDS
+        and not (e.match and e.match.phrase in _ATTRIBUTION and e.kind == "name")
+    ]
     by_name = f"table name '{table.name}'" if names.is_person_table(table.name) else None
     person_table = by_name or (
         f"it holds {strong[0].column.name} ({strong[0].kind})" if strong else None

@@ -79,7 +79,7 @@ _STRONG: dict[str, tuple[str, ...]] = {
         "card holder name", "account holder", "recipient", "recipient name",
         "addressee", "beneficiary", "beneficiary name", "contact person",
         "ship name", "shipping name", "billing name", "delivery name", "sender name",
-        "receiver name", "author name", "guardian name", "emergency contact",
+        "receiver name", "author", "author name", "guardian name", "emergency contact",
         "vollstandiger name", "voller name", "ansprechpartner", "empfanger",
         "kontaktperson", "kundenname", "karteninhaber", "kontoinhaber",  # de
         "nom complet", "nom prenom", "destinataire", "titulaire",  # fr
@@ -217,7 +217,7 @@ _STRONG: dict[str, tuple[str, ...]] = {
 _WEAK: dict[str, tuple[str, ...]] = {
     # personal in a table about people (or with person-like values), not elsewhere
     # "display name" too: a user's, or a plan's or a product's (values decide)
-    "name": ("name", "naam", "nom", "nome", "display name", "displayname", "author"),
+    "name": ("name", "naam", "nom", "nome", "display name", "displayname"),
     # quasi-identifiers: personal beside a person or a street address
     "city": (
         "city", "town", "locality", "municipality", "stadt", "wohnort", "ort", "ville",
@@ -236,6 +236,7 @@ _WEAK: dict[str, tuple[str, ...]] = {
     ),
     "free_text": (
         "notes", "note", "comment", "comments", "remark", "remarks", "bio", "biography",
+        "description",  # a user's is a bio; a product's is not (the table decides)
         "about", "about me", "memo", "annotation", "observations",
         "bemerkung", "bemerkungen", "notiz", "notizen", "kommentar", "anmerkung",
         "anmerkungen",  # de
@@ -316,7 +317,7 @@ _TRAILING_CANCEL = _words(
     version config server host port smtp queue subject body source origin hint
     reminder reset expires expiry expiration attempts tries retries score quality
     strength app platform os agent role group url uri link endpoint method page screen
-    form field column button check"""
+    form field column button check algo algorithm alg scheme cipher iterations rounds"""
 )
 # ... except these, for the kinds that own them (``birth_date``, ``password_hash``).
 _TRAILING_ALLOWED: dict[str, frozenset[str]] = {
@@ -486,6 +487,11 @@ def match_column(name: str) -> NameMatch | None:
 # Generic nouns that a qualifier before them can make a thing's:
 # "provider_name", "discount_name", "embed_url", "delivery_url".
 _QUALIFIABLE = frozenset({"name", "naam", "nom", "nome", "display name", "displayname", "url"})
+# Modifiers, not nouns: "lower_name" is the same name lowercased.
+_MODIFIERS = _words(
+    """lower upper lowercase uppercase normalized normalised canonical sort sorting search
+    short old new original previous prev alt alternate alternative other preferred common"""
+)
 # ... and which qualifiers make it a person's URL rather than a thing's.
 _URL_PERSON_QUALIFIERS = _words(
     """user author member customer client profile personal owner contact employee
@@ -526,6 +532,7 @@ def _judge(
         not strong
         and phrase in _QUALIFIABLE
         and qualifier is not None
+        and qualifier not in _MODIFIERS
         and len(qualifier) > 2  # "c_name", "s_url": a table's prefix, not a noun
         and not qualifier.isdigit()
     ):

@@ -34,7 +34,7 @@ NAME_LOCALES = (
 # Whole-value checks that a validator backs; "ip" merges ipv4 and ipv6.
 WHOLE_KINDS = ("email", "phone", "ip", "credit_card", "iban", "url")
 # Kinds a free text can contain that `scrub` removes.
-SCRUB_KINDS = ("email", "phone", "credit_card", "iban", "ipv4", "ipv6")
+SCRUB_KINDS = tuple(k for k in detectors.KINDS if k != "url")  # a link in prose names no one
 # ... and those looked for anywhere in JSON (keys and values of free-form metadata).
 JSON_SCRUB_KINDS = ("email", "phone")
 _SALUTATIONS = frozenset(
@@ -221,6 +221,15 @@ def _name_kinds(text: str) -> list[str]:
     return []
 
 
+def _local_ip(text: str) -> bool:
+    """Loopback or unspecified (127.0.0.1, ::1, 0.0.0.0): this machine, no one's."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 def gtin_ok(digits: str) -> bool:
     """A GTIN/EAN/UPC check digit (8, 12, 13 or 14 digits): a product's barcode."""
     if len(digits) not in (8, 12, 13, 14) or not digits.isdigit():
@@ -359,7 +368,10 @@ def _profile_one(profile: ValueProfile, value: Any, seen: set[Any], today: date)
     if " " in text and not kinds:
         # free text: what a `scrub` rule would have to find inside it
         for kind in SCRUB_KINDS:
-            if detectors.find(kind, text):
+            spans = detectors.find(kind, text)
+            if kind in ("ipv4", "ipv6"):  # 127.0.0.1 in a redirect URI is nobody's
+                spans = [(s, e) for s, e in spans if not _local_ip(text[s:e])]
+            if spans:
                 profile.contains[kind] += 1
     in_text, any_name = _words_naming_people(text, prose)
     profile.names_in_text += in_text
