@@ -70,6 +70,12 @@ def _refresh(cfg: Path, *extra: str, env: dict[str, str] | None = None):
     return run_cli("refresh", "staging", "-c", str(cfg), "--yes", *extra, env=env)
 
 
+def _stages(stderr: str) -> list[str]:
+    """The stage events of a ``--json`` run's stderr."""
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return [e["stage"] for e in events if e.get("event") == "stage"]
+
+
 def _digest(pg, name: str) -> str:
     with pg.connect(name) as conn:
         return columns_digest(conn, "public", "people", ["id", "email", "password", "city"])
@@ -151,14 +157,19 @@ def test_after_hooks_run_in_the_new_copy_and_a_failing_hook_changes_nothing(
     (tmp_path / "dev.sql").write_text("UPDATE people SET password = 'devpass';\n")
     url = pg.url(target_name)
     cfg = _config(tmp_path, small_src, url, env_extra="    after: [dev.sql]\n")
-    assert _refresh(cfg).returncode == 0
+    done = _refresh(cfg, "--json")
+    assert done.returncode == 0, done.stderr
+    # --json: the stages as they begin on stderr, the report alone on stdout
+    assert _stages(done.stderr) == ["pre-data", "data", "post-data", "hooks", "manifest", "swap"]
+    assert json.loads(done.stdout)["environment"] == "staging"
     with pg.connect(target_name) as conn:
         assert conn.execute("SELECT DISTINCT password FROM people").fetchall() == [("devpass",)]
     before = _digest(pg, target_name)
 
     (tmp_path / "dev.sql").write_text("UPDATE no_such_table SET x = 1;\n")
-    done = _refresh(cfg)
+    done = _refresh(cfg, "--json")
     assert done.returncode == 1
+    assert _stages(done.stderr)[-1] == "hooks"  # nothing announced after the failure
     assert "dev.sql failed" in done.stderr
     assert _digest(pg, target_name) == before
     assert not pg.exists(target_name + "__dc_new")
