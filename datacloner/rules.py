@@ -1,6 +1,6 @@
 """Masking rules: ``rules/*.yml`` in, a typed :class:`RuleSet` out.
 
-Format (DESIGN.md, "Rules")::
+Format (docs/rules.md)::
 
     strict: true
     tables:
@@ -26,18 +26,7 @@ from typing import Any
 
 from datacloner.errors import UsageError
 from datacloner.location import Location
-from datacloner.rulespecs import (  # noqa: F401  (re-exported: the rules' public names)
-    HASH_FORMATS,
-    HEX_LENGTH,
-    INT_RANGE,
-    KINDS,
-    SCRUB_KINDS,
-    SHIFT_UNITS,
-    MaskSpec,
-    SpecParser,
-    _is_scalar,
-    parse_template,
-)
+from datacloner.masking.spec import MaskSpec, SpecParser, is_scalar
 from datacloner.yamlsource import ErrorList, NodePath, YamlDoc, gc_paused, load_yaml, unknown_key
 
 
@@ -229,15 +218,6 @@ class _Parser(SpecParser):
                 result.append(rules)
         return strict, result
 
-    def locale(self, mapping: dict[str, Any], path: NodePath, label: str) -> str | None:
-        if "locale" not in mapping:
-            return None
-        value = mapping["locale"]
-        if isinstance(value, str) and value:
-            return value
-        self.error(path, f"{label}: expected a Faker locale such as en_US or de_DE")
-        return None
-
     def table(
         self, key: str, value: Any, strict: bool, file_locale: str | None
     ) -> TableRules | None:
@@ -252,7 +232,7 @@ class _Parser(SpecParser):
             rules.skip = True
             return rules
         if not isinstance(value, dict):
-            got = "nothing" if value is None else f"`{value}`" if _is_scalar(value) else "a list"
+            got = "nothing" if value is None else f"`{value}`" if is_scalar(value) else "a list"
             self.error(
                 path, f"{key}: expected `skip` or a mapping with mask/keep, got {got}", _SKIP_HINT
             )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from datacloner.errors import UsageError
-from datacloner.rules import MaskSpec
+from datacloner.masking.spec import MaskSpec
 
 Masker = Callable[[Sequence[Any]], list[Any]]
 """A whole batch of one column's values in, the masked values out, same length and order."""

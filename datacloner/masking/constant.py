@@ -1,4 +1,4 @@
-"""Constant transformers: ``null`` and ``{value: ...}``."""
+"""Constant transformers: ``null`` and ``{value: ...}``, two kinds of one family."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from datacloner.masking.base import Masker, ValueFn, spec_error
 from datacloner.masking.columns import ColumnType
 from datacloner.masking.fitting import check_nullable, check_samples
-from datacloner.rules import MaskSpec
+from datacloner.masking.kinds import Kind
+from datacloner.masking.spec import MaskSpec, RuleSource, SpecParser, is_scalar
 
 
 def check_null(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
@@ -55,3 +56,19 @@ def value_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
     constant = spec.value
     # NULL stays NULL (the batch wrapper): a constant must not invent data where there was none.
     return lambda value: constant
+
+
+def parse_value(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, value, path = rule.label, rule.value, rule.path
+    constant = value["value"]
+    if not is_scalar(constant):
+        p.error(
+            (*path, "value"),
+            f"{label}.value: expected one constant (text, number, true/false or null)",
+        )
+        return None
+    return MaskSpec(kind="value", location=rule.location, value=constant)
+
+
+VALUE = Kind("value", check=check_value, parse=parse_value, value_fn=value_value_fn)
+NULL = Kind("null", check=check_null, value_fn=null_value_fn, compile=compile_null)

@@ -47,9 +47,10 @@ from datacloner.masking.keyed import (
     rule_key,
     seed_of,
 )
+from datacloner.masking.kinds import Kind
 from datacloner.masking.pools import bits_of
+from datacloner.masking.spec import BAD, MaskSpec, RuleSource, SpecParser
 from datacloner.masking.unique import fit_text, make_unique
-from datacloner.rules import MaskSpec
 
 DEFAULT_LOCALE = "en_US"
 # Per compiled masker: repeated inputs (an email in an audit log) skip Faker.
@@ -387,3 +388,36 @@ def compile_faker(
 ) -> Masker:
     """A batch masker for one faker rule (see :func:`faker_value_fn`)."""
     return over_batch(faker_value_fn(spec, secret, col, cache_size=cache_size))
+
+
+def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, value, path = rule.label, rule.value, rule.path
+    ok = True
+    provider = value["faker"]
+    if not isinstance(provider, str) or not provider.strip():
+        p.error((*path, "faker"), f"{label}.faker: expected a Faker provider name")
+        ok = False
+    args = value.get("args", {})
+    if not isinstance(args, dict):
+        p.error((*path, "args"), f"{label}.args: expected a mapping, e.g. {{days: 30}}")
+        ok = False
+    locale, unique = p.common_options(rule)
+    if not ok or unique is None or locale is BAD:
+        return None
+    return MaskSpec(
+        kind="faker",
+        location=rule.location,
+        provider=provider,
+        args=dict(args),
+        locale=locale,
+        unique=unique,
+    )
+
+
+KIND = Kind(
+    "faker",
+    check=check_faker,
+    parse=parse,
+    options=("args", "locale", "unique"),
+    value_fn=faker_value_fn,
+)

@@ -7,8 +7,8 @@ from typing import Any
 
 from datacloner.masking.base import spec_error
 from datacloner.masking.columns import HINTS, TEXT, ColumnType, describe, fits
+from datacloner.masking.spec import MaskSpec
 from datacloner.masking.unique import TOKEN_LENGTH
-from datacloner.rules import MaskSpec
 
 
 def type_label(col: ColumnType) -> str:

@@ -16,8 +16,14 @@ from datacloner.masking.base import REDRAWS, ValueFn, same_as_source, spec_error
 from datacloner.masking.columns import ColumnType
 from datacloner.masking.fitting import check_samples
 from datacloner.masking.keyed import KeyedHash, canonical_bytes, derive, uniform
+from datacloner.masking.kinds import Kind
+from datacloner.masking.spec import MaskSpec, RuleSource, SpecParser, is_int
 from datacloner.masking.unique import UUID_LENGTH
-from datacloner.rules import MaskSpec
+from datacloner.yamlsource import unknown_key
+
+HASH_FORMATS = ("hex", "uuid", "int")
+HEX_LENGTH = 32  # characters (128 bits) unless {hash: {hex: N}}
+INT_RANGE = (0, 2_147_483_647)  # {hash: int}: fits a PostgreSQL integer
 
 
 def check_hash(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
@@ -67,3 +73,47 @@ def hash_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
         return out
 
     return number
+
+
+def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, body, where = rule.label, rule.body, rule.where
+    usage = (
+        f"{label}.hash: expected hex, uuid or int, or a mapping such as {{hex: 16}} "
+        "or {int: {min: 1, max: 1000000}}"
+    )
+    if isinstance(body, str):
+        fmt, setting = body, None
+    elif isinstance(body, dict) and len(body) == 1:
+        fmt, setting = next(iter(body.items()))
+    else:
+        p.error(where, usage)
+        return None
+    if fmt not in HASH_FORMATS:
+        p.error(where, f"{label}.hash: {unknown_key(str(fmt), HASH_FORMATS)}")
+        return None
+    options: dict[str, Any] = {"format": fmt}
+    if fmt == "hex":
+        length = HEX_LENGTH if setting is None else setting
+        if not is_int(length) or not 1 <= length <= 64:
+            p.error(where, f"{label}.hash.hex: expected a length from 1 to 64 characters")
+            return None
+        options["length"] = length
+    elif fmt == "uuid":
+        if setting is not None:
+            p.error(where, f"{label}.hash.uuid: takes no settings; write {{hash: uuid}}")
+            return None
+    else:
+        low, high = INT_RANGE
+        if setting is not None:
+            if not isinstance(setting, dict) or set(setting) - {"min", "max"}:
+                p.error(where, f"{label}.hash.int: expected {{min: 1, max: 1000000}}")
+                return None
+            low, high = setting.get("min", low), setting.get("max", high)
+        if not (is_int(low) and is_int(high)) or low > high:
+            p.error(where, f"{label}.hash.int: min and max must be integers, min <= max")
+            return None
+        options.update(min=low, max=high)
+    return MaskSpec(kind="hash", location=rule.location, options=options)
+
+
+KIND = Kind("hash", check=check_hash, parse=parse, value_fn=hash_value_fn)

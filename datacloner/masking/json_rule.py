@@ -24,11 +24,20 @@ from decimal import Decimal
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from datacloner.masking.base import BadValue, Unmaskable, ValueFn, over_batch, spec_error
+from datacloner.masking.base import (
+    BadValue,
+    Masker,
+    Unmaskable,
+    ValueFn,
+    over_batch,
+    spec_error,
+)
 from datacloner.masking.columns import JSON, ColumnType
 from datacloner.masking.fitting import type_label
+from datacloner.masking.kinds import Kind
+from datacloner.masking.registry import check_spec, value_fn
+from datacloner.masking.spec import BAD, MaskSpec, RuleSource, SpecParser
 from datacloner.native import pure_python
-from datacloner.rules import MaskSpec
 
 try:  # orjson parses and writes about twice and five times as fast as json
     import orjson
@@ -50,7 +59,6 @@ _OTHER_FAKES = 2  # changed, maybe holding floats or other values from a rule: _
 
 
 def check_json(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
-    from datacloner.masking.registry import check_spec  # the registry imports this module
 
     if col is not None and not (col.textual or col.category == JSON):
         raise spec_error(
@@ -61,6 +69,12 @@ def check_json(spec: MaskSpec, column: str, col: ColumnType | None = None) -> No
         )
     for path, rule in spec.nested.items():
         check_spec(rule, column=f"{column} (json path {path})")
+
+
+def compile_json(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> Masker:
+    # A json document may itself be a list (a JSON array): only a json[] column's
+    # lists are arrays of documents.
+    return over_batch(json_value_fn(spec, secret, col), arrays=col is not None and col.is_array)
 
 
 def _jsonable(value: Any) -> Any:
@@ -76,7 +90,6 @@ def _jsonable(value: Any) -> Any:
 
 
 def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> ValueFn:
-    from datacloner.masking.registry import value_fn  # the registry imports this module
 
     compiled = []
     for path in spec.options.get("paths", list(spec.nested)):
@@ -297,3 +310,52 @@ def _dumps(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, body, where = rule.label, rule.body, rule.where
+    locale, _ = p.common_options(rule)
+    if locale is BAD:
+        return None
+    if not isinstance(body, dict) or not body:
+        p.error(
+            where,
+            f"{label}.json: expected a mapping of dotted path to rule, "
+            "e.g. {contact.email: {faker: email, unique: true}}",
+        )
+        return None
+    ok = True
+    nested: dict[str, MaskSpec] = {}
+    for json_path, inner in body.items():
+        if any(not part for part in json_path.split(".")):
+            p.error(
+                (*where, json_path),
+                f"{label}.json: path `{json_path}` has an empty part; "
+                "write keys separated by single dots, e.g. contact.email or items.*.phone",
+            )
+            ok = False
+            continue
+        spec = p.inner_spec(f"{label}.json.{json_path}", inner, (*where, json_path), locale)
+        if spec is None:
+            ok = False
+        else:
+            nested[json_path] = spec
+    if not ok:
+        return None
+    return MaskSpec(
+        kind="json",
+        location=rule.location,
+        locale=locale,
+        options={"paths": list(nested)},
+        nested=nested,
+    )
+
+
+KIND = Kind(
+    "json",
+    check=check_json,
+    parse=parse,
+    options=("locale",),
+    value_fn=json_value_fn,
+    compile=compile_json,
+)

@@ -17,11 +17,13 @@ import re
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
+from datacloner.catalog import Column
 from datacloner.masking.base import Unmaskable, ValueFn, spec_error
 from datacloner.masking.columns import FLOAT, INT, NUMERIC, TEXT, ColumnType
 from datacloner.masking.fitting import type_label
 from datacloner.masking.keyed import KeyedHash, canonical_bytes, uniform
-from datacloner.rules import MaskSpec
+from datacloner.masking.kinds import Kind
+from datacloner.masking.spec import MaskSpec, RuleSource, SpecParser
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
 _KEEP = {"nan", "infinity", "-infinity", "+infinity", "inf", "-inf"}
@@ -115,3 +117,26 @@ def noise_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
         return result
 
     return mask
+
+
+def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, body, where = rule.label, rule.body, rule.where
+    if not isinstance(body, dict) or set(body) != {"ratio"}:
+        p.error(where, f"{label}.noise: expected {{ratio: R}}, e.g. {{ratio: 0.1}}")
+        return None
+    ratio = body["ratio"]
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio <= 1:
+        p.error(
+            (*where, "ratio"),
+            f"{label}.noise.ratio: expected a number above 0 and at most 1 (0.1 = ±10%)",
+        )
+        return None
+    return MaskSpec(kind="noise", location=rule.location, options={"ratio": float(ratio)})
+
+
+def _key_parts(col: ColumnType, target: Column) -> list[str]:
+    # the fitted output depends on the numeric type's size, not only its category
+    return [str(col.int_bits), str(col.precision), str(col.scale)]
+
+
+KIND = Kind("noise", check=check_noise, parse=parse, value_fn=noise_value_fn, key_parts=_key_parts)

@@ -15,7 +15,9 @@ from typing import Any
 from datacloner.masking.base import Unmaskable, ValueFn
 from datacloner.masking.columns import ColumnType
 from datacloner.masking.fitting import check_text_column
-from datacloner.rules import MaskSpec
+from datacloner.masking.kinds import Kind
+from datacloner.masking.spec import MaskSpec, RuleSource, SpecParser, is_int
+from datacloner.yamlsource import unknown_key
 
 
 def check_partial(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
@@ -39,3 +41,33 @@ def partial_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = Non
         return text[:keep_first] + char * hidden + (text[n - keep_last :] if keep_last else "")
 
     return mask
+
+
+def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, body, where = rule.label, rule.body, rule.where
+    keys = ("keep_first", "keep_last", "mask_char")
+    if not isinstance(body, dict):
+        p.error(where, f"{label}.partial: expected a mapping, e.g. {{keep_last: 4}}")
+        return None
+    ok = True
+    for key in body:
+        if key not in keys:
+            p.error((*where, key), f"{label}.partial: {unknown_key(key, keys)}")
+            ok = False
+    options = {
+        "keep_first": body.get("keep_first", 0),
+        "keep_last": body.get("keep_last", 0),
+        "mask_char": body.get("mask_char", "*"),
+    }
+    for key in ("keep_first", "keep_last"):
+        if not is_int(options[key]) or options[key] < 0:
+            p.error((*where, key), f"{label}.partial.{key}: expected a whole number >= 0")
+            ok = False
+    char = options["mask_char"]
+    if not isinstance(char, str) or len(char) != 1:
+        p.error((*where, "mask_char"), f"{label}.partial.mask_char: expected one character")
+        ok = False
+    return MaskSpec(kind="partial", location=rule.location, options=options) if ok else None
+
+
+KIND = Kind("partial", check=check_partial, parse=parse, value_fn=partial_value_fn)

@@ -1,54 +1,32 @@
-"""The transformer catalogue: rule kind -> (check, compile)."""
+"""The transformer catalogue: a rule kind's check and compiled masker, by name.
+
+The kinds live one per module (see :mod:`datacloner.masking.kinds`, which
+names them); this module imports none of them, so they may import it for the
+rules inside their rules (``scrub``, ``json``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from datacloner.catalog import Column
-from datacloner.masking import (
-    constant,
-    faker_rule,
-    hashing,
-    json_rule,
-    noise,
-    partial,
-    scrub,
-    shift,
-    template,
-)
+from datacloner.masking import kinds
 from datacloner.masking.base import Masker, RowMasker, ValueFn, over_batch, spec_error
 from datacloner.masking.columns import ColumnType, column_type
-from datacloner.rules import MaskSpec
+from datacloner.masking.kinds import Kind
+from datacloner.masking.spec import MaskSpec
 
-Checker = Callable[[MaskSpec, str, ColumnType | None], None]
-ValueCompiler = Callable[[MaskSpec, bytes, ColumnType | None], ValueFn]
-
-# kind -> (check at plan time, compile one value's masking). The batch
-# wrapper (NULLs, arrays, BadValue) is the same for all; template is a row masker.
-TRANSFORMERS: dict[str, tuple[Checker, ValueCompiler | None]] = {
-    "faker": (faker_rule.check_faker, faker_rule.faker_value_fn),
-    "value": (constant.check_value, constant.value_value_fn),
-    "null": (constant.check_null, constant.null_value_fn),
-    "hash": (hashing.check_hash, hashing.hash_value_fn),
-    "scrub": (scrub.check_scrub, scrub.scrub_value_fn),
-    "json": (json_rule.check_json, json_rule.json_value_fn),
-    "partial": (partial.check_partial, partial.partial_value_fn),
-    "shift": (shift.check_shift, shift.shift_value_fn),
-    "noise": (noise.check_noise, noise.noise_value_fn),
-    "template": (template.check_template, None),
-}
+TRANSFORMERS: tuple[str, ...] = kinds.NAMES  # every kind's name
 
 
-def _lookup(spec: MaskSpec, column: str | None) -> tuple[Checker, ValueCompiler | None]:
-    try:
-        return TRANSFORMERS[spec.kind]
-    except KeyError:
+def _lookup(spec: MaskSpec, column: str | None) -> Kind:
+    kind = kinds.load(spec.kind)
+    if kind is None:
         raise spec_error(
             spec,
             column,
             f"mask kind {spec.kind!r} is not supported",
             hint=f"Use one of: {', '.join(sorted(TRANSFORMERS))}.",
-        ) from None
+        )
+    return kind
 
 
 def check_spec(spec: MaskSpec, *, column: str, target: Column | None = None) -> None:
@@ -63,16 +41,16 @@ def check_spec(spec: MaskSpec, *, column: str, target: Column | None = None) -> 
     needs room for its token in a ``varchar(n)``, a constant must fit, NULL
     must be allowed, a template must not read its own column.
     """
-    check, _ = _lookup(spec, column)
-    check(spec, column, column_type(target) if target is not None else None)
+    _lookup(spec, column).check(spec, column, column_type(target) if target is not None else None)
 
 
 def value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> ValueFn:
     """One non-NULL, non-array value in, its masked value out (rules inside rules)."""
-    _, compile_ = _lookup(spec, None)
+    compile_ = _lookup(spec, None).value_fn
     if compile_ is None:
         raise spec_error(spec, None, f"a {spec.kind} rule cannot mask a single value")
-    return compile_(spec, secret, col)
+    fn: ValueFn = compile_(spec, secret, col)
+    return fn
 
 
 def compile_mask(spec: MaskSpec, secret: bytes, target: Column | None = None) -> Masker | RowMasker:
@@ -86,15 +64,11 @@ def compile_mask(spec: MaskSpec, secret: bytes, target: Column | None = None) ->
     the target column's type and length): see :func:`masker_key`.
     """
     col = column_type(target) if target is not None else None
-    if spec.kind == "template":
-        return template.compile_template(spec, secret, col)
-    if spec.kind == "null":
-        return constant.compile_null(spec, secret, col)
-    fn = value_fn(spec, secret, col)
-    # A json document may itself be a list (a JSON array): only a json[] column's
-    # lists are arrays of documents.
-    arrays = spec.kind != "json" or (col is not None and col.is_array)
-    return over_batch(fn, arrays=arrays)
+    compile_ = _lookup(spec, None).compile
+    if compile_ is not None:
+        masker: Masker | RowMasker = compile_(spec, secret, col)
+        return masker
+    return over_batch(value_fn(spec, secret, col))
 
 
 def masker_key(spec: MaskSpec, target: Column | None = None) -> str:
@@ -104,8 +78,7 @@ def masker_key(spec: MaskSpec, target: Column | None = None) -> str:
         return spec.identity()
     col = column_type(target)
     parts = [spec.identity(), col.category, str(col.max_length), str(col.is_array)]
-    if spec.kind == "noise":
-        parts += [str(col.int_bits), str(col.precision), str(col.scale)]
-    if spec.kind == "template":
-        parts.append(target.name)
+    key_parts = _lookup(spec, None).key_parts
+    if key_parts is not None:
+        parts += key_parts(col, target)
     return "\x1f".join(parts)

@@ -32,8 +32,14 @@ from datacloner.masking.base import REDRAWS, Unmaskable, ValueFn, spec_error
 from datacloner.masking.columns import JSON, ColumnType
 from datacloner.masking.fitting import type_label
 from datacloner.masking.keyed import KeyedHash, canonical_bytes, derive
+from datacloner.masking.kinds import Kind
+from datacloner.masking.registry import check_spec, value_fn
+from datacloner.masking.spec import BAD, MaskSpec, RuleSource, SpecParser, unknown_word
 from datacloner.masking.unique import fit_text
-from datacloner.rules import MaskSpec
+from datacloner.yamlsource import unknown_key
+
+SCRUB_KINDS = detectors.KINDS  # what a scrub rule can find: the detectors' kinds
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a custom pattern's name
 
 # The plain rule whose output each kind's replacement is (see the module doc).
 DEFAULT_RULES: dict[str, dict[str, Any]] = {
@@ -63,7 +69,6 @@ def default_rule(kind: str, spec: MaskSpec) -> MaskSpec | None:
 
 
 def check_scrub(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
-    from datacloner.masking.registry import check_spec  # the registry imports this module
 
     if col is not None and not (col.textual or col.category == JSON):
         raise spec_error(
@@ -169,7 +174,6 @@ CACHE_TEXT_LIMIT = 1024  # longer values are not cached: memory stays small and 
 
 
 def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> ValueFn:
-    from datacloner.masking.registry import value_fn  # the registry imports this module
 
     kinds = tuple(spec.options.get("kinds", []))
     patterns = {
@@ -261,3 +265,129 @@ def scrub_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
         return cut("".join(out))
 
     return mask
+
+
+def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, body, where = rule.label, rule.body, rule.where
+    locale, _ = p.common_options(rule)
+    if locale is BAD:
+        return None
+    kinds: Any
+    patterns: Any = {}
+    replacements: Any = {}
+    if body == "all":
+        kinds = list(SCRUB_KINDS)
+    elif isinstance(body, list):
+        kinds = body
+    elif isinstance(body, dict):
+        for key in body:
+            if key not in ("kinds", "patterns", "rules"):
+                p.error(
+                    (*where, key),
+                    f"{label}.scrub: " + unknown_key(key, ("kinds", "patterns", "rules")),
+                )
+                return None
+        kinds = body.get("kinds", [])
+        if kinds == "all":
+            kinds = list(SCRUB_KINDS)
+        patterns = body.get("patterns") or {}
+        replacements = body.get("rules") or {}
+    else:
+        p.error(
+            where,
+            f"{label}.scrub: expected a list of kinds ({', '.join(SCRUB_KINDS)}), `all`, "
+            "or a mapping with kinds, patterns, rules",
+        )
+        return None
+    ok = True
+    if not isinstance(kinds, list):
+        p.error(where, f"{label}.scrub.kinds: expected a list, e.g. [email, phone]")
+        return None
+    seen: list[str] = []
+    for kind in kinds:
+        if kind not in SCRUB_KINDS:
+            p.error(where, f"{label}.scrub: {unknown_word(kind, SCRUB_KINDS, 'kind')}")
+            ok = False
+        elif kind not in seen:
+            seen.append(kind)
+    nested: dict[str, MaskSpec] = {}
+    regexes: dict[str, str] = {}
+    if not isinstance(patterns, dict):
+        p.error(where, f"{label}.scrub.patterns: expected a mapping of name to regex")
+        return None
+    for name, pattern in patterns.items():
+        ppath = (*where, "patterns", name)
+        inner: Any = _NO_RULE
+        if isinstance(pattern, dict):
+            extra = set(pattern) - {"pattern", "rule"}
+            if extra or "pattern" not in pattern:
+                p.error(
+                    ppath,
+                    f"{label}.scrub.patterns.{name}: expected a regex, or "
+                    "{pattern: REGEX, rule: RULE}",
+                )
+                ok = False
+                continue
+            inner = pattern.get("rule", _NO_RULE)
+            pattern = pattern["pattern"]
+        problem = _regex_problem(pattern)
+        if not _NAME.fullmatch(name):
+            problem = "a pattern name is a word (letters, digits, _)"
+        if problem:
+            p.error(ppath, f"{label}.scrub.patterns.{name}: {problem}")
+            ok = False
+            continue
+        regexes[name] = pattern
+        if inner is not _NO_RULE:
+            spec = p.inner_spec(
+                f"{label}.scrub.patterns.{name}.rule", inner, (*ppath, "rule"), locale
+            )
+            if spec is None:
+                ok = False
+            else:
+                nested[f"pattern:{name}"] = spec
+    if not isinstance(replacements, dict):
+        p.error(where, f"{label}.scrub.rules: expected a mapping of kind to rule")
+        return None
+    for kind, inner in replacements.items():
+        if kind not in seen:
+            p.error(
+                (*where, "rules", kind),
+                f"{label}.scrub.rules: `{kind}` is not among the kinds scrubbed "
+                f"({', '.join(seen) or 'none'})",
+            )
+            ok = False
+            continue
+        spec = p.inner_spec(f"{label}.scrub.rules.{kind}", inner, (*where, "rules", kind), locale)
+        if spec is None:
+            ok = False
+        else:
+            nested[f"kind:{kind}"] = spec
+    if ok and not seen and not regexes:
+        p.error(where, f"{label}.scrub: nothing to find; list kinds or patterns")
+        ok = False
+    if not ok:
+        return None
+    return MaskSpec(
+        kind="scrub",
+        location=rule.location,
+        locale=locale,
+        options={"kinds": seen, "patterns": regexes},
+        nested=nested,
+    )
+
+
+def _regex_problem(pattern: Any) -> str | None:
+    if not isinstance(pattern, str) or not pattern:
+        return "expected a regular expression (text)"
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+    if compiled.fullmatch(""):
+        return "the regular expression matches empty text; it must match at least one character"
+    return None
+
+
+_NO_RULE: Any = object()
+KIND = Kind("scrub", check=check_scrub, parse=parse, options=("locale",), value_fn=scrub_value_fn)

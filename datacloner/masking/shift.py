@@ -22,8 +22,11 @@ from datacloner.masking.base import Unmaskable, ValueFn, spec_error
 from datacloner.masking.columns import DATE, TEXT, TIMESTAMP, ColumnType
 from datacloner.masking.fitting import type_label
 from datacloner.masking.keyed import KeyedHash, canonical_bytes, uniform
-from datacloner.rules import MaskSpec
+from datacloner.masking.kinds import Kind
+from datacloner.masking.spec import MaskSpec, RuleSource, SpecParser, is_int
+from datacloner.yamlsource import unknown_key
 
+SHIFT_UNITS = ("days", "hours", "minutes", "seconds")
 _UNIT_SECONDS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 _TEXT = re.compile(
     r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
@@ -116,3 +119,28 @@ def shift_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None)
         raise Unmaskable(f"shift needs a date or timestamp, got {type(value).__name__}")
 
     return mask
+
+
+def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, body, where = rule.label, rule.body, rule.where
+    if not isinstance(body, dict) or not body:
+        p.error(where, f"{label}.shift: expected a mapping, e.g. {{days: 30}}")
+        return None
+    ok = True
+    options: dict[str, int] = {}
+    for key, amount in body.items():
+        if key not in SHIFT_UNITS:
+            p.error((*where, key), f"{label}.shift: {unknown_key(key, SHIFT_UNITS)}")
+            ok = False
+        elif not is_int(amount) or amount < 0:
+            p.error((*where, key), f"{label}.shift.{key}: expected a whole number >= 0")
+            ok = False
+        else:
+            options[key] = amount
+    if ok and not any(options.values()):
+        p.error(where, f"{label}.shift: the largest shift is 0; e.g. {{days: 30}}")
+        ok = False
+    return MaskSpec(kind="shift", location=rule.location, options=options) if ok else None
+
+
+KIND = Kind("shift", check=check_shift, parse=parse, value_fn=shift_value_fn)

@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from datacloner.catalog import Column
 from datacloner.errors import UsageError
 from datacloner.masking.base import RowMasker, spec_error
 from datacloner.masking.columns import ColumnType
 from datacloner.masking.fitting import check_text_column, check_unique_room
 from datacloner.masking.keyed import KeyedHash, canonical_bytes
+from datacloner.masking.kinds import Kind
+from datacloner.masking.spec import MaskSpec, RuleSource, SpecParser
 from datacloner.masking.unique import fit_text, make_unique
-from datacloner.rules import MaskSpec, parse_template
 
 
 def check_template(spec: MaskSpec, column: str, col: ColumnType | None = None) -> None:
@@ -68,3 +70,88 @@ def compile_template(spec: MaskSpec, secret: bytes, col: ColumnType | None = Non
 
     fields = tuple(dict.fromkeys([*spec.options.get("fields", []), column]))
     return RowMasker(column, fields, render)
+
+
+def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
+    label, body, where = rule.label, rule.body, rule.where
+    _, unique = p.common_options(rule)
+    if unique is None:
+        return None
+    if not isinstance(body, str):
+        p.error(where, f'{label}.template: expected text such as "{{first_name}}.{{last_name}}"')
+        return None
+    try:
+        parts = parse_template(body)
+    except ValueError as exc:
+        p.error(where, f"{label}.template: {exc}")
+        return None
+    fields = list(dict.fromkeys(p for is_field, p in parts if is_field))
+    if not fields:
+        p.error(
+            where,
+            f"{label}.template: names no column; write columns in braces, "
+            'e.g. "{first_name}.{last_name}@example.com"',
+        )
+        return None
+    return MaskSpec(
+        kind="template",
+        location=rule.location,
+        unique=unique,
+        options={"template": body, "fields": fields},
+    )
+
+
+def parse_template(text: str) -> list[tuple[bool, str]]:
+    """``"{first_name}.{last_name}@x"`` -> [(True, "first_name"), (False, "."), ...].
+
+    ``{{`` and ``}}`` are literal braces. A field is a column name as written,
+    spaces and dots included: no attribute access or format specs (unlike
+    str.format, which would let a rules file reach Python internals).
+    """
+    parts: list[tuple[bool, str]] = []
+    literal: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "{":
+            if text.startswith("{{", i):
+                literal.append("{")
+                i += 2
+                continue
+            end = text.find("}", i + 1)
+            if end < 0:
+                raise ValueError(f"`{{` at character {i + 1} is not closed; write {{{{ for a brace")
+            name = text[i + 1 : end]
+            if not name or "{" in name:
+                raise ValueError(f"empty or nested braces at character {i + 1}")
+            if literal:
+                parts.append((False, "".join(literal)))
+                literal = []
+            parts.append((True, name))
+            i = end + 1
+        elif ch == "}":
+            if text.startswith("}}", i):
+                literal.append("}")
+                i += 2
+                continue
+            raise ValueError(f"`}}` at character {i + 1} has no `{{`; write }}}} for a brace")
+        else:
+            literal.append(ch)
+            i += 1
+    if literal:
+        parts.append((False, "".join(literal)))
+    return parts
+
+
+def _key_parts(col: ColumnType, target: Column) -> list[str]:
+    return [target.name]  # the template leaves its own column out of what it reads
+
+
+KIND = Kind(
+    "template",
+    check=check_template,
+    parse=parse,
+    options=("unique",),
+    compile=compile_template,
+    key_parts=_key_parts,
+)

@@ -1,0 +1,73 @@
+"""The rule kinds by name: which module holds each, loaded on first use.
+
+A kind lives in one module of this package, which declares a :class:`Kind`:
+its YAML options (``parse``), its check against a column (``check``) and its
+compiled masking (``value_fn``, or ``compile`` for whole batches). This table
+is the only place that names the modules, and it imports none of them, so a
+kind may import the shared machinery (the parser, the registry) without a
+cycle. Adding a kind: write its module, add one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# kind -> "module:attribute" of its Kind. The order is the order error
+# messages list the kinds in; ``null`` is written as YAML's null, not as a key.
+_WHERE: dict[str, str] = {
+    "faker": "datacloner.masking.faker_rule:KIND",
+    "value": "datacloner.masking.constant:VALUE",
+    "hash": "datacloner.masking.hashing:KIND",
+    "scrub": "datacloner.masking.scrub:KIND",
+    "json": "datacloner.masking.json_rule:KIND",
+    "partial": "datacloner.masking.partial:KIND",
+    "shift": "datacloner.masking.shift:KIND",
+    "noise": "datacloner.masking.noise:KIND",
+    "template": "datacloner.masking.template:KIND",
+    "null": "datacloner.masking.constant:NULL",
+}
+NAMES: tuple[str, ...] = tuple(_WHERE)
+YAML_KINDS: tuple[str, ...] = tuple(name for name in _WHERE if name != "null")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One rule kind. The callables take a :class:`~datacloner.masking.spec.MaskSpec`.
+
+    ``options``: which of the options shared by several kinds (``args``,
+    ``locale``, ``unique``) it takes. ``parse(parser, label, value, path,
+    location, default_locale)``: the rule's mapping -> MaskSpec, or None after
+    adding its errors. ``check(spec, column, col)``: raises UsageError before
+    any row moves. ``value_fn(spec, secret, col)``: one value's masking (what
+    rules inside scrub and json use); ``compile(spec, secret, col)``: the batch
+    masker when it is not ``over_batch(value_fn)``. ``key_parts(col, target)``:
+    what else of the target column its masker depends on.
+    """
+
+    name: str
+    check: Callable[..., None]
+    parse: Callable[..., Any] | None = None
+    options: tuple[str, ...] = ()
+    value_fn: Callable[..., Any] | None = None
+    compile: Callable[..., Any] | None = None
+    key_parts: Callable[..., list[str]] | None = None
+
+
+_LOADED: dict[str, Kind] = {}
+
+
+def load(name: str) -> Kind | None:
+    """The kind called ``name`` (its module imported on first use), or None."""
+    kind = _LOADED.get(name)
+    if kind is None:
+        where = _WHERE.get(name)
+        if where is None:
+            return None
+        module, attribute = where.split(":")
+        kind = getattr(importlib.import_module(module), attribute)
+        assert isinstance(kind, Kind) and kind.name == name, where  # a wrong table line
+        _LOADED[name] = kind
+    return kind
