@@ -468,6 +468,7 @@ def _second_pass(
         ev.reasons += [said, "the table is not about people"]
 
 
+_BIO = "description"  # a user's description is a bio; a product's is not
 # Who made or owns the row: a person's name, but the row is not about them
 # (repository.owner_name, release.original_author, preview_cards.author_name).
 _ATTRIBUTION = frozenset({"author", "author name", "owner name"})
@@ -515,6 +516,11 @@ def classify_table(
             ev.reasons.append(_SESSION_COLUMNS[column.name])
         else:
             _first_pass(ev, is_sqlite)
+            if ev.match is None and not ev.personal and names.tokens(column.name) == [_BIO]:
+                # says nothing alone; in a table of people it is their bio
+                ev.match = names.NameMatch("free_text", False, _BIO)
+                ev.weak, ev.kind = True, "free_text"
+                ev.reasons.clear()
         evidence.append(ev)
     strong = [
         e

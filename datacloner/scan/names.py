@@ -236,7 +236,6 @@ _WEAK: dict[str, tuple[str, ...]] = {
     ),
     "free_text": (
         "notes", "note", "comment", "comments", "remark", "remarks", "bio", "biography",
-        "description",  # a user's is a bio; a product's is not (the table decides)
         "about", "about me", "memo", "annotation", "observations",
         "bemerkung", "bemerkungen", "notiz", "notizen", "kommentar", "anmerkung",
         "anmerkungen",  # de
