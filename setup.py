@@ -2,9 +2,10 @@
 
 They are the native fast paths of faker rules (datacloner/masking/fast.py), of
 json rules (datacloner/masking/_jsonscan.c: may orjson parse it?), of the email
-and number detectors (datacloner/detectors.py) and of the COPY text
-codec (datacloner/engines/copytext.py). Both are optional: without a C compiler the install still succeeds and the same
-outputs come from pure Python, only slower.
+and number detectors (datacloner/detectors.py) and of the COPY text codec
+(datacloner/engines/postgres/copytext.py). Both are optional: without a C
+compiler the install still succeeds and the same outputs come from pure
+Python, only slower.
 """
 
 from setuptools import Extension, setup
@@ -30,8 +31,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "datacloner.engines._copynative",
-            ["datacloner/engines/_copynative.c"],
+            "datacloner.engines.postgres._copynative",
+            ["datacloner/engines/postgres/_copynative.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from psycopg import sql  # noqa: E402
 
-from datacloner.engines import copytext  # noqa: E402
-from datacloner.engines.postgres import PgSource, _copy_codec  # noqa: E402
+from datacloner.engines.postgres import copytext  # noqa: E402
+from datacloner.engines.postgres.rows import copy_codec  # noqa: E402
+from datacloner.engines.postgres.source import PgSource  # noqa: E402
 from datacloner.masking import check_spec, compile_mask  # noqa: E402
 from datacloner.plan import build_plan  # noqa: E402
 from datacloner.rules import load_rules  # noqa: E402
@@ -61,7 +62,7 @@ def table_costs(tp: Any, masker: TableMasker, chunks: list[bytes], batch: int) -
     gc.collect()
     gc.freeze()
     for i, column, compiled in masker.values:
-        decode, encode = _copy_codec(column)
+        decode, encode = copy_codec(column)
         began = time.process_time()
         values = decode(rows, i)
         stages.append((f"{column.name}: decode", n, time.process_time() - began))

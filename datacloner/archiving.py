@@ -44,7 +44,7 @@ def dump(
     batch_size: int = DEFAULT_BATCH_SIZE,
     unsigned: bool = False,
 ) -> Report:
-    from datacloner.engines.pg_archive import write_archive
+    from datacloner.engines.postgres.archive import write_archive
 
     source_url = config.require_source()
     _postgres_only(source_url, "dump")
@@ -107,7 +107,7 @@ def restore(
     allow_unsigned: bool = False,
     warn: Callable[[str], None] = lambda message: None,
 ) -> Report:
-    from datacloner.engines.pg_archive import ArchiveEngine, ArchiveSource
+    from datacloner.engines.postgres.archive import ArchiveEngine, ArchiveSource
 
     env = config.environment(environment)
     _postgres_only(env.url, "restore")

@@ -1,6 +1,6 @@
 """``datacloner.yml`` in, a validated, typed :class:`Config` out.
 
-Format (DESIGN.md, "Configuration")::
+Format (docs/configuration.md)::
 
     source: ${PROD_DATABASE_URL}
     secret: ${DATACLONER_SECRET}
@@ -204,7 +204,7 @@ _VAR_TEXT = re.compile(r"\$?\$\{[^}\n]*\}")
 
 
 class _Placeholders:
-    """`{url: ${STAGING_DATABASE_URL}}` (DESIGN.md's own example) is not valid
+    """`{url: ${STAGING_DATABASE_URL}}` (a natural spelling users write) is not valid
     YAML: `{` and `}` end a flow mapping. So before parsing, each `${...}` is
     swapped for a token made of letters and digits, which YAML reads as plain
     text anywhere; the tokens are swapped back in the parsed strings. Lines do
@@ -351,7 +351,7 @@ def _check_url(url: str) -> str:
     if scheme == "postgres":  # Heroku-style; SQLAlchemy only knows `postgresql`
         url = "postgresql" + url[len("postgres") :]
     if scheme in ("postgresql", "postgres"):
-        from datacloner.engines.pg_conninfo import url_problem  # libpq's own keywords
+        from datacloner.engines.postgres.conninfo import url_problem  # libpq's own keywords
 
         problem = url_problem(url)
         if problem:

@@ -122,14 +122,14 @@ def target_endpoints(url: str) -> list[Endpoint]:
     if kind == "sqlite":
         return []
     if kind == "postgresql":
-        from datacloner.engines import pg_conninfo  # psycopg: only for PostgreSQL
+        from datacloner.engines.postgres import conninfo  # psycopg: only for PostgreSQL
 
-        params = pg_conninfo.resolve(url)
+        params = conninfo.resolve(url)
         found = []
-        for host, hostaddr, port in pg_conninfo.endpoints(params):
+        for host, hostaddr, port in conninfo.endpoints(params):
             if hostaddr:
                 found.append(Endpoint(normal_host(host), port, _numeric(hostaddr)))
-            elif pg_conninfo.is_socket(host):
+            elif conninfo.is_socket(host):
                 found.append(Endpoint(normal_host(host) if host else "", port, socket=True))
             else:
                 found.append(_named(host, port))
@@ -203,9 +203,9 @@ def _refuse_protected_server(url: str, entries: list[Entry]) -> None:
     """Once connected: the address and identity the server reports, so that a
     second name for a protected server (a tunnel, a published container port,
     a socket) cannot pass. Remote protected hosts are never contacted."""
-    from datacloner.engines import pg_conninfo
+    from datacloner.engines.postgres.connection import server_facts
 
-    facts = pg_conninfo.server_facts(url)
+    facts = server_facts(url)
     addr = normal_address(facts.address) if facts.address else ""
     port = facts.port
     ep = Endpoint(

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloner.engines import copytext
+from datacloner.engines.postgres import copytext
 
 if copytext._copynative is None:
     if os.environ.get("CI"):  # CI builds it: a missing extension there is a build failure
-        pytest.fail("the native extension datacloner.engines._copynative is not built")
+        pytest.fail("the native extension datacloner.engines.postgres._copynative is not built")
     pytest.skip("native extension not built", allow_module_level=True)
 
 native = copytext._copynative

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from datacloner.catalog import Catalog
-from datacloner.engines.postgres import PostgresEngine
-from datacloner.engines.sqlite import SqliteEngine
+from datacloner.engines.postgres.engine import PostgresEngine
+from datacloner.engines.sqlite.engine import SqliteEngine
 from datacloner.masking import check_spec
 from datacloner.rules import load_rules
 

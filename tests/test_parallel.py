@@ -5,10 +5,12 @@ from __future__ import annotations
 from helpers import RULES, run_cli, write_config
 from pgcompare import all_digests, catalog_counts, sequence_positions
 
-from datacloner.engines import pg_parallel
-from datacloner.engines.pg_parallel import cost, plan_tasks
-from datacloner.engines.postgres import PgSource
+from datacloner import refresh as runtime
+from datacloner.config import load_config
+from datacloner.engines.postgres.parallel import cost, plan_tasks
+from datacloner.engines.postgres.source import PgSource
 from datacloner.plan import build_plan
+from datacloner.progress import QuietProgress
 from datacloner.refresh import check_rule
 from datacloner.rules import load_rules
 
@@ -22,18 +24,11 @@ def test_jobs_4_gives_the_same_copy_as_jobs_1(pg, pagila_src, target_name, tmp_p
         done = run_cli("refresh", "one", "-c", str(cfg), "--yes", "--jobs", "1")
         assert done.returncode == 0, done.stderr
         # split every table over 1,000 rows into key ranges, to exercise that too
-        done = run_cli(
-            "refresh",
-            "four",
-            "-c",
-            str(cfg),
-            "--yes",
-            "--jobs",
-            "4",
-            "--json",
-            env={"DATACLONER_SPLIT_ROWS": "1000"},
+        # (Pagila is too small for the default threshold): the runtime, in-process
+        report = runtime.refresh(
+            load_config(cfg), "four", QuietProgress(), lambda _: None, jobs=4, split_rows=1000
         )
-        assert done.returncode == 0, done.stderr
+        assert report.rows > 0
         assert all_digests(pg, one) == all_digests(pg, four)
         with pg.connect(one) as a, pg.connect(four) as b:
             assert catalog_counts(a) == catalog_counts(b)
@@ -42,17 +37,16 @@ def test_jobs_4_gives_the_same_copy_as_jobs_1(pg, pagila_src, target_name, tmp_p
         pg.drop(four, four + "__dc_prev")
 
 
-def test_tasks_are_sized_by_cost_and_costliest_first(pagila_src, monkeypatch):
+def test_tasks_are_sized_by_cost_and_costliest_first(pagila_src):
     """`--jobs 2` on Pagila (tables of 1,000 rows or more may split): the costly
     tables are split into contiguous key ranges, small ones are not, and no
     task comes after a cheaper one (the pool then gives every worker about the
     same work)."""
-    monkeypatch.setattr(pg_parallel, "SPLIT_ROWS", 1000)
     source = PgSource(pagila_src)
     try:
         plan = build_plan(source.read_catalog(), load_rules(RULES / "pagila.yml"), check_rule)
         tables = [t for t in plan.tables if not t.skip]
-        tasks = plan_tasks(source, tables, jobs=2)
+        tasks = plan_tasks(source, tables, jobs=2, split_rows=1000)
     finally:
         source.close()
     by_table: dict[str, list] = {}

@@ -16,9 +16,9 @@ from helpers import run_cli, write_config
 from pgcompare import columns_digest
 
 from datacloner import urls
-from datacloner.engines import pg_conninfo
-from datacloner.engines.pg_tools import check_server, client_args, find_tools
-from datacloner.engines.postgres import cluster_id, connect
+from datacloner.engines.postgres import conninfo
+from datacloner.engines.postgres.connection import cluster_id, connect
+from datacloner.engines.postgres.tools import check_server, client_args, find_tools
 from datacloner.errors import Refused
 
 RULES = """strict: true
@@ -293,9 +293,9 @@ def test_hostaddr_with_a_host_name_is_used_by_every_client(
 
 def test_a_client_that_reaches_another_server_is_refused(pg, small_src):
     """The check every pinned connection and psql child runs first."""
-    params = pg_conninfo.resolve(small_src)
+    params = conninfo.resolve(small_src)
     with connect(params, "source") as conn:
-        pinned = pg_conninfo.pin(params, conn, cluster_id(conn))
+        pinned = conninfo.pin(params, conn, cluster_id(conn))
         major = conn.info.server_version // 10000
     tools = find_tools(major)
     check_server(tools, pinned)  # the right server passes
@@ -303,8 +303,8 @@ def test_a_client_that_reaches_another_server_is_refused(pg, small_src):
     # the password travels in the environment, never on a command line
     argv = client_args({**pinned, "password": "pw-never-in-argv"})
     assert "pw-never-in-argv" not in " ".join(argv)
-    assert pg_conninfo.child_env({**pinned, "password": "x"})["PGPASSWORD"] == "x"
-    elsewhere = {**pinned, pg_conninfo.SERVER: "sysid:1"}
+    assert conninfo.child_env({**pinned, "password": "x"})["PGPASSWORD"] == "x"
+    elsewhere = {**pinned, conninfo.SERVER: "sysid:1"}
     with pytest.raises(Refused):
         check_server(tools, elsewhere)
     with pytest.raises(Refused):

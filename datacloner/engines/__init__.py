@@ -19,11 +19,11 @@ def engine_for(source_url: str, target_url: str | None = None) -> Engine:
             "datacloner copies between databases of the same kind"
         )
     if source_kind == "postgresql":
-        from datacloner.engines.postgres import PostgresEngine
+        from datacloner.engines.postgres.engine import PostgresEngine
 
         return PostgresEngine()
     if source_kind == "sqlite":
-        from datacloner.engines.sqlite import SqliteEngine
+        from datacloner.engines.sqlite.engine import SqliteEngine
 
         return SqliteEngine()
     raise UsageError(f"{source_kind} is not supported yet", hint="use PostgreSQL or SQLite")

@@ -118,11 +118,11 @@ class VerifyEngine(Protocol):
 def _engine(url: str) -> ModuleType:
     kind = urls.kind(url)
     if kind == "postgresql":
-        from datacloner.engines import pg_verify
+        from datacloner.engines.postgres import verify as pg_verify
 
         return pg_verify
     if kind == "sqlite":
-        from datacloner.engines import sqlite_verify
+        from datacloner.engines.sqlite import verify as sqlite_verify
 
         return sqlite_verify
     raise UsageError(f"verify does not support {kind} yet", hint="use PostgreSQL or SQLite")

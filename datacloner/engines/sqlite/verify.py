@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from datacloner import redaction, urls
 from datacloner.catalog import Column, Table
-from datacloner.engines.sqlite import SCHEMA, SqliteSource
+from datacloner.engines.sqlite.engine import SCHEMA, SqliteSource
 from datacloner.errors import UsageError
 from datacloner.verify import TargetTable
 

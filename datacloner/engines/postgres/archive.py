@@ -19,14 +19,10 @@ from datacloner.archive import STATE, ArchiveReader, ArchiveTable, ArchiveWriter
 from datacloner.archive_sql import Statement
 from datacloner.catalog import Column, QualifiedName, Table
 from datacloner.engines.base import Advance, Section
-from datacloner.engines.postgres import (
-    PgSource,
-    PgTargetBuild,
-    PostgresEngine,
-    _admin_params,
-    conn_params,
-    connect,
-)
+from datacloner.engines.postgres.build import PgTargetBuild
+from datacloner.engines.postgres.connection import conn_params, connect, maintenance_params
+from datacloner.engines.postgres.engine import PostgresEngine
+from datacloner.engines.postgres.source import PgSource
 from datacloner.errors import Refused
 from datacloner.plan import Plan, TablePlan
 from datacloner.progress import ProgressSink
@@ -173,7 +169,7 @@ class ArchiveEngine(PostgresEngine):
     def is_superuser(self, url: str) -> bool:
         """Whether the target's user is a superuser, whose rights a function
         body in the archive would run with."""
-        conn = connect(_admin_params(conn_params(url)), "target server's maintenance")
+        conn = connect(maintenance_params(conn_params(url)), "target server's maintenance")
         try:
             row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
             return bool((row.fetchone() or (False,))[0])

@@ -18,7 +18,7 @@ from typing import Any
 from datacloner.native import pure_python
 
 try:  # optional C helpers (setup.py); the Python below gives the same results
-    from datacloner.engines import _copynative
+    from datacloner.engines.postgres import _copynative
 except ImportError:
     _copynative = None  # type: ignore[assignment]
 if pure_python():

@@ -18,7 +18,9 @@ from psycopg import sql
 
 from datacloner import redaction
 from datacloner.catalog import Column, Table, display_name
-from datacloner.engines.postgres import PgSource, conn_params, connect, copy_blocks
+from datacloner.engines.postgres.connection import conn_params, connect
+from datacloner.engines.postgres.rows import copy_blocks
+from datacloner.engines.postgres.source import PgSource
 from datacloner.errors import UsageError
 from datacloner.verify import TargetTable
 

@@ -26,7 +26,6 @@ from psycopg import sql
 from datacloner import __version__, guards, redaction, signals
 from datacloner.engines.base import SwapPolicy
 from datacloner.errors import Refused, UsageError
-from datacloner.faults import checkpoint
 
 NEW_SUFFIX = guards.PG_NEW
 PREV_SUFFIX = guards.PG_PREV
@@ -285,7 +284,6 @@ class PgGenerations:
                 self.admin.execute(
                     sql.SQL("ALTER DATABASE {} RENAME TO {}").format(_ident(old), _ident(new))
                 )
-                checkpoint("swap")
             for name in marks:  # in the same transaction: marked iff renamed
                 self.admin.execute(self._marker(name))
 

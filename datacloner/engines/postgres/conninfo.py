@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -248,50 +247,3 @@ def server_address(conn: psycopg.Connection) -> tuple[str, int]:
     ).fetchone()
     assert row is not None
     return str(row[0]), int(row[1])
-
-
-@dataclass(frozen=True)
-class ServerFacts:
-    """What a target's server says about itself, for the protected-host guard."""
-
-    host: str  # as libpq reached it: a name, an address or a socket folder
-    address: str  # inet_server_addr(); empty on a Unix socket
-    port: int
-    cluster: str  # cluster_id()
-    params: dict[str, str]
-
-    def probe(self, address: str, port: int) -> str | None:
-        return probe_cluster(self.params, address, port)
-
-
-def server_facts(url: str) -> ServerFacts:
-    """Connect to the target's maintenance database (nothing is created) and
-    ask the server where it is and which cluster it is."""
-    from datacloner.engines.postgres import cluster_id, connect  # it imports this module
-
-    params = resolve(url)
-    admin = {**params, "dbname": params.get(MAINTENANCE, "postgres")}
-    with connect(admin, "target server's maintenance") as conn:
-        address, port = server_address(conn)
-        return ServerFacts(conn.info.host, address, port, cluster_id(conn), params)
-
-
-def probe_cluster(params: dict[str, str], address: str, port: int) -> str | None:
-    """The identity of the server at ``address:port``, reached with the
-    target's own credentials and a short timeout; None if it does not answer
-    or will not say. Only ever used for addresses of this machine."""
-    from datacloner.engines.postgres import cluster_id  # postgres.py imports this module
-
-    probe = {
-        **libpq_only(params),
-        "host": address,
-        "port": str(port),
-        "dbname": params.get(MAINTENANCE, "postgres"),
-        "connect_timeout": "2",
-    }
-    probe.pop("hostaddr", None)
-    try:
-        with psycopg.connect(**probe, autocommit=True) as conn:
-            return cluster_id(conn) or None
-    except psycopg.Error:
-        return None

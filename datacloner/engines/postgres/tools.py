@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datacloner import redaction
-from datacloner.engines import pg_conninfo
+from datacloner.engines.postgres import conninfo
 from datacloner.errors import Refused, UsageError
 
 _SEARCH = [
@@ -87,8 +87,8 @@ def find_tools(server_major: int) -> ClientTools:
 def client_args(params: dict[str, str]) -> list[str]:
     """The parameter set as one conninfo argument: host, port, user, database
     and options exactly as datacloner's own connections use them (the
-    password travels in the environment, see pg_conninfo.child_env)."""
-    return [f"--dbname={pg_conninfo.child_conninfo(params)}"]
+    password travels in the environment, see conninfo.child_env)."""
+    return [f"--dbname={conninfo.child_conninfo(params)}"]
 
 
 def _psql(tools: ClientTools, params: dict[str, str]) -> list[str]:
@@ -96,7 +96,7 @@ def _psql(tools: ClientTools, params: dict[str, str]) -> list[str]:
     server (and database) datacloner's own connection reached."""
     cmd = [tools.psql, *client_args(params), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
     cmd += ["-v", "VERBOSITY=verbose"]  # the error's name fields, for redaction.from_psql
-    check = pg_conninfo.identity_check_sql(params)
+    check = conninfo.identity_check_sql(params)
     return cmd + (["-c", check] if check else [])
 
 
@@ -119,11 +119,9 @@ def _errors(stderr: bytes | str) -> str:
 def check_server(tools: ClientTools, params: dict[str, str]) -> None:
     """Before pg_dump: its conninfo reaches the pinned server and database
     (pg_dump runs no statement of ours, so psql checks the same conninfo)."""
-    if not pg_conninfo.identity_check_sql(params):
+    if not conninfo.identity_check_sql(params):
         return
-    done = subprocess.run(
-        _psql(tools, params), env=pg_conninfo.child_env(params), capture_output=True
-    )
+    done = subprocess.run(_psql(tools, params), env=conninfo.child_env(params), capture_output=True)
     if done.returncode != 0:
         raise Refused(f"the client programs reach another server: {_errors(done.stderr)}")
 
@@ -149,7 +147,7 @@ def dump_section(
         "--no-publications",
     ]
     cmd += [f"--exclude-schema={s}" for s in exclude_schemas]
-    done = subprocess.run(cmd, env=pg_conninfo.child_env(source), capture_output=True)
+    done = subprocess.run(cmd, env=conninfo.child_env(source), capture_output=True)
     if done.returncode != 0:
         error = done.stderr.decode(errors="replace").strip()
         raise Refused(f"pg_dump --section={section} failed: {error}")
@@ -183,7 +181,7 @@ def psql_copy_out(
     ]
     with tempfile.TemporaryFile() as errors:  # a file: a full stderr pipe could stall psql
         proc = subprocess.Popen(
-            cmd, env=pg_conninfo.child_env(params), stdout=subprocess.PIPE, stderr=errors
+            cmd, env=conninfo.child_env(params), stdout=subprocess.PIPE, stderr=errors
         )
         assert proc.stdout is not None
         stdout = proc.stdout
@@ -220,7 +218,7 @@ def restore_sql(
     names the columns of a constraint that fails (a masked value repeated in a
     unique column: the server names only the index)."""
     cmd = [*_psql(tools, target), "--single-transaction", "-f", "-"]
-    done = subprocess.run(cmd, env=pg_conninfo.child_env(target), input=script, capture_output=True)
+    done = subprocess.run(cmd, env=conninfo.child_env(target), input=script, capture_output=True)
     if done.returncode != 0:
         error = _psql_error(done.stderr)
         hint = "the target server may lack an extension or role the source uses"
@@ -245,7 +243,7 @@ def run_sql_file(tools: ClientTools, script: Path, target: dict[str, str]) -> No
         )
     done = subprocess.run(
         [*_psql(tools, target), "--single-transaction", "-f", str(script)],
-        env=pg_conninfo.child_env(target),
+        env=conninfo.child_env(target),
         capture_output=True,
         text=True,
     )

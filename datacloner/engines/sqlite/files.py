@@ -17,7 +17,6 @@ from pathlib import Path
 
 from datacloner import signals
 from datacloner.errors import Refused
-from datacloner.faults import checkpoint
 from datacloner.guards import FILE_HOLD, FILE_NEW, FILE_PREV, FILE_TMP
 
 NEW_SUFFIX = FILE_NEW
@@ -107,7 +106,6 @@ class FileGenerations:
             if kept:
                 # a link, not a rename: the target path is never missing
                 self._link(self.target, self.hold)
-            checkpoint("swap")
             os.replace(self.new, self.target)  # the new copy is in place
             if kept:
                 self._rotate(keep)

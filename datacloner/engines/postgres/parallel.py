@@ -16,14 +16,17 @@ import psycopg
 from datacloner import redaction, signals
 from datacloner.catalog import QualifiedName
 from datacloner.engines.base import Advance
-from datacloner.engines.postgres import KeyRange, PgSource, connect, copy_into
+from datacloner.engines.postgres.connection import connect
+from datacloner.engines.postgres.rows import KeyRange, copy_into
+from datacloner.engines.postgres.source import PgSource
 from datacloner.errors import Refused
 from datacloner.masking import compile_mask
 from datacloner.plan import TablePlan
 from datacloner.table_masker import MaskerCache, TableMasker
 
-# A table with fewer (estimated) rows is never split into key ranges.
-SPLIT_ROWS = int(os.environ.get("DATACLONER_SPLIT_ROWS", "50000"))
+# A table with fewer (estimated) rows is never split into key ranges. The
+# runtime may pass another threshold (tests split small tables that way).
+SPLIT_ROWS = 50_000
 # Tasks per worker to aim for: small enough that no worker is left with a big
 # table at the end while the others idle, few enough that each task's
 # connection and snapshot import stay negligible.
@@ -80,7 +83,9 @@ def cost(plan: TablePlan) -> int:
     return max(plan.table.row_estimate, 0) * (1 + len(plan.masked_columns))
 
 
-def plan_tasks(source: PgSource, tables: list[TablePlan], jobs: int) -> list[Task]:
+def plan_tasks(
+    source: PgSource, tables: list[TablePlan], jobs: int, split_rows: int = SPLIT_ROWS
+) -> list[Task]:
     """Tables, big ones split into key ranges of about equal cost, the costliest
     first: the pool hands the next task to whichever worker is free, so the
     workers finish together."""
@@ -89,7 +94,7 @@ def plan_tasks(source: PgSource, tables: list[TablePlan], jobs: int) -> list[Tas
     weighted: list[tuple[int, Task]] = []
     for tp, work in zip(tables, costs, strict=True):
         parts = min(MAX_PARTS, -(-work // share))
-        ranges = source.key_ranges(tp, parts) if tp.table.row_estimate >= SPLIT_ROWS else []
+        ranges = source.key_ranges(tp, parts) if tp.table.row_estimate >= split_rows else []
         if ranges:
             weighted.extend((work // len(ranges), Task(tp, r)) for r in ranges)
         else:
@@ -106,9 +111,10 @@ def copy_parallel(
     batch_size: int,
     advance: Advance,
     jobs: int,
+    split_rows: int | None = None,
 ) -> dict[QualifiedName, int]:
     job = Job(source.params, source.snapshot, target, secret, batch_size)
-    tasks = plan_tasks(source, [t for t in tables if not t.skip], jobs)
+    tasks = plan_tasks(source, [t for t in tables if not t.skip], jobs, split_rows or SPLIT_ROWS)
     rows: dict[QualifiedName, int] = {t.table.qualified: 0 for t in tables}
     context = multiprocessing.get_context("spawn")  # no inherited connections or threads
     pool: ProcessPoolExecutor | None = None

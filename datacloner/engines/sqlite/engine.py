@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 from datacloner import redaction, urls
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.engines.base import Advance, EngineBase, Section, SwapPolicy
-from datacloner.engines.sqlite_files import FileGenerations
+from datacloner.engines.sqlite.files import FileGenerations
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker, encode_each

@@ -1,0 +1,1 @@
+"""PostgreSQL engine: one module per job (see README Layout)."""

@@ -1,0 +1,85 @@
+"""PostgreSQL engine: snapshot, schema via pg_dump sections, COPY out and in, swap.
+
+The source is read in one read-only REPEATABLE READ transaction whose
+snapshot is exported; pg_dump uses the same snapshot, so schema and rows are
+one consistent picture. The target is built as ``<db>__dc_new`` on the
+target's server and renamed into place only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from datacloner import guards
+from datacloner.engines.base import EngineBase, SwapPolicy
+from datacloner.engines.postgres.build import PgTargetBuild
+from datacloner.engines.postgres.connection import (
+    cluster_id,
+    conn_params,
+    connect,
+    maintenance_params,
+)
+from datacloner.engines.postgres.manifest import read_manifests
+from datacloner.engines.postgres.source import PgSource
+from datacloner.engines.postgres.swap import SYSTEM_DATABASES, PgGenerations
+
+log = logging.getLogger(__name__)
+
+
+class PostgresEngine(EngineBase):
+    source_class = PgSource
+    build_class = PgTargetBuild
+    system_databases = SYSTEM_DATABASES  # never a target
+
+    def target_identity(self, url: str) -> dict[str, str]:
+        """The target's server and database name, to refuse a target that is
+        the source under another spelling."""
+        params = conn_params(url)
+        params.pop("maintenance_db", None)
+        # refused before anything else, here as in every run that changes the target
+        guards.refuse_system_database(
+            params.get("dbname", ""),
+            (*self.system_databases, maintenance_params(conn_params(url))["dbname"]),
+            "PostgreSQL",
+        )
+        with connect(maintenance_params(conn_params(url)), "target server's maintenance") as conn:
+            return {
+                "engine": "postgresql",
+                "cluster": cluster_id(conn),
+                "database": params.get("dbname", ""),
+                "host": params.get("host", "localhost"),
+            }
+
+    @contextlib.contextmanager
+    def _generations(self, url: str, keep: int) -> Iterator[PgGenerations]:
+        params = conn_params(url)
+        params.pop("maintenance_db", None)
+        admin_params = maintenance_params(conn_params(url))
+        with connect(admin_params, "target server's maintenance") as admin:
+            generations = PgGenerations(
+                admin,
+                params.get("dbname", ""),
+                keep,
+                lambda: connect(admin_params, "target server's maintenance"),
+            )
+            generations.lock()
+            yield generations
+
+    def rollback(self, url: str, policy: SwapPolicy) -> list[str]:
+        with self._generations(url, policy.keep) as generations:
+            return generations.rollback(policy)
+
+    def generations(self, url: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Each copy of the target, newest first, with its manifest rows."""
+        params = conn_params(url)
+        params.pop("maintenance_db", None)
+        with connect(maintenance_params(conn_params(url)), "target server's maintenance") as admin:
+            names = PgGenerations(admin, params.get("dbname", "")).existing()
+        found = []
+        for name in names:
+            with connect({**params, "dbname": name}, "target") as conn:
+                found.append((name, read_manifests(conn)))
+        return found

@@ -1,0 +1,136 @@
+"""COPY in and out: key ranges, streaming masked rows into a table, COPY
+blocks, the per-column text codec, and how a failed load or read is worded."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from datacloner import redaction
+from datacloner.catalog import Column
+from datacloner.engines.base import Advance
+from datacloner.engines.postgres import copytext
+from datacloner.errors import Refused
+from datacloner.plan import TablePlan
+from datacloner.table_masker import (
+    DecodeColumn,
+    EncodeColumn,
+    TableMasker,
+    decode_each,
+    encode_each,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """``low <= column < high``: a slice of a big table for one parallel worker."""
+
+    column: str
+    low: int
+    high: int
+
+
+def relation(schema: str, name: str) -> sql.Identifier:
+    return sql.Identifier(schema, name)
+
+
+def column_list(plan: TablePlan) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c.name) for c in plan.columns)
+
+
+def copy_into(
+    conn: psycopg.Connection,
+    source: Any,
+    plan: TablePlan,
+    masker: TableMasker,
+    batch_size: int,
+    advance: Advance,
+    key_range: KeyRange | None = None,
+) -> int:
+    """Stream one table (or key range) from ``source`` through ``masker`` into
+    ``conn`` with COPY, and commit; rows copied."""
+    into = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        relation(plan.table.schema, plan.table.name), column_list(plan)
+    )
+    rows = 0
+
+    def counted(n: int) -> None:
+        nonlocal rows
+        rows += n
+        advance(n)
+
+    try:
+        with conn.cursor() as cur, cur.copy(into) as sink:
+            for data in source.masked_copy(plan, masker, batch_size, counted, key_range):
+                sink.write(data)
+        conn.commit()
+    except psycopg.Error as exc:
+        raise load_failed(plan, exc, key_range) from None
+    return rows
+
+
+def load_failed(plan: TablePlan, exc: psycopg.Error, key_range: KeyRange | None = None) -> Refused:
+    """A load error names the table, the row number and the column, never the
+    value (redaction.database_error: DETAIL and CONTEXT quote the row)."""
+    columns = [c.name for c in plan.columns]
+    error = redaction.from_psycopg(exc, columns)
+    row = ""
+    if error.line is not None:
+        row = f" at row {error.line}"
+        if key_range is not None:  # rows are counted from the start of this worker's range
+            row += f" of {key_range.column} >= {key_range.low}"
+    return Refused(
+        f"loading {plan.name} into the new copy failed{row}: {redaction.describe(error, columns)}",
+        hint="the target was not changed; a masked value may not fit the column's type or "
+        "a constraint: adjust that column's rule",
+    )
+
+
+def read_failed(plan: TablePlan, error: redaction.DbError, unless: str | None) -> Refused:
+    """Reading a table failed: most often its ``unless:`` condition on one row
+    (a cast of a value, a division); named without the row."""
+    columns = [c.name for c in plan.columns]
+    return Refused(
+        f"reading {plan.name} from the source failed: {redaction.describe(error, columns)}",
+        hint="the table's `unless:` condition fails on some row: make it hold for every row "
+        "(e.g. guard a cast with CASE)"
+        if unless
+        else "the target was not changed; retry, or check the source's health",
+    )
+
+
+BLOCK = 1 << 18  # bytes of COPY data handed on at once
+
+
+def copy_blocks(copy: psycopg.Copy, size: int = BLOCK) -> Iterator[bytes]:
+    """libpq hands COPY data over one row at a time: gather rows into blocks
+    (always ending at a row's end) so the rest of the pipeline runs per block."""
+    buffer = bytearray()
+    for chunk in copy:
+        buffer += chunk
+        if len(buffer) >= size:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+def mask_batch(batch: list[list[bytes]], masker: TableMasker) -> bytes:
+    masker.apply(batch, copy_codec)
+    return copytext.join_rows(batch)
+
+
+def copy_codec(column: Column) -> tuple[DecodeColumn, EncodeColumn]:
+    """COPY text <-> Python for one masked column, a batch's fields at once."""
+    if column.is_array:
+        return decode_each(copytext.decode_array), encode_each(copytext.encode_array)
+    if column.type == "bytea":
+        return decode_each(copytext.decode_bytea), copytext.encode_column
+    return copytext.decode_column, copytext.encode_column

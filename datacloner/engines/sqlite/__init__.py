@@ -1,0 +1,1 @@
+"""SQLite engine (SQLAlchemy): source, new copy, file generations, verify reads."""
