@@ -1,6 +1,6 @@
 """Errors a user can act on. Each carries the exit code the CLI returns.
 
-Exit codes (DESIGN.md): 0 success, 1 a check failed or data was refused,
+Exit codes (README, docs/design.md): 0 success, 1 a check failed or data was refused,
 2 bad usage or configuration. The CLI prints ``str(error)`` and, when set,
 ``hint``; it never prints a stack trace for these.
 """

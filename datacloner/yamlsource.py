@@ -1,6 +1,6 @@
 """YAML in, plain Python data out, with the line of every node kept.
 
-Configuration and rules errors must name ``file:line`` (DESIGN.md), but
+Configuration and rules errors must name ``file:line`` (docs/design.md), but
 PyYAML's constructed data forgets where it came from. So we compose the node
 tree ourselves and build the data while recording, for every path (a tuple of
 mapping keys and sequence indices), the line where that entry starts::

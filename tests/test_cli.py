@@ -1,6 +1,6 @@
 """Every user error through the real command, as a user or a cron job meets it.
 
-Each case checks the exit code (DESIGN.md: 1 a check failed or data was
+Each case checks the exit code (docs/design.md: 1 a check failed or data was
 refused, 2 bad usage or configuration), that the message names the file (and
 line), the thing at fault and what to do, that no stack trace is printed, and
 that nothing at all was created on the target server.
