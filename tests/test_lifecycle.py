@@ -236,6 +236,13 @@ def test_a_reconnecting_client_is_answered_within_a_second_during_the_swap(
 HOOK_HELD = 4242  # the advisory lock the test hook waits for, when the test holds it
 
 
+def hold_hook_lock(pg, database: str) -> psycopg.Connection:
+    """A session of the new copy holding the lock the test hook waits for."""
+    holder = pg.connect(database)
+    holder.execute("SELECT pg_advisory_lock(%s)", (HOOK_HELD,))
+    return holder
+
+
 def _kill_at(pg, moment: str, cfg: Path, target: str) -> None:
     """kill -9 the refresh while it is in ``moment``, as seen from outside:
     its stage event, or the lock it waits on in the server."""
@@ -264,10 +271,19 @@ def _kill_at(pg, moment: str, cfg: Path, target: str) -> None:
                 holder.rollback()  # the server ends the dead run's transaction: rolled back
                 holder.close()
         else:
-            run.wait_stage(moment)
-            run.kill()
-            # it died in that stage: it announced none after it
-            assert run.stages[-1] == moment, run.stages
+            # The test holds the hook's lock from the moment the new copy
+            # exists, so however slow the machine, the run cannot get past its
+            # hooks: the kill lands in `moment` (or, on a stalled machine, in a
+            # later stage before the swap), never after the swap began.
+            run.wait_stage("pre-data")
+            holder = hold_hook_lock(pg, new)
+            try:
+                if moment != "pre-data":
+                    run.wait_stage(moment)
+                run.kill()
+            finally:
+                holder.close()
+            assert moment in run.stages and "manifest" not in run.stages, run.stages
     finally:
         run.kill()
     gone(pg, new)
