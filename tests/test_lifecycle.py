@@ -251,9 +251,8 @@ def _kill_at(pg, moment: str, cfg: Path, target: str) -> None:
     try:
         if moment == "hooks":
             # the hook waits for an advisory lock of the new copy the test holds
-            run.wait_stage("post-data")
-            with pg.connect(new) as holder:
-                holder.execute("SELECT pg_advisory_lock(%s)", (HOOK_HELD,))
+            run.wait_stage("pre-data")  # held from the start: the hook cannot slip past
+            with hold_hook_lock(pg, new):
                 run.wait_for(
                     "the hook waiting", lambda: waiting_on_lock(pg, new, "SELECT pg_advisory")
                 )
@@ -261,7 +260,7 @@ def _kill_at(pg, moment: str, cfg: Path, target: str) -> None:
         elif moment == "swap":
             # inside the renames' transaction: the target already renamed away
             # in it, the new copy's rename waiting for the test's lock
-            run.wait_stage("manifest")
+            run.wait_stage("pre-data")  # held from the start: the rename cannot slip past
             holder = hold_rename_of(pg, new)
             try:
                 run.wait_for("the rename waiting", lambda: renaming_blocked(pg, new))

@@ -297,7 +297,7 @@ def _kill_in_the_swap(pg, cfg: Path, target: str) -> None:
     new = target + "__dc_new"
     run = Run(cfg)
     try:
-        run.wait_stage("manifest")
+        run.wait_stage("pre-data")  # held from the start: the rename cannot slip past
         holder = hold_rename_of(pg, new)
         try:
             run.wait_for("the rename waiting", lambda: renaming_blocked(pg, new))
