@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from datacloner import archive_sign, guards, manifest, urls
+from datacloner import archive_sign, engines, guards, manifest, urls
 from datacloner.archive import ArchiveReader, ArchiveWriter
 from datacloner.catalog import display_name
 from datacloner.config import Config
@@ -29,14 +29,6 @@ from datacloner.rules import load_rules
 from datacloner.table_masker import MaskerCache, TableMasker
 
 
-def _postgres_only(url: str, verb: str) -> None:
-    if urls.kind(url) != "postgresql":
-        raise UsageError(
-            f"`{verb}` works with PostgreSQL; this URL is {urls.kind(url)}",
-            hint="archives hold PostgreSQL COPY data and pg_dump sections",
-        )
-
-
 def dump(
     config: Config,
     path: Path,
@@ -44,10 +36,8 @@ def dump(
     batch_size: int = DEFAULT_BATCH_SIZE,
     unsigned: bool = False,
 ) -> Report:
-    from datacloner.engines.postgres.archive import write_archive
-
     source_url = config.require_source()
-    _postgres_only(source_url, "dump")
+    write_archive = engines.archive_support(source_url, "dump").write_archive
     secret = config.require_secret()
     key = None if unsigned else archive_sign.private_key()
     if key is None and not unsigned:
@@ -107,12 +97,10 @@ def restore(
     allow_unsigned: bool = False,
     warn: Callable[[str], None] = lambda message: None,
 ) -> Report:
-    from datacloner.engines.postgres.archive import ArchiveEngine, ArchiveSource
-
     env = config.environment(environment)
-    _postgres_only(env.url, "restore")
+    support = engines.archive_support(env.url, "restore")
     guards.refuse_protected(env.url, config.protected)
-    engine = ArchiveEngine()
+    engine = support.ArchiveEngine()
     reader = ArchiveReader(path)
     try:
         # all before the target is touched: who wrote it (exit 1), then its
@@ -122,7 +110,7 @@ def restore(
         for warning in warnings:
             warn(warning)
         reader.verify()
-        source = ArchiveSource(reader)
+        source = support.ArchiveSource(reader)
         archived = reader.manifest
         report = Report(
             environment=environment,

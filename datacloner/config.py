@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from datacloner import redaction
+from datacloner import engines, redaction
 from datacloner.errors import UsageError
 from datacloner.location import Location
 from datacloner.yamlsource import (
@@ -44,7 +44,6 @@ from datacloner.yamlsource import (
 CONFIG_FILE = "datacloner.yml"
 CONFIG_ENV = "DATACLONER_CONFIG"
 SECRET_ENV = "DATACLONER_SECRET"
-SCHEMES = ("postgresql", "postgres", "sqlite", "mysql", "mariadb")
 ON_BUSY = ("terminate", "wait", "fail")
 MIN_SECRET_BYTES = 16
 
@@ -336,12 +335,9 @@ def _check_url(url: str) -> str:
     if match is None:
         raise PydanticCustomError("url", "expected {hint}", {"hint": _URL_HINT})
     scheme = match.group(1).lower()
-    if scheme not in SCHEMES:
-        raise PydanticCustomError(
-            "url",
-            "unsupported database `{scheme}`; use postgresql, sqlite, mysql or mariadb",
-            {"scheme": scheme},
-        )
+    problem = engines.scheme_problem(scheme)
+    if problem:
+        raise PydanticCustomError("url", "{problem}", {"problem": problem})
     try:
         make_url(url)
     except Exception:  # ArgumentError, or ValueError for a port that is not a number
@@ -350,12 +346,9 @@ def _check_url(url: str) -> str:
         ) from None
     if scheme == "postgres":  # Heroku-style; SQLAlchemy only knows `postgresql`
         url = "postgresql" + url[len("postgres") :]
-    if scheme in ("postgresql", "postgres"):
-        from datacloner.engines.postgres.conninfo import url_problem  # libpq's own keywords
-
-        problem = url_problem(url)
-        if problem:
-            raise PydanticCustomError("url", "{problem}", {"problem": problem})
+    problem = engines.url_problem(url)
+    if problem:
+        raise PydanticCustomError("url", "{problem}", {"problem": problem})
     return url
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from datacloner import urls
+from datacloner import engines, urls
 from datacloner.errors import Refused, UsageError
 
 
@@ -55,8 +55,9 @@ def refuse_system_database(database: str, system: Iterable[str], engine: str) ->
 
 
 # What a refresh or rollback of a target may create, rename or drop, derived
-# from the target's name. pg_swap.py and sqlite_files.py build their names from
-# these suffixes; config.py refuses a source or environment that is one of them.
+# from the target's name. engines/postgres/swap.py and engines/sqlite/files.py
+# build their names from these suffixes; config.py refuses a source or
+# environment that is one of them.
 PG_NEW, PG_PREV, PG_TMP, PG_OLD = "__dc_new", "__dc_prev", "__dc_tmp", "__dc_old"
 FILE_NEW, FILE_PREV, FILE_TMP, FILE_HOLD = ".dc_new", ".prev", ".dc_tmp", ".dc_hold"
 _WORKING = {
@@ -70,7 +71,7 @@ def database_of(url: str) -> tuple[str, str]:
     """(kind, database) as a connection would see it: ``?dbname=`` wins over
     the path; a SQLite file as an absolute path."""
     parsed = urls.parse(url)
-    kind = urls.kind(url)
+    kind = engines.kind(url)
     if kind == "sqlite":
         return kind, str(Path(parsed.database or "").expanduser().resolve())
     name = parsed.query.get("dbname", parsed.database or "")

@@ -19,7 +19,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
-from datacloner import urls
+from datacloner import engines
 from datacloner.errors import Refused, UsageError
 
 _HINT = "protected hosts can never be a target; pick another environment URL"
@@ -117,25 +117,17 @@ def parse_entry(text: str) -> Entry:
 
 
 def target_endpoints(url: str) -> list[Endpoint]:
-    """The servers a target URL reaches, resolved as its client resolves them."""
-    kind = urls.kind(url)
-    if kind == "sqlite":
-        return []
-    if kind == "postgresql":
-        from datacloner.engines.postgres import conninfo  # psycopg: only for PostgreSQL
-
-        params = conninfo.resolve(url)
-        found = []
-        for host, hostaddr, port in conninfo.endpoints(params):
-            if hostaddr:
-                found.append(Endpoint(normal_host(host), port, _numeric(hostaddr)))
-            elif conninfo.is_socket(host):
-                found.append(Endpoint(normal_host(host) if host else "", port, socket=True))
-            else:
-                found.append(_named(host, port))
-        return found
-    parsed = urls.parse(url)
-    return [_named(parsed.host or "localhost", parsed.port or 3306)]
+    """The servers a target URL reaches, resolved as its client resolves them
+    (none for a file)."""
+    found = []
+    for host, hostaddr, port, is_socket in engines.engine_of(url).endpoints(url):
+        if hostaddr:
+            found.append(Endpoint(normal_host(host), port, _numeric(hostaddr)))
+        elif is_socket:
+            found.append(Endpoint(normal_host(host) if host else "", port, socket=True))
+        else:
+            found.append(_named(host, port))
+    return found
 
 
 def _named(host: str, port: int) -> Endpoint:
@@ -179,7 +171,7 @@ def refuse_protected(target_url: str, protected: tuple[str, ...]) -> None:
     """Refuse a target that is (or may be) a protected server, before anything
     is created on it. A target name that does not resolve is refused when any
     entry needs an address comparison: refusing beats guessing."""
-    if not protected or urls.kind(target_url) == "sqlite":
+    if not protected:
         return
     entries = [parse_entry(p) for p in protected]
     found = target_endpoints(target_url)
@@ -195,7 +187,7 @@ def refuse_protected(target_url: str, protected: tuple[str, ...]) -> None:
             reason = match(entry, ep)
             if reason:
                 raise Refused(reason, hint=_HINT)
-    if urls.kind(target_url) == "postgresql" and any(e.addrs for e in literal):
+    if found and any(e.addrs for e in literal):
         _refuse_protected_server(target_url, [e for e in literal if e.addrs])
 
 
@@ -203,9 +195,9 @@ def _refuse_protected_server(url: str, entries: list[Entry]) -> None:
     """Once connected: the address and identity the server reports, so that a
     second name for a protected server (a tunnel, a published container port,
     a socket) cannot pass. Remote protected hosts are never contacted."""
-    from datacloner.engines.postgres.connection import server_facts
-
-    facts = server_facts(url)
+    facts = engines.engine_of(url).server_facts(url)
+    if facts is None:  # the engine cannot ask its server
+        return
     addr = normal_address(facts.address) if facts.address else ""
     port = facts.port
     ep = Endpoint(

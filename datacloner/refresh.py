@@ -180,8 +180,7 @@ def build_and_swap(
     progress.stage("pre-data")
     target.load_schema("pre-data")
     loaded: dict[QualifiedName, int] = {}
-    copy_tables = getattr(target, "copy_tables", None)
-    if parallel and parallel[0] > 1 and copy_tables is not None:
+    if parallel and parallel[0] > 1 and target.parallel_copy:
         jobs, secret, split_rows = parallel
         started = time.monotonic()
         progress.stage("data")
@@ -189,7 +188,7 @@ def build_and_swap(
         progress.start_table(
             f"{len(copied)} tables, {jobs} jobs", sum(tp.table.row_estimate for tp in copied)
         )
-        loaded = copy_tables(tables, secret, batch_size, progress.advance, jobs, split_rows)
+        loaded = target.copy_tables(tables, secret, batch_size, progress.advance, jobs, split_rows)
         progress.end_table(sum(loaded.values()))
         elapsed = round(time.monotonic() - started, 3)
         for tp in tables:

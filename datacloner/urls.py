@@ -1,5 +1,6 @@
-"""Database URLs (SQLAlchemy syntax): which engine, where SQLite files live,
-and a printable form that never shows a password."""
+"""Database URLs (SQLAlchemy syntax): parsing, where SQLite files live, and a
+printable form that never shows a password. Which engine serves a URL is
+the registry's (``datacloner.engines``)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from datacloner import engines
 from datacloner.errors import UsageError
-
-KINDS = {
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "sqlite": "sqlite",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-}
 
 
 def parse(url: str, what: str = "URL") -> URL:
@@ -25,17 +19,10 @@ def parse(url: str, what: str = "URL") -> URL:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise UsageError(f"{what} is not a valid database URL: {redact(url)}") from exc
-    if parsed.drivername.split("+")[0] not in KINDS:
-        raise UsageError(
-            f"{what} uses an unsupported database {parsed.drivername!r}",
-            hint="use postgresql://, sqlite:/// or mysql:// URLs",
-        )
+    problem = engines.scheme_problem(parsed.drivername.split("+")[0])
+    if problem:
+        raise UsageError(f"{what}: {problem}")
     return parsed
-
-
-def kind(url: str) -> str:
-    """``postgresql``, ``sqlite`` or ``mysql``."""
-    return KINDS[parse(url).drivername.split("+")[0]]
 
 
 # `password=`, `sslpassword=`... in a query string

@@ -72,7 +72,7 @@ def test_full_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             url: postgresql://localhost/app_dev
             subset: {public.users: 2%, public.orders: 1000}
           test: {url: postgresql://localhost/app_test}
-          staging: {url: ${STAGING_DATABASE_URL:-mysql+pymysql://h/db}, after: [sql/s.sql]}
+          staging: {url: ${STAGING_DATABASE_URL:-postgresql+psycopg://h/db}, after: [sql/s.sql]}
           demo: {url: sqlite:///demo.db, on_busy: wait, keep: 3}
         """,
     )
@@ -97,7 +97,7 @@ def test_full_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert dev.on_busy == "terminate" and dev.keep == 1 and dev.after == ()
 
     staging = config.environment("staging")
-    assert staging.url == "mysql+pymysql://h/db"  # the default after :-
+    assert staging.url == "postgresql+psycopg://h/db"  # the default after :-
     assert staging.after == (tmp_path / "conf" / "sql" / "s.sql",)
     assert staging.location == Location(path, 10)
 
@@ -206,8 +206,6 @@ def test_postgres_scheme_is_normalised(tmp_path: Path) -> None:
     [
         "postgresql://h/db",
         "postgresql+psycopg://u:p@h:5432/db",
-        "mysql+pymysql://h/db",
-        "mariadb://h/db",
         "sqlite://",
     ],
 )
@@ -574,6 +572,17 @@ def test_environment_given_as_a_string(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("url", ["mysql+pymysql://u:hunter2@h/db", "mariadb://h/db"])
+def test_mysql_is_refused_at_load_until_its_engine_lands(tmp_path: Path, url: str) -> None:
+    """Accepted and refused later was the old way: now the config load says it."""
+    err = load_error(tmp_path, BASE.replace("sqlite:///dev.db", f"'{url}'"))
+    assert str(err) == (
+        f"{tmp_path / 'datacloner.yml'}:4: environments.dev.url: "
+        "MySQL/MariaDB is not supported yet; use postgresql or sqlite"
+    )
+    assert err.exit_code == 2
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -604,7 +613,7 @@ def test_every_error_reported_one_per_line_in_file_order(tmp_path: Path) -> None
     )
     file = tmp_path / "datacloner.yml"
     assert lines_of(err) == [
-        f"{file}:1: source: unsupported database `ftp`; use postgresql, sqlite, mysql or mariadb",
+        f"{file}:1: source: unsupported database `ftp`; use postgresql or sqlite",
         f"{file}:2: rules: expected a string (a rules file or folder, e.g. rules/)",
         f"{file}:4: environments.dev: missing key `url` "
         "(a SQLAlchemy URL such as postgresql://host/db or sqlite:///file.db)",

@@ -261,7 +261,7 @@ def _mentioned_modules() -> set[str]:
     text = README.read_text()
     layout = text[text.index("## Layout") :]
     names = re.findall(r"[\w/]+(?:\.py|/)", layout)
-    # `datacloner/engines/pg_swap.py` and `pg_swap.py` both name pg_swap.py
+    # `datacloner/engines/postgres/swap.py` and `swap.py` both name swap.py
     return {n.rstrip("/").split("/")[-1] + ("/" if n.endswith("/") else "") for n in names}
 
 

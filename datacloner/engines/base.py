@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from datacloner import signals
-from datacloner.catalog import Catalog, Column, QualifiedName, Table
+from datacloner.catalog import Catalog, Column, QualifiedName, Table, display_name
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker
 
@@ -50,6 +50,7 @@ class SourceSession(Protocol):
 
 class TargetBuild(Protocol):
     name: str  # the new copy being built, e.g. ``app_dev__dc_new``
+    parallel_copy: bool  # ``copy_tables`` may be called (else ``copy_table`` per table)
 
     def load_schema(self, section: Section) -> None: ...
 
@@ -57,6 +58,18 @@ class TargetBuild(Protocol):
         self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
     ) -> int:
         """Stream one table's rows through ``masker`` into the new copy; rows copied."""
+        ...
+
+    def copy_tables(
+        self,
+        tables: list[TablePlan],
+        secret: bytes,
+        batch_size: int,
+        advance: Advance,
+        jobs: int,
+        split_rows: int | None = None,
+    ) -> dict[QualifiedName, int]:
+        """Every table's rows in ``jobs`` workers (only when ``parallel_copy``)."""
         ...
 
     def finalize(self) -> None:
@@ -78,10 +91,39 @@ class TargetBuild(Protocol):
         ...
 
 
+class OneTableAtATime:
+    """A build without ``--jobs`` workers: the runtime copies table by table."""
+
+    parallel_copy = False
+
+    def copy_tables(self, *args: Any, **kwargs: Any) -> dict[QualifiedName, int]:
+        raise NotImplementedError("this engine copies tables one at a time")
+
+
 class Engine(Protocol):
     # the server's own databases (PostgreSQL: template0, template1, postgres):
     # refused as a target before anything is created, dropped or renamed
     system_databases: tuple[str, ...]
+    # capabilities: what the runtime asks instead of the engine's kind
+    parallel_copy: bool  # --jobs: rows copied by worker processes
+    exported_snapshot: bool  # every reader sees one snapshot of the source
+    rename_database: bool  # the swap renames databases (else files)
+    archives: bool  # dump/restore (datacloner.engines.<engine>.archive)
+
+    def url_problem(self, url: str) -> str | None:
+        """What is wrong with a URL this engine serves, before connecting."""
+        ...
+
+    def endpoints(self, url: str) -> list[tuple[str, str, int, bool]]:
+        """(host, numeric address or "", port, is a Unix socket) of each server
+        the URL may reach, resolved as its client would; none for a file."""
+        ...
+
+    def server_facts(self, url: str) -> Any:
+        """What the target's server says about itself (address, port,
+        identity, and a ``probe``) for the protected-host guard; None if the
+        engine cannot ask."""
+        ...
 
     def target_identity(self, url: str) -> dict[str, str]:
         """``cluster`` and ``database`` of a target, comparable with a source's."""
@@ -109,6 +151,19 @@ class EngineBase:
     source_class: Any
     build_class: Any
     system_databases: tuple[str, ...] = ()
+    parallel_copy = False
+    exported_snapshot = False
+    rename_database = False
+    archives = False
+
+    def url_problem(self, url: str) -> str | None:
+        return None
+
+    def endpoints(self, url: str) -> list[tuple[str, str, int, bool]]:
+        return []
+
+    def server_facts(self, url: str) -> Any:
+        return None
 
     @contextlib.contextmanager
     def open_source(self, url: str) -> Iterator[Any]:
@@ -131,3 +186,60 @@ class EngineBase:
             raise
         finally:
             build.close()
+
+
+# --- verify's reads: what an engine supplies to `verify` (datacloner.verify) ----------
+
+
+class SourceSampler(Protocol):
+    def root(self, table: Table) -> tuple[str, str]:
+        """(schema, table) of the partitioned table ``table`` belongs to, else its own."""
+        ...
+
+    def sample(
+        self,
+        table: Table,
+        column: Column,
+        limit: int,
+        unless: str | None,
+        paths: list[tuple[str, ...]] | None,
+    ) -> list[str] | None:
+        """Up to ``limit`` distinct non-NULL values of a masked column as text (array
+        elements; json strings and numbers, at ``paths`` when given), skipping rows
+        that ``unless`` passes unmasked. None when the type holds nothing to look for
+        in text (dates, booleans, binary, floats)."""
+        ...
+
+
+@dataclass
+class TargetTable:
+    schema: str
+    name: str
+    kind: str  # "table" | "materialized view"
+    columns: list[str]  # the text-like ones, in the order of each streamed row
+    rows: int = 0  # estimate, for progress
+    only: bool = False  # without inheritance children (searched as tables of their own)
+
+    @property
+    def display(self) -> str:
+        return display_name((self.schema, self.name))
+
+
+class TargetReader(Protocol):
+    copy_text: bool  # blocks are PostgreSQL COPY text (else plain, already unescaped)
+
+    def tables(self) -> tuple[list[TargetTable], list[str]]:
+        """What to search, and notes on what cannot be (e.g. unpopulated views)."""
+        ...
+
+    def blocks(self, table: TargetTable, size: int) -> Iterator[bytes]:
+        """The text-like columns of every row, a block of whole rows at a time:
+        values separated by ``\\t``, rows ended by ``\\n``, no raw ``\\t`` or ``\\n``
+        inside a value."""
+        ...
+
+
+class VerifyEngine(Protocol):
+    def open_source(self, url: str) -> AbstractContextManager[SourceSampler]: ...
+
+    def open_target(self, url: str) -> AbstractContextManager[TargetReader]: ...

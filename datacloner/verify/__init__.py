@@ -15,8 +15,10 @@
    materialized view), a value a fake could be (`John Smith`, `Hampshire`) is a
    coincidence of Faker's pools, not a leak; anywhere else it counts.
 
-No database code lives here: ``engines/pg_verify.py`` and ``engines/sqlite_verify.py``
-sample the source and stream the target. See docs/verify.md.
+No database code lives here: each engine's ``verify`` module
+(``engines/postgres/verify.py``, ``engines/sqlite/verify.py``), found through the
+registry, samples the source and streams the target, to the contract in
+``engines/base.py``. See docs/verify.md.
 
 Privacy: a sampled value exists in memory only while its needles are derived;
 after that only hashes remain, and nothing here ever prints, logs or raises with
@@ -30,15 +32,18 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from types import ModuleType
 from typing import Any, Protocol
 
-from datacloner import __version__, urls
-from datacloner.catalog import Column, Table
+from datacloner import __version__, engines, urls
 from datacloner.config import Config
+from datacloner.engines.base import (  # noqa: F401  (re-exported: the reads' contract)
+    SourceSampler,
+    TargetReader,
+    TargetTable,
+    VerifyEngine,
+)
 from datacloner.errors import DataclonerError, Refused, UsageError
 from datacloner.rules import MaskSpec
 from datacloner.verify import same_row
@@ -59,73 +64,8 @@ from datacloner.verify.tokens import (
 # --- engines ---------------------------------------------------------------------------
 
 
-class SourceSampler(Protocol):
-    def root(self, table: Table) -> tuple[str, str]:
-        """(schema, table) of the partitioned table ``table`` belongs to, else its own."""
-        ...
-
-    def sample(
-        self,
-        table: Table,
-        column: Column,
-        limit: int,
-        unless: str | None,
-        paths: list[tuple[str, ...]] | None,
-    ) -> list[str] | None:
-        """Up to ``limit`` distinct non-NULL values of a masked column as text (array
-        elements; json strings and numbers, at ``paths`` when given), skipping rows
-        that ``unless`` passes unmasked. None when the type holds nothing to look for
-        in text (dates, booleans, binary, floats)."""
-        ...
-
-
-@dataclass
-class TargetTable:
-    schema: str
-    name: str
-    kind: str  # "table" | "materialized view"
-    columns: list[str]  # the text-like ones, in the order of each streamed row
-    rows: int = 0  # estimate, for progress
-    only: bool = False  # without inheritance children (searched as tables of their own)
-
-    @property
-    def display(self) -> str:
-        from datacloner.catalog import display_name
-
-        return display_name((self.schema, self.name))
-
-
-class TargetReader(Protocol):
-    copy_text: bool  # blocks are PostgreSQL COPY text (else plain, already unescaped)
-
-    def tables(self) -> tuple[list[TargetTable], list[str]]:
-        """What to search, and notes on what cannot be (e.g. unpopulated views)."""
-        ...
-
-    def blocks(self, table: TargetTable, size: int) -> Iterator[bytes]:
-        """The text-like columns of every row, a block of whole rows at a time:
-        values separated by ``\\t``, rows ended by ``\\n``, no raw ``\\t`` or ``\\n``
-        inside a value."""
-        ...
-
-
-class VerifyEngine(Protocol):
-    def open_source(self, url: str) -> AbstractContextManager[SourceSampler]: ...
-
-    def open_target(self, url: str) -> AbstractContextManager[TargetReader]: ...
-
-
-def _engine(url: str) -> ModuleType:
-    kind = urls.kind(url)
-    if kind == "postgresql":
-        from datacloner.engines.postgres import verify as pg_verify
-
-        return pg_verify
-    if kind == "sqlite":
-        from datacloner.engines.sqlite import verify as sqlite_verify
-
-        return sqlite_verify
-    raise UsageError(f"verify does not support {kind} yet", hint="use PostgreSQL or SQLite")
+def _engine(url: str) -> VerifyEngine:
+    return engines.verify_reads(url)
 
 
 # --- the runtime -----------------------------------------------------------------------

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 
 class PgTargetBuild:
+    parallel_copy = True  # copy_tables: --jobs worker processes
+
     def __init__(self, url: str, source: PgSource | None, policy: SwapPolicy) -> None:
         params = conn_params(url)
         params.pop("maintenance_db", None)

@@ -15,12 +15,15 @@ from typing import Any
 
 from datacloner import guards
 from datacloner.engines.base import EngineBase, SwapPolicy
+from datacloner.engines.postgres import conninfo
 from datacloner.engines.postgres.build import PgTargetBuild
 from datacloner.engines.postgres.connection import (
+    ServerFacts,
     cluster_id,
     conn_params,
     connect,
     maintenance_params,
+    server_facts,
 )
 from datacloner.engines.postgres.manifest import read_manifests
 from datacloner.engines.postgres.source import PgSource
@@ -33,6 +36,22 @@ class PostgresEngine(EngineBase):
     source_class = PgSource
     build_class = PgTargetBuild
     system_databases = SYSTEM_DATABASES  # never a target
+    parallel_copy = True
+    exported_snapshot = True
+    rename_database = True
+    archives = True
+
+    def url_problem(self, url: str) -> str | None:
+        return conninfo.url_problem(url)  # libpq's own keywords
+
+    def endpoints(self, url: str) -> list[tuple[str, str, int, bool]]:
+        return [
+            (host, hostaddr, port, conninfo.is_socket(host) and not hostaddr)
+            for host, hostaddr, port in conninfo.endpoints(conninfo.resolve(url))
+        ]
+
+    def server_facts(self, url: str) -> ServerFacts:
+        return server_facts(url)
 
     def target_identity(self, url: str) -> dict[str, str]:
         """The target's server and database name, to refuse a target that is

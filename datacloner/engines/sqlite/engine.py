@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from datacloner import redaction, urls
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
-from datacloner.engines.base import Advance, EngineBase, Section, SwapPolicy
+from datacloner.engines.base import Advance, EngineBase, OneTableAtATime, Section, SwapPolicy
 from datacloner.engines.sqlite.files import FileGenerations
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
@@ -185,7 +185,7 @@ class SqliteSource:
         ]
 
 
-class SqliteTargetBuild:
+class SqliteTargetBuild(OneTableAtATime):  # one writer per file
     def __init__(self, url: str, source: SqliteSource, policy: SwapPolicy) -> None:
         self.source = source
         self.policy = policy

@@ -18,9 +18,9 @@ from sqlalchemy.exc import DBAPIError
 
 from datacloner import redaction, urls
 from datacloner.catalog import Column, Table
+from datacloner.engines.base import TargetTable
 from datacloner.engines.sqlite.engine import SCHEMA, SqliteSource
 from datacloner.errors import UsageError
-from datacloner.verify import TargetTable
 
 # Declared types whose values are never looked for in text: dates, flags, floats, blobs.
 _NOT_SAMPLED = ("DATE", "TIME", "BOOL", "REAL", "FLOA", "DOUB", "BLOB")
