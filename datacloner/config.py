@@ -344,8 +344,7 @@ def _check_url(url: str) -> str:
         raise PydanticCustomError(
             "url", "not a valid URL; expected {hint}", {"hint": _URL_HINT}
         ) from None
-    if scheme == "postgres":  # Heroku-style; SQLAlchemy only knows `postgresql`
-        url = "postgresql" + url[len("postgres") :]
+    url = engines.canonical(url)  # e.g. Heroku's postgres://
     problem = engines.url_problem(url)
     if problem:
         raise PydanticCustomError("url", "{problem}", {"problem": problem})

@@ -56,6 +56,8 @@ SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "sqlite": "sqli
 # schemes users will write whose engine has not landed: refused at config load
 NOT_YET = {"mysql": "MySQL/MariaDB", "mariadb": "MySQL/MariaDB"}
 
+# spellings users write that SQLAlchemy does not know (Heroku's `postgres://`)
+_ALIASES = {"postgres": "postgresql"}
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9]*)(?:\+[A-Za-z0-9_]+)?:")
 
 
@@ -68,6 +70,15 @@ def scheme_problem(scheme: str) -> str | None:
     if scheme in NOT_YET:
         return f"{NOT_YET[scheme]} is not supported yet; use {supported}"
     return f"unsupported database `{scheme}`; use {supported}"
+
+
+def canonical(url: str) -> str:
+    """The URL with its scheme spelled as SQLAlchemy and libpq know it."""
+    found = _SCHEME.match(url)
+    scheme = found.group(1) if found else ""
+    if scheme.lower() in _ALIASES:
+        return _ALIASES[scheme.lower()] + url[len(scheme) :]
+    return url
 
 
 def kind(url: str) -> str:
