@@ -7,7 +7,7 @@ Format (docs/configuration.md)::
     rules: rules/
     protected: [db.prod.internal]
     environments:
-      dev: {url: postgresql://localhost/app_dev, subset: {public.users: 2%}}
+      dev: {url: postgresql://localhost/app_dev}
       staging: {url: ${STAGING_DATABASE_URL}, after: [sql/staging.sql]}
 
 Steps: YAML with line numbers (:mod:`datacloner.yamlsource`), then
@@ -491,6 +491,7 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
         for name, env in model.environments.items()
     }
     _refuse_working_names(doc, _sqlite_relative(model.source, base), environments)
+    _refuse_subsets(doc, environments)
     return Config(
         path=doc.path,
         source=_sqlite_relative(model.source, base),
@@ -502,6 +503,22 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
         protected=tuple(model.protected),
         environments=environments,
     )
+
+
+def _refuse_subsets(doc: YamlDoc, environments: dict[str, Environment]) -> None:
+    """Subsetting is not built yet: a ``subset:`` that was read and then ignored
+    would hand a developer the whole of production while promising 2% of it."""
+    errors = ErrorList()
+    for name, env in environments.items():
+        if env.subset:
+            errors.add(
+                doc.location(("environments", name, "subset")),
+                f"environments.{name}.subset: subsetting is not supported yet; "
+                "datacloner copies every row of every table",
+                hint="remove `subset:` (the copy will be whole), or use `skip` in the rules "
+                "for tables you do not need",
+            )
+    errors.raise_if_any()
 
 
 def _refuse_working_names(doc: YamlDoc, source: str, environments: dict[str, Environment]) -> None:

@@ -70,7 +70,7 @@ def test_full_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         environments:
           dev:
             url: postgresql://localhost/app_dev
-            subset: {public.users: 2%, public.orders: 1000}
+            keep: 1
           test: {url: postgresql://localhost/app_test}
           staging: {url: ${STAGING_DATABASE_URL:-postgresql+psycopg://h/db}, after: [sql/s.sql]}
           demo: {url: sqlite:///demo.db, on_busy: wait, keep: 3}
@@ -91,7 +91,6 @@ def test_full_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert dev == Environment(
         name="dev",
         url="postgresql://localhost/app_dev",
-        subset={"public.users": "2%", "public.orders": "1000"},
         location=Location(path, 6),
     )
     assert dev.on_busy == "terminate" and dev.keep == 1 and dev.after == ()
@@ -696,3 +695,17 @@ def test_yaml_custom_tags_are_refused() -> None:
     with pytest.raises(UsageError) as info:
         parse_yaml("a: !!python/object:os.system x\n", Path("f.yml"))
     assert str(info.value).startswith("f.yml:1: invalid YAML: ")
+
+
+def test_a_subset_is_refused_rather_than_ignored(tmp_path: Path) -> None:
+    """Subsetting is not built: read and then ignored, `subset: 2%` would copy
+    the whole of production onto a laptop that expected 2% of it."""
+    err = load_error(
+        tmp_path,
+        "source: sqlite://\nrules: r\nenvironments:\n  dev:\n    url: sqlite://\n"
+        "    subset: {public.users: 2%}\n",
+    )
+    assert str(err).startswith(
+        f"{tmp_path / 'datacloner.yml'}:6: environments.dev.subset: subsetting is not supported yet"
+    )
+    assert err.exit_code == 2
