@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datacloner.catalog import Catalog, Column, QualifiedName, Table, display_name
 from datacloner.errors import CheckFailed, UsageError
 from datacloner.location import Location
+from datacloner.masking import kinds
 from datacloner.rules import MaskSpec, RuleSet, TableRules
 
 
@@ -83,30 +84,18 @@ def _check_rules_against_catalog(
                 check_spec(spec, f"{table.display}.{col}", column)
             except UsageError as exc:
                 errors.append(str(exc))
-            _check_template(table, rules, col, spec, errors)
+            _check_row(table, rules, col, spec, errors)
 
 
-def _check_template(
+def _check_row(
     table: Table, rules: TableRules, col: str, spec: MaskSpec, errors: list[str]
 ) -> None:
-    """A template reads other columns of the same row: they must exist and
-    must not be templates themselves (one pass, no ordering between them)."""
-    if spec.kind != "template":
-        return
-    names = [c.name for c in table.columns]
-    for field_name in spec.options.get("fields", ()):
-        if field_name == col:
-            continue
-        if field_name not in names:
-            errors.append(
-                f"{spec.location}: the template of {table.display}.{col} reads "
-                f"{{{field_name}}}, which is not a column{_closest(field_name, names)}"
-            )
-        elif (other := rules.mask.get(field_name)) is not None and other.kind == "template":
-            errors.append(
-                f"{spec.location}: the template of {table.display}.{col} reads "
-                f"{{{field_name}}}, another template: read that column's own inputs instead"
-            )
+    """A rule that reads other columns of its row (a template) checks them here,
+    where the table's columns and their rules are known."""
+    kind = kinds.load(spec.kind)
+    if kind is not None and kind.check_row is not None:
+        names = [c.name for c in table.columns]
+        errors.extend(kind.check_row(spec, table.display, col, names, rules.mask))
 
 
 def _rules_for(

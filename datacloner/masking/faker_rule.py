@@ -414,10 +414,20 @@ def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
     )
 
 
+def _changes(spec: MaskSpec) -> bool:
+    """For verify: :func:`never_same`, False for a bad rule (``check`` reports it)."""
+    try:
+        return never_same(spec)
+    except Exception:
+        return False
+
+
 KIND = Kind(
     "faker",
     check=check_faker,
     parse=parse,
     options=("args", "locale", "unique"),
     value_fn=faker_value_fn,
+    changes=_changes,
+    fake_locale=True,
 )

@@ -351,6 +351,15 @@ def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
     )
 
 
+def paths(spec: MaskSpec) -> list[tuple[str, ...]] | None:
+    """The paths the rule rewrites, as key tuples (``*``: any array element or
+    member), or None when it names none; each path's rule is in ``spec.nested``."""
+    listed = spec.options.get("paths") if isinstance(spec.options, dict) else None
+    if not isinstance(listed, list) or not listed:
+        return None
+    return [tuple(str(p).split(".")) for p in listed]
+
+
 KIND = Kind(
     "json",
     check=check_json,
@@ -358,4 +367,5 @@ KIND = Kind(
     options=("locale",),
     value_fn=json_value_fn,
     compile=compile_json,
+    paths=paths,
 )

@@ -2,7 +2,9 @@
 
 A kind lives in one module of this package, which declares a :class:`Kind`:
 its YAML options (``parse``), its check against a column (``check``) and its
-compiled masking (``value_fn``, or ``compile`` for whole batches). This table
+compiled masking (``value_fn``, or ``compile`` for whole batches), and what
+``verify`` and the plan need to know of it (``changes``, ``finds``, ``paths``,
+``fake_locale``, ``check_row``), so they ask the kind, not its name. This table
 is the only place that names the modules, and it imports none of them, so a
 kind may import the shared machinery (the parser, the registry) without a
 cycle. Adding a kind: write its module, add one line here.
@@ -45,6 +47,18 @@ class Kind:
     rules inside scrub and json use); ``compile(spec, secret, col)``: the batch
     masker when it is not ``over_batch(value_fn)``. ``key_parts(col, target)``:
     what else of the target column its masker depends on.
+
+    What verify and the plan ask: ``changes(spec)``: its output never equals its
+    input, so a target value equal to its own source row's is a leak.
+    ``finds(spec)``: for a kind that keeps its text, (detector kinds, its own
+    compiled regexes): only what they find in a source value is personal.
+    ``paths(spec)``: for a kind that masks parts of a document, the paths it
+    rewrites as key tuples (None when it names none), each with its rule in
+    ``spec.nested`` under the dotted path. ``fake_locale``: its output is drawn
+    from Faker in ``spec.locale``, so verify tells such fakes from real values.
+    ``check_row(spec, table, column, names, masks)``: errors about the other
+    columns of the row it reads (``names``: the table's columns, ``masks``: their
+    rules).
     """
 
     name: str
@@ -54,6 +68,11 @@ class Kind:
     value_fn: Callable[..., Any] | None = None
     compile: Callable[..., Any] | None = None
     key_parts: Callable[..., list[str]] | None = None
+    changes: Callable[..., bool] | None = None
+    finds: Callable[..., tuple[list[str], list[Any]]] | None = None
+    paths: Callable[..., list[tuple[str, ...]] | None] | None = None
+    fake_locale: bool = False
+    check_row: Callable[..., list[str]] | None = None
 
 
 _LOADED: dict[str, Kind] = {}

@@ -23,6 +23,7 @@ A custom pattern with capture groups replaces only what the groups matched
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -390,4 +391,24 @@ def _regex_problem(pattern: Any) -> str | None:
 
 
 _NO_RULE: Any = object()
-KIND = Kind("scrub", check=check_scrub, parse=parse, options=("locale",), value_fn=scrub_value_fn)
+
+
+def finds(spec: MaskSpec) -> tuple[list[str], list[re.Pattern[str]]]:
+    """For verify: the rule keeps its text, so what is personal in a source value
+    is what its detectors (these kinds) and its own regexes find there."""
+    options = spec.options if isinstance(spec.options, dict) else {}
+    compiled = []
+    for pattern in (options.get("patterns") or {}).values():
+        with contextlib.suppress(re.error, TypeError):  # the rules check reports bad ones
+            compiled.append(re.compile(pattern))
+    return options.get("kinds", []), compiled
+
+
+KIND = Kind(
+    "scrub",
+    check=check_scrub,
+    parse=parse,
+    options=("locale",),
+    value_fn=scrub_value_fn,
+    finds=finds,
+)

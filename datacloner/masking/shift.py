@@ -143,4 +143,8 @@ def parse(p: SpecParser, rule: RuleSource) -> MaskSpec | None:
     return MaskSpec(kind="shift", location=rule.location, options=options) if ok else None
 
 
-KIND = Kind("shift", check=check_shift, parse=parse, value_fn=shift_value_fn)
+def _changes(spec: MaskSpec) -> bool:
+    return True  # a shift never moves a value by zero (verify's same-row check)
+
+
+KIND = Kind("shift", check=check_shift, parse=parse, value_fn=shift_value_fn, changes=_changes)

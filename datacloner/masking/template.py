@@ -14,6 +14,7 @@ value (or puts it before the ``@`` of an email), as for faker rules.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,30 @@ def check_template(spec: MaskSpec, column: str, col: ColumnType | None = None) -
             "personal value",
             hint="Build it from other (masked) columns only.",
         )
+
+
+def check_row(
+    spec: MaskSpec, table: str, column: str, names: list[str], masks: Mapping[str, MaskSpec]
+) -> list[str]:
+    """A template reads other columns of the same row: they must exist and
+    must not be templates themselves (one pass, no ordering between them)."""
+    errors: list[str] = []
+    for field_name in spec.options.get("fields", ()):
+        if field_name == column:
+            continue
+        if field_name not in names:
+            found = difflib.get_close_matches(field_name, names, n=3, cutoff=0.5)
+            closest = f" (closest: {', '.join(found)})" if found else ""
+            errors.append(
+                f"{spec.location}: the template of {table}.{column} reads "
+                f"{{{field_name}}}, which is not a column{closest}"
+            )
+        elif (other := masks.get(field_name)) is not None and other.kind == KIND.name:
+            errors.append(
+                f"{spec.location}: the template of {table}.{column} reads "
+                f"{{{field_name}}}, another template: read that column's own inputs instead"
+            )
+    return errors
 
 
 def compile_template(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) -> RowMasker:
@@ -154,4 +179,5 @@ KIND = Kind(
     options=("unique",),
     compile=compile_template,
     key_parts=_key_parts,
+    check_row=check_row,
 )

@@ -27,9 +27,7 @@ a value. Reports name tables, columns and counts.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -45,6 +43,8 @@ from datacloner.engines.base import (  # noqa: F401  (re-exported: the reads' co
     VerifyEngine,
 )
 from datacloner.errors import DataclonerError, Refused, UsageError
+from datacloner.masking import kinds
+from datacloner.masking.kinds import Kind
 from datacloner.rules import MaskSpec
 from datacloner.verify import same_row
 from datacloner.verify.fakes import common_words, could_be_fake
@@ -143,43 +143,40 @@ class VerifyProgress(Protocol):
     def note(self, message: str) -> None: ...
 
 
+def _kind(spec: MaskSpec) -> Kind:
+    kind = kinds.load(spec.kind)
+    assert kind is not None, spec.kind  # the plan checked every rule's kind
+    return kind
+
+
 def json_paths(spec: MaskSpec) -> list[tuple[str, ...]] | None:
-    """The paths a ``{json: {path: rule}}`` mask rewrites, as key tuples (``*``: any
-    array element or member), or None when the rule names none."""
-    paths = spec.options.get("paths") if isinstance(spec.options, dict) else None
-    if not isinstance(paths, list) or not paths:
-        return None
-    return [tuple(str(p).split(".")) for p in paths]
-
-
-def scrub_patterns(spec: MaskSpec) -> list[re.Pattern[str]]:
-    """A scrub rule's own regexes: what they match in a source value is personal."""
-    patterns = spec.options.get("patterns") if isinstance(spec.options, dict) else None
-    compiled = []
-    for pattern in (patterns or {}).values():
-        with contextlib.suppress(re.error, TypeError):  # the rules check reports bad ones
-            compiled.append(re.compile(pattern))
-    return compiled
+    """The paths a rule that masks parts of a document (``{json: {path: rule}}``)
+    rewrites, as key tuples (``*``: any array element or member), or None when
+    the rule masks the whole value or names no path."""
+    walk = _kind(spec).paths
+    return walk(spec) if walk is not None else None
 
 
 def _locales(specs: Iterable[MaskSpec]) -> frozenset[str]:
-    return frozenset(s.locale for s in specs if s.kind == "faker" and s.locale)
+    return frozenset(s.locale for s in specs if s.locale and _kind(s).fake_locale)
 
 
 def _path_groups(spec: MaskSpec) -> list[tuple[list[tuple[str, ...]] | None, MaskSpec]]:
     """What to sample of a masked column, and as what: (paths, the rule there).
-    A json rule's paths are grouped by their rule: a scrub at a path keeps its
-    text (only what it replaces is personal), any other rule replaces the value."""
-    if spec.kind != "json":
+    A document rule's paths are grouped by their rule: a rule that keeps its
+    text at a path (scrub) is sampled for what it finds there only, any other
+    rule replaces the value."""
+    walk = _kind(spec).paths
+    if walk is None:
         return [(None, spec)]
-    paths = json_paths(spec)
+    paths = walk(spec)
     if paths is None:
         return []
     whole: list[tuple[str, ...]] = []
     groups: list[tuple[list[tuple[str, ...]] | None, MaskSpec]] = []
     for path in paths:
         nested = spec.nested.get(".".join(path))
-        if nested is not None and nested.kind == "scrub":
+        if nested is not None and _kind(nested).finds is not None:
             groups.append(([path], nested))
         else:
             whole.append(path)
@@ -210,9 +207,7 @@ def sample_source(
             if spec is None:
                 continue
             if masked is not None:
-                masked[(schema, root, column.name)] = (
-                    json_paths(spec) if spec.kind == "json" else None
-                )
+                masked[(schema, root, column.name)] = json_paths(spec)
             if phase is not None:
                 phase[0] = f"sampling {tp.name}.{column.name}"
             stats = ColumnSample(table=tp.name, column=column.name)
@@ -228,13 +223,12 @@ def sample_source(
                 if values is None:
                     stats.note = f"type {column.type} is not searched for in text: not sampled"
                     break
-                embedded_only = rule.kind == "scrub"
-                patterns = scrub_patterns(rule) if embedded_only else []
-                options = rule.options if isinstance(rule.options, dict) else {}
-                kinds = options.get("kinds", []) if embedded_only else EMBEDDED_KINDS
+                finds = _kind(rule).finds
+                embedded_only = finds is not None
+                found, patterns = finds(rule) if finds is not None else (EMBEDDED_KINDS, [])
                 stats.sampled += len(values)
                 for i, value in enumerate(values):
-                    reason = needles.add(value, scope, embedded_only, patterns, kinds)
+                    reason = needles.add(value, scope, embedded_only, patterns, found)
                     values[i] = ""  # drop each source value as soon as it is hashed
                     if reason is None:
                         stats.kept += 1

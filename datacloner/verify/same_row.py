@@ -1,14 +1,15 @@
 """Same row, same place: a masked value equal to its own source value is a leak.
 
-Rules that draw their output (``faker``, ``hash``, ``shift``) never give a
-value equal to its input (docs/masking.md, "never equals its source"), so
-when the target row with the same primary key holds, at the same place (the
-column, the same JSON path and element, the same array element), the value
-its source row held, that value was not masked: a certain leak, whatever
-the value (`Smith` too, which the search of the whole target rightly
-ignores). A ``scrub`` rule keeps its text: there, what its detectors find in
-the source value (an email, a phone number) must not be in the same row's
-target value.
+Rules that draw their output (``faker``, ``hash``, ``shift``: their kind's
+``changes``) never give a value equal to its input (docs/masking.md, "never
+equals its source"), so when the target row with the same primary key holds,
+at the same place (the column, the same JSON path and element, the same array
+element), the value its source row held, that value was not masked: a certain
+leak, whatever the value (`Smith` too, which the search of the whole target rightly
+ignores). A rule that keeps its text (``scrub``: its kind's ``finds``): there,
+what its detectors find in the source value (an email, a phone number) must
+not be in the same row's target value. A kind that masks parts of a document
+(``json``: its kind's ``paths``) is compared path by path, by each path's rule.
 
 The sampled rows live in memory only while they are compared; nothing here
 prints or raises with a value or a key.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from datacloner.catalog import Column, Table
+from datacloner.masking import kinds
 from datacloner.masking.base import same_as_source
 from datacloner.rules import MaskSpec
 from datacloner.verify.tokens import _digit_runs, _loose, embedded, normalize
@@ -61,51 +63,52 @@ class Check:
     display: str  # the table as reports name it
     column: Column
     path: Path | None
-    scrub: MaskSpec | None = None  # compare what the scrub rule's detectors find
+    finds: list[str] | None = None  # compare what these detector kinds find (a scrub rule)
     rows: int = 0  # rows compared
     equal: int = 0  # rows holding their own source value
 
 
 def promises_change(spec: MaskSpec) -> bool:
     """Whether a rule's output never equals its input (masking's guarantee)."""
-    if spec.kind == "faker":
-        from datacloner.masking.faker_rule import never_same
+    kind = kinds.load(spec.kind)
+    return kind is not None and kind.changes is not None and kind.changes(spec)
 
-        try:
-            return never_same(spec)
-        except Exception:  # a bad rule is reported by `check`
-            return False
-    if spec.kind == "hash":
-        options = spec.options if isinstance(spec.options, dict) else {}
-        return options.get("format") != "hex" or int(options.get("length", 32)) >= 8
-    return spec.kind == "shift"
+
+def _check(
+    table: Table, display: str, column: Column, path: Path | None, spec: MaskSpec
+) -> Check | None:
+    """How one rule's output at ``path`` is compared, or None when it cannot be."""
+    kind = kinds.load(spec.kind)
+    if kind is not None and kind.finds is not None:
+        return Check(table, display, column, path, finds=kind.finds(spec)[0])
+    if promises_change(spec):
+        return Check(table, display, column, path)
+    return None
 
 
 def checks_for(table: Table, display: str, column: Column, spec: MaskSpec) -> Iterator[Check]:
     """What of one masked column can be compared with its source row."""
-    if spec.kind == "json":
-        for path_text, nested in spec.nested.items():
-            path = tuple(str(path_text).split("."))
-            if nested.kind == "scrub":
-                yield Check(table, display, column, path, scrub=nested)
-            elif promises_change(nested):
-                yield Check(table, display, column, path)
-    elif spec.kind == "scrub":
-        yield Check(table, display, column, None, scrub=spec)
-    elif promises_change(spec):
-        yield Check(table, display, column, None)
+    kind = kinds.load(spec.kind)
+    if kind is not None and kind.paths is not None:
+        # each path by its own rule; a document in a document is not walked
+        found = [
+            _check(table, display, column, tuple(str(path_text).split(".")), nested)
+            for path_text, nested in spec.nested.items()
+        ]
+        yield from (check for check in found if check is not None)
+    elif (check := _check(table, display, column, None, spec)) is not None:
+        yield check
 
 
 def _leaked(check: Check, before: list[str], after: list[str]) -> bool:
-    if check.scrub is None:
+    if check.finds is None:
         # the same place: the n-th value at the path, the n-th element
         pairs = zip(before, after, strict=False)
         return any(s is not None and t is not None and same_as_source(t, s) for s, t in pairs)
-    kinds = check.scrub.options.get("kinds", []) if isinstance(check.scrub.options, dict) else []
     found: set[bytes] = set()
     for value in before:
         if value is not None:
-            found.update(embedded(value, kinds))
+            found.update(embedded(value, check.finds))
     if not found:
         return False
     for value in after:
