@@ -1,10 +1,14 @@
-"""Does a rule's output fit its column? Column types as the catalog spells them.
+"""The one column-type classifier: what a column's type means, as the catalog spells it.
 
 PostgreSQL spellings (``character varying(40)``, ``numeric(10,2)``,
 ``timestamp with time zone``, ``text[]``), SQLite declared types
 (``VARCHAR(40)``, ``INTEGER``, ``DATE``, ``""``) and MySQL's are sorted into a
 few categories. A type we do not know (an enum, a domain, ``interval``, a user
 type) is ``other``: anything goes, the database has the last word.
+
+Masking asks ``column_type`` (does a rule's output fit its column: ``fits``);
+scan asks ``family``, the same categories seen coarser, with the sampled values
+deciding where the type's name says nothing. No database code lives here.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import ipaddress
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -92,6 +97,8 @@ class ColumnType:
     is_array: bool = False  # the category is then the element's
     nullable: bool = True
     name: str = ""  # the column's name
+    base: str = ""  # the element type, lowercased, without length or brackets
+    guessed: bool = False  # category from SQLite's affinity rules, not a known name
 
     @property
     def int_range(self) -> tuple[int, int] | None:
@@ -121,6 +128,7 @@ def column_type(column: Column) -> ColumnType:
     base = re.sub(r"\s+", " ", base)
     category: str
     bits = None
+    guessed = False
     found = _EXACT.get(base)
     if isinstance(found, tuple):
         category, bits = found
@@ -136,11 +144,11 @@ def column_type(column: Column) -> ColumnType:
         category = OTHER  # SQLite column without a declared type: anything goes
     # SQLite's type affinity rules, for declared types we do not know by name.
     elif "int" in base and not base.startswith("interval"):
-        category, bits = INT, 64
+        category, bits, guessed = INT, 64, True
     elif any(w in base for w in ("char", "clob", "text")):
-        category = TEXT
+        category, guessed = TEXT, True
     elif any(w in base for w in ("real", "floa", "doub")):
-        category = FLOAT
+        category, guessed = FLOAT, True
     else:
         category = OTHER
     max_length = column.max_length
@@ -160,7 +168,74 @@ def column_type(column: Column) -> ColumnType:
         is_array=is_array,
         nullable=column.nullable,
         name=column.name,
+        base=base,
+        guessed=guessed,
     )
+
+
+# --- scan's view: a family per column ------------------------------------------------------
+
+_FAMILY_OF = {FLOAT: NUMERIC, CIDR: INET}  # scan needs no finer split
+_IP_TYPES = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+)
+
+
+def family(column: Column, values: Iterable[Any] = ()) -> str:
+    """Scan's family of a column: its category (float counted as numeric, cidr
+    as inet), types masking lets through as ``other`` told apart (``mac``,
+    ``tsvector``), and, where the type's name says nothing (an enum, a domain:
+    ``"CRM".email_address`` is text underneath; SQLite's untyped column), the
+    Python values a sample returned."""
+    ct = column_type(column)
+    if ct.category != OTHER and not ct.guessed:
+        return _FAMILY_OF.get(ct.category, ct.category)
+    base = ct.base
+    if base.startswith("macaddr"):
+        return "mac"
+    if base in ("tsvector", "tsquery"):
+        return "tsvector"
+    if base == "interval":
+        return TIME
+    if "json" in base:
+        return JSON
+    if ct.category == INT and base.startswith("int"):  # int4range, int2vector
+        return INT
+    return _from_values(values)  # a user type named like a SQLite affinity too
+
+
+def _from_values(values: Iterable[Any]) -> str:
+    for value in values:
+        while isinstance(value, list) and value:
+            value = value[0]
+        if value is None or isinstance(value, list):
+            continue
+        if isinstance(value, bool):
+            return BOOL
+        if isinstance(value, int):
+            return INT
+        if isinstance(value, float | Decimal):
+            return NUMERIC
+        if isinstance(value, datetime):
+            return TIMESTAMP
+        if isinstance(value, date):
+            return DATE
+        if isinstance(value, time):
+            return TIME
+        if isinstance(value, bytes | bytearray | memoryview):
+            return BYTES
+        if isinstance(value, dict):
+            return JSON
+        if isinstance(value, uuid.UUID):
+            return UUID
+        if isinstance(value, _IP_TYPES):
+            return INET
+        if isinstance(value, str):
+            return OTHER  # an enum or a domain over text: text, but not for sure
+    return OTHER
 
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
-from datacloner.scan import names
+from datacloner.masking.columns import family
 from datacloner.scan.classify import Finding, classify_table
-from datacloner.scan.families import family
 from datacloner.scan.frameworks import framework_of
+from datacloner.scan.names import match_column
+from datacloner.scan.result import ScanResult, roots
 from datacloner.scan.writer import flow, render_rules, write_rules
 
-if TYPE_CHECKING:  # types only: scan needs no masking or engine code at import
+if TYPE_CHECKING:  # types only: scan needs no engine code at import
     from datacloner.engines.base import SourceSession
     from datacloner.plan import Plan
 
@@ -44,29 +44,6 @@ __all__ = [
 ]
 
 
-@dataclass
-class ScanResult:
-    findings: list[Finding]  # every column; personal ones first, then by table and column
-    catalog: Catalog
-    sample: int
-    skipped: list[str] = field(default_factory=list)  # columns whose values could not be read
-
-    @property
-    def personal(self) -> list[Finding]:
-        return [f for f in self.findings if f.personal]
-
-    @property
-    def tables(self) -> list[QualifiedName]:
-        """The tables rules are written for, sorted (including any without columns)."""
-        return sorted(t.qualified for t in _roots(self.catalog))
-
-
-def _roots(catalog: Catalog) -> list[Table]:
-    """The tables rules are written for: plain tables and the top partitioned
-    parents (their partitions follow their rules)."""
-    return [t for t in catalog.tables.values() if catalog.root_of(t) is t]
-
-
 def _leaves(catalog: Catalog, root: Table) -> list[Table]:
     return [t for t in catalog.tables.values() if not t.partitioned and catalog.root_of(t) is root]
 
@@ -79,7 +56,7 @@ def _needs_values(column: Column) -> bool:
     fam = family(column)
     if fam in ("text", "json", "inet", "other"):
         return True
-    match = names.match_column(column.name)
+    match = match_column(column.name)
     return fam == "date" and match is not None and match.kind == "birth_date"
 
 
@@ -116,7 +93,7 @@ def scan_source(
     is_sqlite = catalog.default_schema == "main"
     findings: list[Finding] = []
     skipped: list[str] = []
-    for root in sorted(_roots(catalog), key=lambda t: t.qualified):
+    for root in sorted(roots(catalog), key=lambda t: t.qualified):
         leaves = _leaves(catalog, root) if root.partitioned else [root]
         covers = (
             root.qualified,

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datacloner.catalog import Column, QualifiedName, Table, display_name
-from datacloner.scan import names
-from datacloner.scan.families import family
+from datacloner.masking.columns import family
 from datacloner.scan.frameworks import SESSION_TABLES, framework_of, framework_reason
+from datacloner.scan.names import NameMatch, is_person_table, match_column, tokens
 from datacloner.scan.suggest import Rule, suggest
 from datacloner.scan.values import SCRUB_KINDS, ValueProfile, profile_values
 
@@ -113,7 +113,7 @@ class Finding:
 class _Evidence:
     column: Column
     family: str
-    match: names.NameMatch | None
+    match: NameMatch | None
     profile: ValueProfile | None
     kind: str | None = None
     personal: bool = False
@@ -215,7 +215,7 @@ def _json_keys(ev: _Evidence, is_sqlite: bool) -> list[str]:
     found = []
     for path, key in profile.json_keys.items():
         words = [part for part in path.split(".") if part != "*"]
-        match = names.match_column("_".join(words)) if words else None
+        match = match_column("_".join(words)) if words else None
         kind = None
         if match is not None and match.personal and match.strong:
             kind = match.kind
@@ -230,7 +230,7 @@ def _json_keys(ev: _Evidence, is_sqlite: bool) -> list[str]:
         if kind is None:
             continue
         text = Column(name=path.rsplit(".", 1)[-1], type="text")
-        rule = suggest(kind, text, "text", None, tokens=names.tokens(path), is_sqlite=is_sqlite)
+        rule = suggest(kind, text, "text", None, tokens=tokens(path), is_sqlite=is_sqlite)
         ev.json_rules[path] = rule.rule
         ev.json_kinds.add(kind)
         found.append(f"{path} ({kind})")
@@ -510,15 +510,15 @@ def classify_table(
         values = sampled.get(column.name)
         fam = family(column, values or ())
         profile = profile_values(values, fam) if values is not None else None
-        ev = _Evidence(column, fam, names.match_column(column.name), profile)
+        ev = _Evidence(column, fam, match_column(column.name), profile)
         if table.name.lower() in SESSION_TABLES and column.name in _SESSION_COLUMNS:
             ev.personal, ev.kind, ev.confidence = True, "session", 0.9
             ev.reasons.append(_SESSION_COLUMNS[column.name])
         else:
             _first_pass(ev, is_sqlite)
-            if ev.match is None and not ev.personal and names.tokens(column.name) == [_BIO]:
+            if ev.match is None and not ev.personal and tokens(column.name) == [_BIO]:
                 # says nothing alone; in a table of people it is their bio
-                ev.match = names.NameMatch("free_text", False, _BIO)
+                ev.match = NameMatch("free_text", False, _BIO)
                 ev.weak, ev.kind = True, "free_text"
                 ev.reasons.clear()
         evidence.append(ev)
@@ -529,7 +529,7 @@ def classify_table(
         and e.kind in PERSON_KINDS
         and not (e.match and e.match.phrase in _ATTRIBUTION and e.kind == "name")
     ]
-    by_name = f"table name '{table.name}'" if names.is_person_table(table.name) else None
+    by_name = f"table name '{table.name}'" if is_person_table(table.name) else None
     person_table = by_name or (
         f"it holds {strong[0].column.name} ({strong[0].kind})" if strong else None
     )
@@ -569,7 +569,7 @@ def _finding(
             column,
             ev.family,
             profile,
-            tokens=names.tokens(column.name),
+            tokens=tokens(column.name),
             json_rules=ev.json_rules,
             scrub_kinds=ev.scrub,
             is_sqlite=is_sqlite,

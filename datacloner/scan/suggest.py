@@ -27,7 +27,7 @@ from faker import Factory, Generator
 from faker.decode import unidecode
 
 from datacloner.catalog import Column
-from datacloner.scan.families import base_type
+from datacloner.masking.columns import column_type
 from datacloner.scan.values import ValueProfile
 
 Rule = str | None | dict[str, Any]
@@ -294,7 +294,7 @@ def _password_rule(profile: ValueProfile | None, room: int | None, nullable: boo
 
 
 def _int_digits(column: Column) -> int:
-    base = base_type(column)
+    base = column_type(column).base
     if "small" in base or base in ("int2", "tinyint"):
         return 4
     if "big" in base or base == "int8":
@@ -319,7 +319,7 @@ def _number_rule(kind: str, column: Column, fam: str) -> Suggestion:
     digits = _int_digits(column) if fam == "int" else 9
     return Suggestion(
         {"faker": "random_number", "args": {"digits": digits, "fix_len": True}},
-        f"{digits} digits fit {base_type(column)}",
+        f"{digits} digits fit {column_type(column).base}",
     )
 
 

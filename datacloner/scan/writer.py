@@ -19,8 +19,8 @@ from datacloner.catalog import QualifiedName
 from datacloner.scan.frameworks import framework_of, framework_reason
 
 if TYPE_CHECKING:
-    from datacloner.scan import ScanResult
     from datacloner.scan.classify import Finding
+    from datacloner.scan.result import ScanResult
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # YAML 1.1 reads these as booleans or null when unquoted
