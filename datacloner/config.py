@@ -533,13 +533,15 @@ def _refuse_working_names(doc: YamlDoc, source: str, environments: dict[str, Env
         for n, e in environments.items()
         if e.url != _UNSET_URL
     ]
-    found = [(label, doc.location(path), *guards.database_of(url)) for label, path, url in named]
+    found = [
+        (label, doc.location(path), url, guards.database_of(url)) for label, path, url in named
+    ]
     errors = ErrorList()
-    for label, where, kind, target in found:
+    for label, where, url, target in found:
         if label == "source":
             continue  # only environments are written to
-        for other_label, other_where, other_kind, other in found:
-            if other_kind == kind and guards.working_name(kind, target, other):
+        for other_label, other_where, other_url, other in found:
+            if guards.working_copy(url, other_url):
                 errors.add(
                     other_where,
                     f"{other_label}: the database {other} is a working copy of {label} "

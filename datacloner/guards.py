@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from pathlib import Path
 
-from datacloner import engines, urls
+from datacloner import engines
 from datacloner.errors import Refused, UsageError
 
 
@@ -54,32 +52,15 @@ def refuse_system_database(database: str, system: Iterable[str], engine: str) ->
         )
 
 
-# What a refresh or rollback of a target may create, rename or drop, derived
-# from the target's name. engines/postgres/swap.py and engines/sqlite/files.py
-# build their names from these suffixes; config.py refuses a source or
-# environment that is one of them.
-PG_NEW, PG_PREV, PG_TMP, PG_OLD = "__dc_new", "__dc_prev", "__dc_tmp", "__dc_old"
-FILE_NEW, FILE_PREV, FILE_TMP, FILE_HOLD = ".dc_new", ".prev", ".dc_tmp", ".dc_hold"
-_WORKING = {
-    "postgresql": rf"(?:{PG_NEW}|{PG_TMP}|{PG_OLD}|{PG_PREV}\d*)",
-    "sqlite": rf"(?:\{FILE_NEW}(?:-journal|-wal|-shm)?|\{FILE_TMP}|\{FILE_HOLD}|\{FILE_PREV}\d*"
-    r"|\.lock)",
-}
+def database_of(url: str) -> str:
+    """The database ``url`` names, as its engine's connection would see it."""
+    return engines.engine_of(url).database_of(url)
 
 
-def database_of(url: str) -> tuple[str, str]:
-    """(kind, database) as a connection would see it: ``?dbname=`` wins over
-    the path; a SQLite file as an absolute path."""
-    parsed = urls.parse(url)
-    kind = engines.kind(url)
-    if kind == "sqlite":
-        return kind, str(Path(parsed.database or "").expanduser().resolve())
-    name = parsed.query.get("dbname", parsed.database or "")
-    return kind, name if isinstance(name, str) else name[-1]
-
-
-def working_name(kind: str, target: str, name: str) -> bool:
-    """``name`` is one of the databases (files) a run on ``target`` may create,
-    rename or drop."""
-    pattern = _WORKING.get(kind)
-    return bool(pattern and target and re.fullmatch(re.escape(target) + pattern, name))
+def working_copy(target_url: str, url: str) -> bool:
+    """``url`` names one of the databases (files) a refresh or rollback of
+    ``target_url`` may create, rename or drop: its engine knows their names."""
+    if not engines.same_engine(target_url, url):
+        return False
+    engine = engines.engine_of(target_url)
+    return engine.working_name(engine.database_of(target_url), engine.database_of(url))

@@ -103,9 +103,14 @@ def engine_of(url: str) -> Engine:
     return engine
 
 
+def same_engine(url: str, other: str) -> bool:
+    """One engine serves both URLs (their databases can be compared by name)."""
+    return kind(url) == kind(other)
+
+
 def engine_for(source_url: str, target_url: str | None = None) -> Engine:
     """The engine for a copy from ``source_url`` (to ``target_url``)."""
-    if target_url is not None and kind(target_url) != kind(source_url):
+    if target_url is not None and not same_engine(source_url, target_url):
         raise UsageError(
             f"the source is {kind(source_url)} but the target is {kind(target_url)}: "
             "datacloner copies between databases of the same kind"

@@ -129,6 +129,17 @@ class Engine(Protocol):
         """``cluster`` and ``database`` of a target, comparable with a source's."""
         ...
 
+    def database_of(self, url: str) -> str:
+        """The database a URL names, as a connection would see it (a file as an
+        absolute path), read from the URL alone: no connection."""
+        ...
+
+    def working_name(self, target: str, name: str) -> bool:
+        """``name`` (a database as ``database_of`` spells it) is one of the
+        databases or files a refresh or rollback of ``target`` may create,
+        rename or drop: config refuses a source or environment that is one."""
+        ...
+
     def open_source(self, url: str) -> AbstractContextManager[SourceSession]: ...
 
     def build_target(

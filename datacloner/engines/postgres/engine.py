@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from datacloner import guards
+from datacloner import guards, urls
 from datacloner.engines.base import EngineBase, SwapPolicy
 from datacloner.engines.postgres import conninfo
 from datacloner.engines.postgres.build import PgTargetBuild
@@ -27,7 +27,7 @@ from datacloner.engines.postgres.connection import (
 )
 from datacloner.engines.postgres.manifest import read_manifests
 from datacloner.engines.postgres.source import PgSource
-from datacloner.engines.postgres.swap import SYSTEM_DATABASES, PgGenerations
+from datacloner.engines.postgres.swap import SYSTEM_DATABASES, PgGenerations, working_name
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,15 @@ class PostgresEngine(EngineBase):
 
     def server_facts(self, url: str) -> ServerFacts:
         return server_facts(url)
+
+    def database_of(self, url: str) -> str:
+        # as libpq reads the URL: ``?dbname=`` wins over the path
+        parsed = urls.parse(url)
+        name = parsed.query.get("dbname", parsed.database or "")
+        return name if isinstance(name, str) else name[-1]
+
+    def working_name(self, target: str, name: str) -> bool:
+        return working_name(target, name)
 
     def target_identity(self, url: str) -> dict[str, str]:
         """The target's server and database name, to refuse a target that is

@@ -13,6 +13,7 @@ be ours, and is written in the same transaction as the renames.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -27,13 +28,21 @@ from datacloner import __version__, guards, redaction, signals
 from datacloner.engines.base import SwapPolicy
 from datacloner.errors import Refused, UsageError
 
-NEW_SUFFIX = guards.PG_NEW
-PREV_SUFFIX = guards.PG_PREV
-TMP_SUFFIX = guards.PG_TMP
-OLD_SUFFIX = guards.PG_OLD  # the copy a swap pushed out, dropped once the swap committed
+# What a refresh or rollback of a target may create, rename or drop, named
+# after the target; config refuses a source or environment that is one of them.
+NEW_SUFFIX = "__dc_new"
+PREV_SUFFIX = "__dc_prev"  # then __dc_prev2, __dc_prev3...
+TMP_SUFFIX = "__dc_tmp"
+OLD_SUFFIX = "__dc_old"  # the copy a swap pushed out, dropped once the swap committed
+_WORKING = rf"(?:{NEW_SUFFIX}|{TMP_SUFFIX}|{OLD_SUFFIX}|{PREV_SUFFIX}\d*)"
 MAX_IDENT = 63  # NAMEDATALEN - 1
 MARK = "datacloner:"  # the comment of every database datacloner made
 SYSTEM_DATABASES = ("template0", "template1", "postgres")
+
+
+def working_name(target: str, name: str) -> bool:
+    """``name`` is one of the databases a run on ``target`` may create, rename or drop."""
+    return bool(target) and re.fullmatch(re.escape(target) + _WORKING, name) is not None
 
 
 def _ident(name: str) -> sql.Identifier:

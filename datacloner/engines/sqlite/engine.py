@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 from datacloner import redaction, urls
 from datacloner.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.engines.base import Advance, EngineBase, OneTableAtATime, Section, SwapPolicy
-from datacloner.engines.sqlite.files import FileGenerations
+from datacloner.engines.sqlite.files import FileGenerations, working_name
 from datacloner.errors import Refused, UsageError
 from datacloner.plan import TablePlan
 from datacloner.table_masker import TableMasker, encode_each
@@ -336,6 +336,13 @@ _SQLITE_VALUES = encode_each(_sqlite_value)
 class SqliteEngine(EngineBase):
     source_class = SqliteSource
     build_class = SqliteTargetBuild
+
+    def database_of(self, url: str) -> str:
+        # the file as an absolute path: two spellings of one file are one database
+        return str(Path(urls.parse(url).database or "").expanduser().resolve())
+
+    def working_name(self, target: str, name: str) -> bool:
+        return working_name(target, name)
 
     def target_identity(self, url: str) -> dict[str, str]:
         path = urls.sqlite_path(url).resolve()

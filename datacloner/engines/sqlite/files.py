@@ -12,17 +12,29 @@ import contextlib
 import fcntl
 import filecmp
 import os
+import re
 import shutil
 from pathlib import Path
 
 from datacloner import signals
 from datacloner.errors import Refused
-from datacloner.guards import FILE_HOLD, FILE_NEW, FILE_PREV, FILE_TMP
 
-NEW_SUFFIX = FILE_NEW
-PREV_SUFFIX = FILE_PREV
-TMP_SUFFIX = FILE_TMP
-HOLD_SUFFIX = FILE_HOLD
+# What a refresh or rollback of a target may create, rename or drop, named
+# after the target file; config refuses a source or environment that is one.
+NEW_SUFFIX = ".dc_new"
+PREV_SUFFIX = ".prev"  # then .prev2, .prev3...
+TMP_SUFFIX = ".dc_tmp"
+HOLD_SUFFIX = ".dc_hold"
+LOCK_SUFFIX = ".lock"
+_WORKING = (
+    rf"(?:{re.escape(NEW_SUFFIX)}(?:-journal|-wal|-shm)?|{re.escape(TMP_SUFFIX)}"
+    rf"|{re.escape(HOLD_SUFFIX)}|{re.escape(PREV_SUFFIX)}\d*|{re.escape(LOCK_SUFFIX)})"
+)
+
+
+def working_name(target: str, name: str) -> bool:
+    """``name`` is one of the files a run on ``target`` may create, rename or drop."""
+    return bool(target) and re.fullmatch(re.escape(target) + _WORKING, name) is not None
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -53,7 +65,7 @@ class FileGenerations:
         return found
 
     def lock(self) -> None:
-        path = self.target.with_name(self.target.name + ".lock")
+        path = self.target.with_name(self.target.name + LOCK_SUFFIX)
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
