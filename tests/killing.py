@@ -106,16 +106,22 @@ def waiting_on_lock(pg, database: str, query_prefix: str) -> bool:
     return bool(row[0])
 
 
-def renaming_blocked(pg, new: str) -> bool:
-    """The run's rename of the new copy waits for a lock (the swap's
-    transaction is open, the renames before it done)."""
+def blocked(pg, query_prefix: str) -> bool:
+    """A datacloner session runs a statement starting ``query_prefix`` and
+    waits for a lock another session holds."""
     with pg.connect() as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datacloner' "
             "AND wait_event_type = 'Lock' AND query LIKE %s",
-            (f'ALTER DATABASE "{new}" RENAME%',),
+            (query_prefix + "%",),
         ).fetchone()
     return bool(row[0])
+
+
+def renaming_blocked(pg, new: str) -> bool:
+    """The run's rename of the new copy waits for a lock (the swap's
+    transaction is open, the renames before it done)."""
+    return blocked(pg, f'ALTER DATABASE "{new}" RENAME')
 
 
 def renamed_in_open_transaction(pg, target: str) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from killing import blocked, hold_rename_of, renaming_blocked
 
 ROWS = 2_000
 STOP_WITHIN = 10.0  # seconds, the promise in docs/lifecycle.md
@@ -240,13 +241,7 @@ def _waiting_in(pg, database: str) -> int:
 
 def _dropping(pg, new: str) -> bool:
     """The run's DROP of the new copy waits for a lock."""
-    with pg.connect() as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datacloner' "
-            "AND wait_event_type = 'Lock' AND query LIKE %s",
-            (f'DROP DATABASE IF EXISTS "{new}"%',),
-        ).fetchone()
-    return bool(row[0])
+    return blocked(pg, f'DROP DATABASE IF EXISTS "{new}"')
 
 
 @pytest.mark.parametrize("released", [True, False], ids=["released", "never-released"])
@@ -503,17 +498,6 @@ def test_a_restore_stopped_in_its_drain_removes_the_new_copy(pg, slow_src, targe
     assert _lock_free(pg, target_name)
 
 
-def _renaming_blocked(pg, new: str) -> bool:
-    """The run's rename of the new copy waits for a lock."""
-    with pg.connect() as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datacloner' "
-            "AND wait_event_type = 'Lock' AND query LIKE %s",
-            (f'ALTER DATABASE "{new}" RENAME%',),
-        ).fetchone()
-    return bool(row[0])
-
-
 def test_a_signal_inside_the_rename_transaction_waits_for_its_end(
     pg, slow_src, target_name, tmp_path
 ):
@@ -526,11 +510,9 @@ def test_a_signal_inside_the_rename_transaction_waits_for_its_end(
     proc = _start("refresh", "staging", "-c", str(cfg), "--yes")
     try:
         _wait_for("the drain", lambda: _draining(pg, proc.pid), proc)
-        with pg.connect(autocommit=False) as holder:
-            # another session's lock on the new copy: renaming it must wait
-            holder.execute(f"COMMENT ON DATABASE \"{new}\" IS 'held'")
+        with hold_rename_of(pg, new) as holder:  # renaming the new copy must wait
             busy.close()  # the drain ends, the renames start
-            _wait_for("the rename waiting", lambda: _renaming_blocked(pg, new), proc)
+            _wait_for("the rename waiting", lambda: renaming_blocked(pg, new), proc)
             sent = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             time.sleep(1)
