@@ -166,3 +166,16 @@ def hold_rename_of(pg, new: str) -> psycopg.Connection:
     holder = pg.connect(autocommit=False)
     holder.execute(f"COMMENT ON DATABASE \"{new}\" IS 'held by the test'")
     return holder
+
+
+def killed_before_sqlite_swap(folder: Path, before: dict[str, bytes]) -> bool:
+    """After a kill at SQLite's "swap" event: True if it landed before the
+    swap (the new file still aside, every generation as it was); else the swap
+    had completed, and the new state must be whole (the old target is now the
+    previous copy)."""
+    if (folder / "dev.db.dc_new").exists():
+        assert {name: (folder / name).read_bytes() for name in before} == before
+        return True
+    assert (folder / "dev.db").read_bytes() != before["dev.db"]
+    assert (folder / "dev.db.prev").read_bytes() == before["dev.db"]
+    return False

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
-from killing import Run, gone, hold_rename_of, renamed_in_open_transaction, renaming_blocked
+from killing import (
+    Run,
+    gone,
+    hold_rename_of,
+    killed_before_sqlite_swap,
+    renamed_in_open_transaction,
+    renaming_blocked,
+)
 from pgcompare import columns_digest
 
 ROWS = 500
@@ -351,8 +358,12 @@ def test_sqlite_a_kill_in_the_swap_leaves_every_previous_copy(tmp_path, keep):
     run = Run(cfg)
     run.wait_stage("swap")  # the new file complete, its manifest written
     run.kill()
-    assert (tmp_path / "dev.db.dc_new").exists()  # killed before the new file moved in
-    assert {name: (tmp_path / name).read_bytes() for name in names} == before
+    # nothing outside can pause SQLite's two renames: the kill lands just
+    # before them or, on a stalled machine, just after; whole state either way
+    if not killed_before_sqlite_swap(tmp_path, before):
+        if keep == 2:
+            assert (tmp_path / "dev.db.prev2").read_bytes() == before["dev.db.prev"]
+        return
     # what a kill between the swap's two steps leaves: the target under a second
     # name (no copy replaced yet), the new file not in place; the next run finishes
     os.link(tmp_path / "dev.db", tmp_path / "dev.db.dc_hold")
