@@ -116,6 +116,9 @@ def spec_error(
 # conservative C form of this test: whatever this calls equal, it calls maybe.
 
 REDRAWS = 16  # draws after the first; a pool that always gives the input keeps the last
+# derive() attempts of the re-draws start here: apart from a rule's other
+# derive() attempts (retries of a fake too long, a shape fake's stream)
+REDRAW_BASE = 1 << 16
 
 
 def comparable(value: Any) -> str:

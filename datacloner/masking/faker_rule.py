@@ -29,6 +29,7 @@ from faker.config import AVAILABLE_LOCALES
 from datacloner.errors import UsageError
 from datacloner.masking import pools
 from datacloner.masking.base import (
+    REDRAW_BASE,
     REDRAWS,
     Masker,
     ValueFn,
@@ -223,9 +224,6 @@ def _signature(func: Any) -> str:
 
 
 RETRIES = 4  # fresh draws tried before trimming a fake that is too long for its column
-# derive() attempts of the re-draws of a fake equal to its input: apart from the
-# attempts of RETRIES, so a re-drawn fake that is too long gets fresh draws too.
-REDRAW_BASE = 1 << 16
 
 
 MIN_POOL = 8  # distinct outputs in PROBES draws a provider needs to be re-drawn

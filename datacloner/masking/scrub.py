@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from datacloner import detectors
-from datacloner.masking.base import REDRAWS, Unmaskable, ValueFn, spec_error
+from datacloner.masking.base import REDRAW_BASE, REDRAWS, Unmaskable, ValueFn, spec_error
 from datacloner.masking.columns import JSON, ColumnType
 from datacloner.masking.fitting import type_label
 from datacloner.masking.keyed import KeyedHash, canonical_bytes, derive
@@ -88,9 +88,6 @@ def check_scrub(spec: MaskSpec, column: str, col: ColumnType | None = None) -> N
             check_spec(rule, column=f"{column} (scrub pattern {name})")
 
 
-_REDRAW_BASE = 1 << 16  # derive() attempts of re-draws, apart from _stream's
-
-
 def _stream(digest: bytes, n: int) -> bytes:
     """``n`` keyed bytes for a shape fake, as long as the value needs."""
     out = digest
@@ -125,7 +122,7 @@ def _shape(keyed: KeyedHash) -> Callable[[str], str]:
         attempt = 0
         while out == text and attempt < REDRAWS:
             attempt += 1
-            out = draw(text, derive(digest, _REDRAW_BASE + attempt))
+            out = draw(text, derive(digest, REDRAW_BASE + attempt))
         return out
 
     return fake
