@@ -291,9 +291,6 @@ class ArchiveReader:
             elif small:
                 self.schema[member] = archive_sql.checked(body, f"{self.path}: {member}")
 
-    def read(self, member: str) -> bytes:
-        return self.zip.read(member)
-
     def state(self) -> dict[str, Any]:
         return self.state_data
 

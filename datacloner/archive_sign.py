@@ -46,38 +46,39 @@ def _raw(text: str, env: str) -> bytes:
     return raw
 
 
-def private_key(env: str = PRIVATE_ENV) -> Ed25519PrivateKey | None:
+def _load(env: str, kind: str, from_pem, from_raw, cls):
+    """The key in ``$env``, None when unset; UsageError when it is not a ``cls``."""
     text = os.environ.get(env, "")
     if not text.strip():
         return None
     raw = _raw(text, env)
     try:
-        if raw.startswith(b"-----BEGIN"):
-            key = serialization.load_pem_private_key(raw, password=None)
-        else:
-            key = Ed25519PrivateKey.from_private_bytes(raw)
+        key = from_pem(raw) if raw.startswith(b"-----BEGIN") else from_raw(raw)
     except (ValueError, TypeError):
         key = None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise UsageError(f"{env} is not an Ed25519 private key", hint=_KEYGEN)
+    if not isinstance(key, cls):
+        raise UsageError(f"{env} is not an Ed25519 {kind} key", hint=_KEYGEN)
     return key
+
+
+def private_key(env: str = PRIVATE_ENV) -> Ed25519PrivateKey | None:
+    return _load(
+        env,
+        "private",
+        lambda pem: serialization.load_pem_private_key(pem, password=None),
+        Ed25519PrivateKey.from_private_bytes,
+        Ed25519PrivateKey,
+    )
 
 
 def public_key(env: str = PUBLIC_ENV) -> Ed25519PublicKey | None:
-    text = os.environ.get(env, "")
-    if not text.strip():
-        return None
-    raw = _raw(text, env)
-    try:
-        if raw.startswith(b"-----BEGIN"):
-            key = serialization.load_pem_public_key(raw)
-        else:
-            key = Ed25519PublicKey.from_public_bytes(raw)
-    except (ValueError, TypeError):
-        key = None
-    if not isinstance(key, Ed25519PublicKey):
-        raise UsageError(f"{env} is not an Ed25519 public key", hint=_KEYGEN)
-    return key
+    return _load(
+        env,
+        "public",
+        serialization.load_pem_public_key,
+        Ed25519PublicKey.from_public_bytes,
+        Ed25519PublicKey,
+    )
 
 
 def key_id(key: Ed25519PublicKey) -> str:
