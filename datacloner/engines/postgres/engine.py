@@ -66,14 +66,15 @@ class PostgresEngine(EngineBase):
         """The target's server and database name, to refuse a target that is
         the source under another spelling."""
         params = conn_params(url)
+        admin_params = maintenance_params(params)
         params.pop("maintenance_db", None)
         # refused before anything else, here as in every run that changes the target
         guards.refuse_system_database(
             params.get("dbname", ""),
-            (*self.system_databases, maintenance_params(conn_params(url))["dbname"]),
+            (*self.system_databases, admin_params["dbname"]),
             "PostgreSQL",
         )
-        with connect(maintenance_params(conn_params(url)), "target server's maintenance") as conn:
+        with connect(admin_params, "target server's maintenance") as conn:
             return {
                 "engine": "postgresql",
                 "cluster": cluster_id(conn),
@@ -84,8 +85,8 @@ class PostgresEngine(EngineBase):
     @contextlib.contextmanager
     def _generations(self, url: str, keep: int) -> Iterator[PgGenerations]:
         params = conn_params(url)
+        admin_params = maintenance_params(params)
         params.pop("maintenance_db", None)
-        admin_params = maintenance_params(conn_params(url))
         with connect(admin_params, "target server's maintenance") as admin:
             generations = PgGenerations(
                 admin,
@@ -103,8 +104,9 @@ class PostgresEngine(EngineBase):
     def generations(self, url: str) -> list[tuple[str, list[dict[str, Any]]]]:
         """Each copy of the target, newest first, with its manifest rows."""
         params = conn_params(url)
+        admin_params = maintenance_params(params)
         params.pop("maintenance_db", None)
-        with connect(maintenance_params(conn_params(url)), "target server's maintenance") as admin:
+        with connect(admin_params, "target server's maintenance") as admin:
             names = PgGenerations(admin, params.get("dbname", "")).existing()
         found = []
         for name in names:

@@ -110,7 +110,7 @@ class PgSource:
             "database": info.dbname,
             "server_version": str(info.server_version),
             "snapshot": self.snapshot,
-            "cluster": cluster_id(self.conn),
+            "cluster": self.params[conninfo.SERVER],  # checked or pinned on connecting
         }
 
     def database_settings(self) -> tuple[str, str, str]:
