@@ -2,7 +2,7 @@
 
 They are the native fast paths of faker rules (datacloner/masking/fast.py), of
 json rules (datacloner/masking/_jsonscan.c: may orjson parse it?), of the email
-and number detectors (datacloner/detectors.py) and of the COPY text codec
+and number detectors (datacloner/detect/detectors.py) and of the COPY text codec
 (datacloner/engines/postgres/copytext.py). Both are optional: without a C
 compiler the install still succeeds and the same outputs come from pure
 Python, only slower.
@@ -25,8 +25,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "datacloner._detectnative",
-            ["datacloner/_detectnative.c"],
+            "datacloner.detect._detectnative",
+            ["datacloner/detect/_detectnative.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

@@ -22,11 +22,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datacloner.catalog import Column  # noqa: E402
-from datacloner.location import Location  # noqa: E402
+from datacloner.core.catalog import Column  # noqa: E402
+from datacloner.core.location import Location  # noqa: E402
+from datacloner.core.rules import MaskSpec  # noqa: E402
 from datacloner.masking import compile_mask  # noqa: E402
 from datacloner.masking.base import RowMasker  # noqa: E402
-from datacloner.rules import MaskSpec  # noqa: E402
 
 SECRET = b"bench-secret-0123456789abcdef"
 LOC = Location(Path("bench.yml"), 1)

@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from psycopg import sql  # noqa: E402
 
+from datacloner.core.plan import build_plan  # noqa: E402
+from datacloner.core.rules import load_rules  # noqa: E402
 from datacloner.engines.postgres import copytext  # noqa: E402
 from datacloner.engines.postgres.rows import copy_codec  # noqa: E402
 from datacloner.engines.postgres.source import PgSource  # noqa: E402
 from datacloner.masking import check_spec, compile_mask  # noqa: E402
-from datacloner.plan import build_plan  # noqa: E402
-from datacloner.rules import load_rules  # noqa: E402
-from datacloner.table_masker import MaskerCache, TableMasker, batch_gc  # noqa: E402
+from datacloner.masking.table_masker import MaskerCache, TableMasker, batch_gc  # noqa: E402
 
 SECRET = b"datacloner-bench-secret-not-for-production"
 

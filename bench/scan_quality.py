@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datacloner.engines import engine_for  # noqa: E402
-from datacloner.rules import load_rules  # noqa: E402
-from datacloner.scan import DEFAULT_SAMPLE, ScanResult, scan_source  # noqa: E402
+from datacloner.core.rules import load_rules  # noqa: E402
+from datacloner.engines.registry import engine_for  # noqa: E402
+from datacloner.runtime.scan import DEFAULT_SAMPLE, ScanResult, scan_source  # noqa: E402
 from datacloner.scan.frameworks import framework_of  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"

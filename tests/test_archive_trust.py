@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers import RULES, run_cli, write_config
 from psycopg import sql
 
-from datacloner import archive_sign
-from datacloner.archive_sql import checked
-from datacloner.errors import Refused
+from datacloner.archive import sign as archive_sign
+from datacloner.archive.sql import checked
+from datacloner.core.errors import Refused
 
 _KEY = Ed25519PrivateKey.generate()
 DUMP_ENV = {archive_sign.PRIVATE_ENV: archive_sign.encode_private(_KEY)}

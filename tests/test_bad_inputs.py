@@ -613,7 +613,7 @@ def test_scan_write_creates_the_rules_folder(demo_source: Path, tmp_path: Path) 
     _demo(tmp_path, demo_source)
     done = _narrow(["scan", "-c", "datacloner.yml", "--write", "rules/app.yml"], tmp_path)
     assert done.returncode == 0, done.stderr
-    from datacloner.rules import load_rules
+    from datacloner.core.rules import load_rules
 
     written = load_rules(tmp_path / "rules" / "app.yml")
     assert {str(t.table) for t in written.tables} >= {"users", "orders"}
@@ -694,7 +694,7 @@ def test_a_big_rules_file_loads_in_linear_time(tmp_path: Path) -> None:
     loading quadratic (10 MB: 225 s). No full pass runs while a file loads."""
     import gc
 
-    from datacloner.rules import load_rules
+    from datacloner.core.rules import load_rules
 
     path = tmp_path / "rules.yml"
     path.write_text(_many_tables(20_000))  # 3 MB
@@ -737,7 +737,7 @@ def test_make_demo_shows_masked_rows() -> None:
 def test_libyaml_and_pure_python_read_rules_alike(path: Path, monkeypatch) -> None:
     """The fast loader (libyaml) gives the same data, lines and raw scalars as
     the pure-Python one, which still reads files when libyaml is missing."""
-    from datacloner import yamlsource
+    from datacloner.core import yamlsource
 
     text = path.read_text()
     fast = yamlsource.parse_yaml(text, path)

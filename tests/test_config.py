@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from datacloner.config import Config, Environment, find_config, load_config
-from datacloner.errors import UsageError
-from datacloner.location import Location
-from datacloner.yamlsource import parse_yaml
+from datacloner.core.config import Config, Environment, find_config, load_config
+from datacloner.core.errors import UsageError
+from datacloner.core.location import Location
+from datacloner.core.yamlsource import parse_yaml
 
 BASE = """\
 source: sqlite:///prod.db

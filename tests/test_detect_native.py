@@ -1,6 +1,6 @@
 """The C detectors find exactly the spans the Python detectors find.
 
-``scrub`` and ``scan`` share :mod:`datacloner.detectors`; with the extension
+``scrub`` and ``scan`` share :mod:`datacloner.detect.detectors`; with the extension
 built, emails, phones, IPv4 addresses, cards and IBANs are found in C. A copy
 masked where it did not build must be the same, and ``scan`` must flag the
 same columns, so every kind set is compared with the pure-Python reference:
@@ -22,15 +22,15 @@ from conftest import FIXTURES, _missing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloner import detectors
-from datacloner.catalog import Column
-from datacloner.location import Location
-from datacloner.masking.scrub import scrub_value_fn
-from datacloner.rules import MaskSpec
+from datacloner.core.catalog import Column
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec
+from datacloner.detect import detectors
+from datacloner.masking.kinds.scrub import scrub_value_fn
 
 if detectors._detectnative is None:
     if os.environ.get("CI"):  # CI builds it: a missing extension there is a build failure
-        pytest.fail("the native extension datacloner._detectnative is not built")
+        pytest.fail("the native extension datacloner.detect._detectnative is not built")
     pytest.skip("native extension not built", allow_module_level=True)
 
 SECRET = b"test-secret-0123456789abcdef"

@@ -11,8 +11,8 @@ from faker import Faker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloner import detectors
-from datacloner.detectors import KINDS, find, find_all, iban_ok, is_kind, luhn_ok
+from datacloner.detect import detectors
+from datacloner.detect.detectors import KINDS, find, find_all, iban_ok, is_kind, luhn_ok
 
 
 def spans_text(kind: str, text: str) -> list[str]:

@@ -18,8 +18,8 @@ import typer.main
 import yaml
 
 import datacloner.cli
-from datacloner.config import load_config
-from datacloner.rules import load_rules
+from datacloner.core.config import load_config
+from datacloner.core.rules import load_rules
 
 # typer vendors click since 0.2x (typer._click); older versions import click itself
 _click = getattr(typer.core, "_click", None) or typer.core.click

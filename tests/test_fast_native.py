@@ -19,13 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloner.catalog import Column
-from datacloner.location import Location
+from datacloner.core.catalog import Column
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec
 from datacloner.masking import compile_mask, fast
 from datacloner.masking.base import BadValue
 from datacloner.masking.keyed import VALUE_PERSON, KeyedHash, rule_key
 from datacloner.masking.registry import value_fn
-from datacloner.rules import MaskSpec
 
 SECRET = b"test-secret-0123456789abcdef"
 LOC = Location(Path("rules/x.yml"), 1)

@@ -6,8 +6,8 @@ import pytest
 from helpers import RULES, run_cli, write_config
 from pgcompare import columns_digest
 
-from datacloner.errors import Refused
-from datacloner.guards import refuse_protected
+from datacloner.core.errors import Refused
+from datacloner.core.guards import refuse_protected
 
 
 def test_target_that_is_the_source_under_another_spelling_is_refused(pg, pagila_src, tmp_path):

@@ -20,10 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloner.location import Location
-from datacloner.masking import compile_mask, json_rule
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec
+from datacloner.masking import compile_mask
 from datacloner.masking.base import BadValue
-from datacloner.rules import MaskSpec
+from datacloner.masking.kinds import json_rule
 
 if json_rule.orjson is None or json_rule.plain_numbers is None:
     if os.environ.get("CI"):  # CI installs orjson and builds the extension

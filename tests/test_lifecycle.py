@@ -25,7 +25,7 @@ from killing import (
 )
 from pgcompare import columns_digest
 
-from datacloner.manifest import secret_fingerprint
+from datacloner.core.manifest import secret_fingerprint
 
 ROWS = 3_000
 

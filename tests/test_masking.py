@@ -22,11 +22,11 @@ from faker.providers.person.de_DE import Provider as GermanPerson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloner.errors import UsageError
-from datacloner.location import Location
+from datacloner.core.errors import UsageError
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec
 from datacloner.masking import check_spec, compile_mask
-from datacloner.masking.faker_rule import compile_faker
-from datacloner.rules import MaskSpec
+from datacloner.masking.kinds.faker_rule import compile_faker
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = b"test-secret-0123456789abcdef"
@@ -108,9 +108,9 @@ CROSS_PROCESS_RULES: list[dict[str, Any]] = [
 CROSS_PROCESS_SCRIPT = """
 import json, sys
 from pathlib import Path
-from datacloner.location import Location
+from datacloner.core.location import Location
 from datacloner.masking import compile_mask
-from datacloner.rules import MaskSpec
+from datacloner.core.rules import MaskSpec
 job = json.load(sys.stdin)
 out = []
 for rule in job["rules"]:

@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from datacloner.catalog import Catalog
+from datacloner.core.catalog import Catalog
+from datacloner.core.rules import load_rules
 from datacloner.engines.postgres.engine import PostgresEngine
 from datacloner.engines.sqlite.engine import SqliteEngine
 from datacloner.masking import check_spec
-from datacloner.rules import load_rules
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from datacloner.catalog import Column
-from datacloner.errors import UsageError
-from datacloner.location import Location
+from datacloner.core.catalog import Column
+from datacloner.core.errors import UsageError
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec
 from datacloner.masking import check_spec, compile_mask, masker_key
 from datacloner.masking.base import RowMasker
 from datacloner.masking.columns import column_type
-from datacloner.rules import MaskSpec
 
 SECRET = b"test-secret-0123456789abcdef"
 LOC = Location(Path("rules/users.yml"), 12)

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloner.location import Location
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec
 from datacloner.masking import compile_mask
 from datacloner.masking.base import Masker, RowMasker, same_as_source
-from datacloner.rules import MaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = b"test-secret-0123456789abcdef"
@@ -181,9 +181,9 @@ def as_data(rule: MaskSpec) -> dict[str, Any]:
 SCRIPT = """
 import json, sys
 from pathlib import Path
-from datacloner.location import Location
+from datacloner.core.location import Location
 from datacloner.masking import compile_mask
-from datacloner.rules import MaskSpec
+from datacloner.core.rules import MaskSpec
 def build(d):
     d = dict(d, nested={k: build(v) for k, v in d["nested"].items()})
     return MaskSpec(location=Location(Path("elsewhere.yml"), 99), **d)

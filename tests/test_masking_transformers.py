@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from datacloner import detectors
-from datacloner.catalog import Column
-from datacloner.errors import UsageError
-from datacloner.location import Location
+from datacloner.core.catalog import Column
+from datacloner.core.errors import UsageError
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec
+from datacloner.detect import detectors
 from datacloner.masking import BadValue, RowMasker, compile_mask
 from datacloner.masking.base import Masker
-from datacloner.rules import MaskSpec
 
 SECRET = b"test-secret-0123456789abcdef"
 LOC = Location(Path("rules/users.yml"), 12)

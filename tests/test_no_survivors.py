@@ -21,11 +21,11 @@ from helpers import RULES, run_cli, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloner.catalog import Column
-from datacloner.location import Location
+from datacloner.core.catalog import Column
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec
 from datacloner.masking import compile_mask, fast
 from datacloner.masking.base import same_as_source
-from datacloner.rules import MaskSpec
 
 SECRET = b"test-secret-0123456789abcdef"
 LOC = Location(Path("rules/x.yml"), 1)
@@ -157,8 +157,8 @@ DRAWN = ("faker", "hash", "shift")
 
 def _survivors(pg: Any, cfg: Path, source: str, target: str) -> dict[str, int]:
     """Masked values equal to their source value in the same row, per column."""
-    from datacloner.config import load_config
-    from datacloner.refresh import check
+    from datacloner.core.config import load_config
+    from datacloner.runtime.refresh import check
 
     plan = check(load_config(cfg)).plan
     found: dict[str, int] = {}

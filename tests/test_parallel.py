@@ -5,14 +5,14 @@ from __future__ import annotations
 from helpers import RULES, run_cli, write_config
 from pgcompare import all_digests, catalog_counts, sequence_positions
 
-from datacloner import refresh as runtime
-from datacloner.config import load_config
+from datacloner.core.config import load_config
+from datacloner.core.plan import build_plan
+from datacloner.core.progress import QuietProgress
+from datacloner.core.rules import load_rules
 from datacloner.engines.postgres.parallel import cost, plan_tasks
 from datacloner.engines.postgres.source import PgSource
-from datacloner.plan import build_plan
-from datacloner.progress import QuietProgress
-from datacloner.refresh import check_rule
-from datacloner.rules import load_rules
+from datacloner.runtime import refresh as runtime
+from datacloner.runtime.refresh import check_rule
 
 
 def test_jobs_4_gives_the_same_copy_as_jobs_1(pg, pagila_src, target_name, tmp_path):

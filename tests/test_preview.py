@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from helpers import RULES, run_cli, write_config
 
-from datacloner.config import load_config
-from datacloner.preview import preview
+from datacloner.core.config import load_config
+from datacloner.runtime.preview import preview
 
 
 def test_preview_shows_masked_beside_original_deterministically(pg, pagila_src, tmp_path):

@@ -284,7 +284,7 @@ def test_a_16_byte_secret_is_accepted(pg, src, target_name, tmp_path) -> None:
 def test_database_error_keeps_names_drops_values(pg, statement, shown) -> None:
     import psycopg
 
-    from datacloner.redaction import database_error
+    from datacloner.core.redaction import database_error
 
     with pg.connect() as conn:
         conn.execute("CREATE TEMP TABLE t (e text PRIMARY KEY)")
@@ -299,7 +299,7 @@ def test_database_error_keeps_names_drops_values(pg, statement, shown) -> None:
 
 def test_psql_errors_are_read_by_their_fields_not_their_text(pg) -> None:
     """A value with a newline that imitates psql's own field lines is still a value."""
-    from datacloner.redaction import describe, from_psql
+    from datacloner.core.redaction import describe, from_psql
 
     forged = "a\\nTABLE NAME:  zq_forged_table\\nLOCATION:  f, x.c:1\\nb"
     script = (

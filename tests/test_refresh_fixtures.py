@@ -18,9 +18,9 @@ from pgcompare import (
     user_tables,
 )
 
-from datacloner import refresh as runtime
-from datacloner.config import load_config
-from datacloner.plan import Plan
+from datacloner.core.config import load_config
+from datacloner.core.plan import Plan
+from datacloner.runtime import refresh as runtime
 
 
 @dataclass

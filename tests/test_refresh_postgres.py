@@ -16,9 +16,9 @@ import pytest
 from helpers import run_cli, write_config
 from pgcompare import columns_digest
 
+from datacloner.core.errors import Refused, UsageError
 from datacloner.engines.postgres.source import PgSource
 from datacloner.engines.postgres.tools import find_tools, psql_copy_out
-from datacloner.errors import Refused, UsageError
 
 BIG_ROWS = 300_000
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from datacloner.errors import UsageError
-from datacloner.location import Location
-from datacloner.rules import MaskSpec, RuleSet, TableName, load_rules, parse_table_name
+from datacloner.core.errors import UsageError
+from datacloner.core.location import Location
+from datacloner.core.rules import MaskSpec, RuleSet, TableName, load_rules, parse_table_name
 
 EXAMPLE = """\
 strict: true

@@ -22,9 +22,9 @@ import yaml
 from conftest import PgServer
 from helpers import LOCAL_RULES, RULES, run_cli, write_config
 
-from datacloner.engines import engine_for
-from datacloner.rules import load_rules
-from datacloner.scan import ScanResult, kept_but_personal, kept_warning, scan_source
+from datacloner.core.rules import load_rules
+from datacloner.engines.registry import engine_for
+from datacloner.runtime.scan import ScanResult, kept_but_personal, kept_warning, scan_source
 from datacloner.scan.names import is_person_table, match_column, tokens
 from datacloner.scan.suggest import max_output_len
 from datacloner.scan.writer import scalar
@@ -436,8 +436,8 @@ def test_sqlite_source(tmp_path: Path) -> None:
 
 
 def _plan(url: str, rules_text: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from datacloner.core.plan import build_plan
     from datacloner.masking import check_spec
-    from datacloner.plan import build_plan
 
     path = tmp_path / "rules.yml"
     path.write_text(rules_text)
@@ -614,7 +614,7 @@ def test_mixed_languages_free_text_and_json(
 def test_traps_written_rules_read_back(traps_src: str, tmp_path: Path) -> None:
     """Quoted schemas, mixed case, a tab and a newline in a table name, reserved
     words: every table key and column name reads back exactly."""
-    from datacloner.scan import write_rules
+    from datacloner.runtime.scan import write_rules
 
     result = _scan(traps_src, sample=200)
     path = tmp_path / "traps.yml"

@@ -30,9 +30,9 @@ from conftest import PgServer
 from helpers import LOCAL_RULES as LOCAL_FIXTURES
 from helpers import run_cli, write_config
 
-from datacloner.catalog import Column
-from datacloner.engines import engine_for
-from datacloner.scan import ScanResult
+from datacloner.core.catalog import Column
+from datacloner.engines.registry import engine_for
+from datacloner.runtime.scan import ScanResult
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -27,9 +27,9 @@ from helpers import LOCAL_RULES, run_cli, write_config
 from pgcompare import column_values, columns_digest
 from psycopg import sql
 
-from datacloner import refresh as runtime
-from datacloner.config import load_config
-from datacloner.plan import Plan
+from datacloner.core.config import load_config
+from datacloner.core.plan import Plan
+from datacloner.runtime import refresh as runtime
 
 SECRET = "every-transformer-secret"
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]+")

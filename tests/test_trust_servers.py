@@ -15,11 +15,11 @@ import pytest
 from helpers import run_cli, write_config
 from pgcompare import columns_digest
 
-from datacloner import urls
+from datacloner.core import urls
+from datacloner.core.errors import Refused
 from datacloner.engines.postgres import conninfo
 from datacloner.engines.postgres.connection import cluster_id, connect
 from datacloner.engines.postgres.tools import check_server, client_args, find_tools
-from datacloner.errors import Refused
 
 RULES = """strict: true
 tables:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, RULES, run_cli, write_config
 
-from datacloner import verify as v
+from datacloner.runtime import verify as v
 
 DEMO = ROOT / "examples" / "demo"
 
@@ -356,7 +356,7 @@ def test_values_planted_in_jsonb_arrays_and_a_materialized_view_are_found(pg, sm
 
 
 def test_the_source_sampler_reads_json_paths_array_elements_and_skips_unless_rows(pg, small_dev):
-    from datacloner.catalog import Column, Table
+    from datacloner.core.catalog import Column, Table
     from datacloner.engines.postgres import verify as pg_verify
 
     _, source, _ = small_dev
@@ -430,7 +430,7 @@ def test_traps_verify_runs_and_never_prints_a_value(pg, traps_src, tmp_path):
 
 
 def test_the_sqlite_sampler_reads_json_paths_and_skips_dates(tmp_path):
-    from datacloner.catalog import Column, Table
+    from datacloner.core.catalog import Column, Table
     from datacloner.engines.sqlite import verify as sqlite_verify
 
     db = tmp_path / "s.db"

@@ -3,14 +3,14 @@ the runtime. Importing a verb's module registers it on the shared app.
 
 ``main`` installs the stop-signal handlers before it imports the verbs (about
 a second of imports): a Ctrl-C or SIGTERM at any moment ends the run quietly
-with 128 + the signal's number (see ``datacloner.signals``)."""
+with 128 + the signal's number (see ``datacloner.core.signals``)."""
 
 from __future__ import annotations
 
 import signal
 from typing import Any
 
-from datacloner import signals
+from datacloner.core import signals
 
 
 def _load() -> Any:

@@ -16,9 +16,9 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from datacloner import __version__
-from datacloner.config import Config, find_config, load_config
-from datacloner.errors import DataclonerError
-from datacloner.redaction import database_error, is_database_error, scrub
+from datacloner.core.config import Config, find_config, load_config
+from datacloner.core.errors import DataclonerError
+from datacloner.core.redaction import database_error, is_database_error, scrub
 
 
 class _Console(Console):
@@ -139,7 +139,7 @@ def run(step: Callable[[], T]) -> T:
         message = f"database error: {database_error(exc)}"
         err.print(Text("error: ", style="bold red") + Text(scrub(message)), highlight=False)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:  # only without main()'s handlers (datacloner.signals)
+    except KeyboardInterrupt:  # only without main()'s handlers (datacloner.core.signals)
         err.print("stopped by SIGINT", markup=False, highlight=False)
         raise typer.Exit(130) from None
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from datacloner import archiving
 from datacloner.cli.app import (
     ConfigOption,
     DrainTimeoutOption,
@@ -21,8 +20,9 @@ from datacloner.cli.app import (
     warn,
 )
 from datacloner.cli.refresh import confirmer, print_report, stopped_during_build
-from datacloner.progress import ProgressSink, QuietProgress, RichProgress
-from datacloner.report import Report
+from datacloner.core.progress import ProgressSink, QuietProgress, RichProgress
+from datacloner.core.report import Report
+from datacloner.runtime import archive as archiving
 
 
 def _progress(json_out: bool) -> ProgressSink:
@@ -96,7 +96,7 @@ def keygen() -> None:
     """Print a new Ed25519 key pair for signing archives, as two environment variables."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from datacloner import archive_sign
+    from datacloner.archive import sign as archive_sign
 
     key = Ed25519PrivateKey.generate()
     err.print(

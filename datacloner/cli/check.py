@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from datacloner import refresh as runtime
 from datacloner.cli.app import ConfigOption, app, config_from, out, run, warn
-from datacloner.errors import CheckFailed, DataclonerError
-from datacloner.redaction import scrub_data
-from datacloner.scan import DEFAULT_SAMPLE, kept_warning
+from datacloner.core.errors import CheckFailed, DataclonerError
+from datacloner.core.redaction import scrub_data
+from datacloner.runtime import refresh as runtime
+from datacloner.runtime.scan import DEFAULT_SAMPLE, kept_warning
 
 
 def _findings(config: ConfigOption, strict: bool, sample: int) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from datacloner import preview as runtime
 from datacloner.cli.app import ConfigOption, app, config_from, out, run, warn
+from datacloner.runtime import preview as runtime
 
 THROWAWAY = (
     "no secret: these fakes use a throwaway key and differ from a refresh's; "

@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from datacloner import refresh as runtime
-from datacloner import signals
 from datacloner.cli.app import (
     ConfigOption,
     DrainTimeoutOption,
@@ -24,9 +22,11 @@ from datacloner.cli.app import (
     run,
     warn,
 )
-from datacloner.errors import Refused
-from datacloner.progress import JsonProgress, ProgressSink, RichProgress
-from datacloner.report import Report
+from datacloner.core import signals
+from datacloner.core.errors import Refused
+from datacloner.core.progress import JsonProgress, ProgressSink, RichProgress
+from datacloner.core.report import Report
+from datacloner.runtime import refresh as runtime
 
 
 def confirmer(yes: bool, action: str = "Replace") -> Callable[[str], None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datacloner import lifecycle, signals
 from datacloner.cli.app import (
     ConfigOption,
     DrainTimeoutOption,
@@ -15,6 +14,8 @@ from datacloner.cli.app import (
     warn,
 )
 from datacloner.cli.refresh import confirmer
+from datacloner.core import signals
+from datacloner.runtime import lifecycle
 
 
 @app.command()

@@ -12,9 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from datacloner.cli.app import ConfigOption, app, config_from, err, out, run
-from datacloner.engines import engine_for
-from datacloner.errors import UsageError
-from datacloner.scan import DEFAULT_SAMPLE, ScanResult, flow, scan_source, write_rules
+from datacloner.core.errors import UsageError
+from datacloner.engines.registry import engine_for
+from datacloner.runtime.scan import DEFAULT_SAMPLE, ScanResult, flow, scan_source, write_rules
 from datacloner.scan.frameworks import framework_of, framework_reason
 
 

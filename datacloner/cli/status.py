@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from datacloner import lifecycle
 from datacloner.cli.app import ConfigOption, EnvArgument, app, config_from, out, run
+from datacloner.runtime import lifecycle
 
 
 @app.command()

@@ -16,7 +16,6 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from datacloner import verify as runtime
 from datacloner.cli.app import (
     ConfigOption,
     EnvArgument,
@@ -27,7 +26,8 @@ from datacloner.cli.app import (
     out,
     run,
 )
-from datacloner.errors import CheckFailed
+from datacloner.core.errors import CheckFailed
+from datacloner.runtime import verify as runtime
 
 
 class _Progress:

@@ -1,4 +1,4 @@
-"""What every engine provides. The runtime (``datacloner.refresh``) drives
+"""What every engine provides. The runtime (``datacloner.runtime.refresh``) drives
 these steps in order: open source -> catalog -> build target (pre-data,
 rows, post-data, finalize) -> swap. A failure anywhere before ``swap``
 discards the new copy and leaves the live target untouched."""
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from datacloner import signals
-from datacloner.catalog import Catalog, Column, QualifiedName, Table, display_name
-from datacloner.plan import TablePlan
-from datacloner.table_masker import TableMasker
+from datacloner.core import signals
+from datacloner.core.catalog import Catalog, Column, QualifiedName, Table, display_name
+from datacloner.core.plan import TablePlan
+from datacloner.masking.table_masker import TableMasker
 
 Advance = Callable[[int], None]
 
@@ -199,7 +199,7 @@ class EngineBase:
             build.close()
 
 
-# --- verify's reads: what an engine supplies to `verify` (datacloner.verify) ----------
+# --- verify's reads: what an engine supplies to `verify` (datacloner.runtime.verify) ----------
 
 
 class SourceSampler(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from datacloner.errors import UsageError
+from datacloner.core.errors import UsageError
 from datacloner.masking.spec import MaskSpec
 
 Masker = Callable[[Sequence[Any]], list[Any]]

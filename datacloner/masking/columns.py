@@ -23,7 +23,7 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from datacloner.catalog import Column
+from datacloner.core.catalog import Column
 
 TEXT = "text"
 INT = "int"

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from datacloner.core.native import pure_python
 from datacloner.masking import pools
-from datacloner.native import pure_python
 
 try:
     from datacloner.masking import _fastdraw

@@ -7,7 +7,7 @@ rules inside their rules (``scrub``, ``json``).
 
 from __future__ import annotations
 
-from datacloner.catalog import Column
+from datacloner.core.catalog import Column
 from datacloner.masking import kinds
 from datacloner.masking.base import Masker, RowMasker, ValueFn, over_batch, spec_error
 from datacloner.masking.columns import ColumnType, column_type

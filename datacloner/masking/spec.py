@@ -2,7 +2,7 @@
 a typed :class:`MaskSpec`: the shapes a rule is written in (a Faker provider
 name, ``null``, a mapping with one kind's key) and the options several kinds
 share. Each kind parses its own settings in its module (see
-:mod:`datacloner.masking.kinds`); :mod:`datacloner.rules` reads the files,
+:mod:`datacloner.masking.kinds`); :mod:`datacloner.core.rules` reads the files,
 tables and ``keep`` lists around the rules.
 """
 
@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from datacloner.location import Location
+from datacloner.core.location import Location
+from datacloner.core.yamlsource import ErrorList, NodePath, YamlDoc, closest, unknown_key
 from datacloner.masking.kinds import YAML_KINDS, Kind, load
-from datacloner.yamlsource import ErrorList, NodePath, YamlDoc, closest, unknown_key
 
 
 @dataclass(frozen=True)

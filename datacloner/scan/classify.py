@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from datacloner.catalog import Column, QualifiedName, Table, display_name
+from datacloner.core.catalog import Column, QualifiedName, Table, display_name
 from datacloner.masking.columns import family
 from datacloner.scan.frameworks import SESSION_TABLES, framework_of, framework_reason
 from datacloner.scan.names import NameMatch, is_person_table, match_column, tokens

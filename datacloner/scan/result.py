@@ -1,14 +1,14 @@
 """What a scan found: every column's finding, and the tables rules are written for.
 
 Its own module so that the rules writer and the scan itself both import it,
-and neither imports the other (no import cycle through ``datacloner.scan``).
+and neither imports the other (no import cycle through ``datacloner.runtime.scan``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from datacloner.catalog import Catalog, QualifiedName, Table
+from datacloner.core.catalog import Catalog, QualifiedName, Table
 from datacloner.scan.classify import Finding
 
 

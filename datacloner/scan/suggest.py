@@ -26,7 +26,7 @@ from typing import Any
 from faker import Factory, Generator
 from faker.decode import unidecode
 
-from datacloner.catalog import Column
+from datacloner.core.catalog import Column
 from datacloner.masking.columns import column_type
 from datacloner.scan.values import ValueProfile
 

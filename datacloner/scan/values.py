@@ -2,7 +2,7 @@
 caller weighs the counts with the column's name, type and table.
 
 Every check is on the value itself, validated where a validator exists
-(``datacloner.detectors``: Luhn for cards, mod-97 for IBANs, ``ipaddress`` for
+(``datacloner.detect.detectors``: Luhn for cards, mod-97 for IBANs, ``ipaddress`` for
 IPs). Names are matched against Faker's first- and last-name lists of several
 locales, so "Maria Anders", "PENELOPE" or "Müller" count as names while
 "Speedy Express" does not. The profile keeps counts only, plus a few examples
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from datacloner import detectors
+from datacloner.detect import detectors
 
 # Faker locales whose names are matched: the languages of the name dictionary
 # plus a few large ones, so a customer list from anywhere is recognised.

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datacloner.catalog import QualifiedName
+from datacloner.core.catalog import QualifiedName
 from datacloner.scan.frameworks import framework_of, framework_reason
 
 if TYPE_CHECKING:

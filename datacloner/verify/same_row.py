@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from datacloner.catalog import Column, Table
+from datacloner.core.catalog import Column, Table
+from datacloner.core.rules import MaskSpec
 from datacloner.masking import kinds
 from datacloner.masking.base import same_as_source
-from datacloner.rules import MaskSpec
 from datacloner.verify.tokens import _digit_runs, _loose, embedded, normalize
 
 Path = tuple[str, ...]

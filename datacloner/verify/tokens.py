@@ -6,7 +6,7 @@ million-user database is verified in seconds or in minutes. Word characters are
 ASCII letters, digits, `_` and every non-ASCII byte (so `zoë` is one word).
 
 What is *inside* a source value (:func:`embedded`) is found by the detectors
-``scrub`` uses (:mod:`datacloner.detectors`): verify looks for exactly the
+``scrub`` uses (:mod:`datacloner.detect.detectors`): verify looks for exactly the
 values a scrub rule replaces, so what it rightly keeps (an invoice number, an
 order id) is never a needle.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from datacloner import detectors
+from datacloner.detect import detectors
 
 DEFAULT_SAMPLE = 1000  # distinct values per masked column
 MIN_CHARS = 4  # shorter values ('', 'Li', 'Bob', 'NY') identify no one

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from datacloner import engines
+from datacloner.engines import registry as engines
 
 from .contract_env import (
     ENGINES,

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datacloner.config import Config, load_config
+from datacloner.core.config import Config, load_config
 from datacloner.engines.base import Engine
 
-# every engine of the registry (datacloner/engines/__init__.py), each built below
+# every engine of the registry (datacloner/engines/registry.py), each built below
 ENGINES = ("postgresql", "sqlite")
 SECRET = "contract-secret-0123456789"
 CUSTOMERS = 40

@@ -9,12 +9,13 @@ import json
 import pytest
 from helpers import run_cli
 
-from datacloner import engines, lifecycle
-from datacloner import refresh as runtime
+from datacloner.core.errors import DataclonerError, Refused, UsageError
+from datacloner.core.manifest import secret_fingerprint
+from datacloner.core.progress import QuietProgress
+from datacloner.engines import registry as engines
 from datacloner.engines.base import SwapPolicy
-from datacloner.errors import DataclonerError, Refused, UsageError
-from datacloner.manifest import secret_fingerprint
-from datacloner.progress import QuietProgress
+from datacloner.runtime import lifecycle
+from datacloner.runtime import refresh as runtime
 
 from .contract_env import CUSTOMERS, ENGINES, ORDERS, SECRET, EngineEnv
 

@@ -14,19 +14,19 @@ from collections.abc import Iterator
 
 import psycopg
 
-from datacloner import redaction
-from datacloner.archive import STATE, ArchiveReader, ArchiveTable, ArchiveWriter
-from datacloner.archive_sql import Statement
-from datacloner.catalog import Column, QualifiedName, Table
+from datacloner.archive.format import STATE, ArchiveReader, ArchiveTable, ArchiveWriter
+from datacloner.archive.sql import Statement
+from datacloner.core import redaction
+from datacloner.core.catalog import Column, QualifiedName, Table
+from datacloner.core.errors import Refused
+from datacloner.core.plan import Plan, TablePlan
+from datacloner.core.progress import ProgressSink
 from datacloner.engines.base import Advance, Section
 from datacloner.engines.postgres.build import PgTargetBuild
 from datacloner.engines.postgres.connection import conn_params, connect, maintenance_params
 from datacloner.engines.postgres.engine import PostgresEngine
 from datacloner.engines.postgres.source import PgSource
-from datacloner.errors import Refused
-from datacloner.plan import Plan, TablePlan
-from datacloner.progress import ProgressSink
-from datacloner.table_masker import TableMasker
+from datacloner.masking.table_masker import TableMasker
 
 
 def write_archive(

@@ -11,8 +11,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from datacloner import urls
-from datacloner.catalog import QualifiedName
+from datacloner.core import urls
+from datacloner.core.catalog import QualifiedName
+from datacloner.core.errors import Refused, UsageError
+from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance, Section, SwapPolicy
 from datacloner.engines.postgres import conninfo
 from datacloner.engines.postgres.connection import (
@@ -31,9 +33,7 @@ from datacloner.engines.postgres.tools import (
     restore_sql,
     run_sql_file,
 )
-from datacloner.errors import Refused, UsageError
-from datacloner.plan import TablePlan
-from datacloner.table_masker import (
+from datacloner.masking.table_masker import (
     TableMasker,
 )
 

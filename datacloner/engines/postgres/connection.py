@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from datacloner.core.errors import Refused, UsageError
 from datacloner.engines.postgres import conninfo
-from datacloner.errors import Refused, UsageError
 
 log = logging.getLogger(__name__)
 

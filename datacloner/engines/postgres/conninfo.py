@@ -20,8 +20,8 @@ import psycopg
 from psycopg import pq
 from psycopg.conninfo import make_conninfo
 
-from datacloner import urls
-from datacloner.errors import UsageError
+from datacloner.core import urls
+from datacloner.core.errors import UsageError
 
 # datacloner's own keys, carried in a parameter set but never given to libpq:
 # the maintenance database for CREATE/DROP DATABASE, and the server identity

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from datacloner.native import pure_python
+from datacloner.core.native import pure_python
 
 try:  # optional C helpers (setup.py); the Python below gives the same results
     from datacloner.engines.postgres import _copynative

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from datacloner import guards, urls
+from datacloner.core import guards, urls
 from datacloner.engines.base import EngineBase, SwapPolicy
 from datacloner.engines.postgres import conninfo
 from datacloner.engines.postgres.build import PgTargetBuild

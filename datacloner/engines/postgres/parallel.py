@@ -13,16 +13,16 @@ from dataclasses import dataclass
 
 import psycopg
 
-from datacloner import redaction, signals
-from datacloner.catalog import QualifiedName
+from datacloner.core import redaction, signals
+from datacloner.core.catalog import QualifiedName
+from datacloner.core.errors import Refused
+from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance
 from datacloner.engines.postgres.connection import connect
 from datacloner.engines.postgres.rows import KeyRange, copy_into
 from datacloner.engines.postgres.source import PgSource
-from datacloner.errors import Refused
 from datacloner.masking import compile_mask
-from datacloner.plan import TablePlan
-from datacloner.table_masker import MaskerCache, TableMasker
+from datacloner.masking.table_masker import MaskerCache, TableMasker
 
 # A table with fewer (estimated) rows is never split into key ranges. The
 # runtime may pass another threshold (tests split small tables that way).

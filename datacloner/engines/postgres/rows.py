@@ -11,13 +11,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from datacloner import redaction
-from datacloner.catalog import Column
+from datacloner.core import redaction
+from datacloner.core.catalog import Column
+from datacloner.core.errors import Refused
+from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance
 from datacloner.engines.postgres import copytext
-from datacloner.errors import Refused
-from datacloner.plan import TablePlan
-from datacloner.table_masker import (
+from datacloner.masking.table_masker import (
     DecodeColumn,
     EncodeColumn,
     TableMasker,

@@ -17,8 +17,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from datacloner import redaction
-from datacloner.catalog import Catalog, Column, QualifiedName, Table
+from datacloner.core import redaction
+from datacloner.core.catalog import Catalog, Column, QualifiedName, Table
+from datacloner.core.errors import UsageError
+from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance, Section
 from datacloner.engines.postgres import conninfo, copytext
 from datacloner.engines.postgres.connection import cluster_id, conn_params, connect
@@ -37,9 +39,7 @@ from datacloner.engines.postgres.tools import (
     find_tools,
     psql_copy_out,
 )
-from datacloner.errors import UsageError
-from datacloner.plan import TablePlan
-from datacloner.table_masker import (
+from datacloner.masking.table_masker import (
     TableMasker,
     batch_gc,
 )

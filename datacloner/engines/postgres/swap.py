@@ -24,9 +24,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from datacloner import __version__, guards, redaction, signals
+from datacloner import __version__
+from datacloner.core import guards, redaction, signals
+from datacloner.core.errors import Refused, UsageError
 from datacloner.engines.base import SwapPolicy
-from datacloner.errors import Refused, UsageError
 
 # What a refresh or rollback of a target may create, rename or drop, named
 # after the target; config refuses a source or environment that is one of them.

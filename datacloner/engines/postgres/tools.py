@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from datacloner import redaction
+from datacloner.core import redaction
+from datacloner.core.errors import Refused, UsageError
 from datacloner.engines.postgres import conninfo
-from datacloner.errors import Refused, UsageError
 
 _SEARCH = [
     "/usr/lib/postgresql/*/bin",  # Debian, Ubuntu

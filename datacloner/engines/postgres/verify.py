@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from datacloner import redaction
-from datacloner.catalog import Column, Table, display_name
+from datacloner.core import redaction
+from datacloner.core.catalog import Column, Table, display_name
+from datacloner.core.errors import UsageError
 from datacloner.engines.base import TargetTable
 from datacloner.engines.postgres.connection import conn_params, connect
 from datacloner.engines.postgres.rows import copy_blocks
 from datacloner.engines.postgres.source import PgSource
-from datacloner.errors import UsageError
 
 _SYSTEM = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%' "

@@ -22,13 +22,13 @@ from sqlalchemy import Connection, create_engine, inspect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from datacloner import redaction, urls
-from datacloner.catalog import Catalog, Column, QualifiedName, Table
+from datacloner.core import redaction, urls
+from datacloner.core.catalog import Catalog, Column, QualifiedName, Table
+from datacloner.core.errors import Refused, UsageError
+from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance, EngineBase, OneTableAtATime, Section, SwapPolicy
 from datacloner.engines.sqlite.files import FileGenerations, working_name
-from datacloner.errors import Refused, UsageError
-from datacloner.plan import TablePlan
-from datacloner.table_masker import TableMasker, encode_each
+from datacloner.masking.table_masker import TableMasker, encode_each
 
 SCHEMA = "main"
 # where a copy records its refreshes; never copied from a source

@@ -16,8 +16,8 @@ import re
 import shutil
 from pathlib import Path
 
-from datacloner import signals
-from datacloner.errors import Refused
+from datacloner.core import signals
+from datacloner.core.errors import Refused
 
 # What a refresh or rollback of a target may create, rename or drop, named
 # after the target file; config refuses a source or environment that is one.

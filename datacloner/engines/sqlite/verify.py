@@ -16,11 +16,11 @@ from urllib.parse import quote
 
 from sqlalchemy.exc import DBAPIError
 
-from datacloner import redaction, urls
-from datacloner.catalog import Column, Table
+from datacloner.core import redaction, urls
+from datacloner.core.catalog import Column, Table
+from datacloner.core.errors import UsageError
 from datacloner.engines.base import TargetTable
 from datacloner.engines.sqlite.engine import SCHEMA, SqliteSource
-from datacloner.errors import UsageError
 
 # Declared types whose values are never looked for in text: dates, flags, floats, blobs.
 _NOT_SAMPLED = ("DATE", "TIME", "BOOL", "REAL", "FLOA", "DOUB", "BLOB")
