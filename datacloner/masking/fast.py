@@ -18,17 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from datacloner.core.native import pure_python
+from datacloner.core import native
 from datacloner.masking import pools
 
-try:
-    from datacloner.masking import _fastdraw
-except ImportError:  # not built (no C compiler at install time): pure Python
-    _fastdraw = None  # type: ignore[assignment]
+_EXTENSION = "datacloner.masking._fastdraw"
 
 
 def available() -> bool:
-    return _fastdraw is not None and not pure_python()
+    return native.extension(_EXTENSION) is not None
 
 
 def native_faker(
@@ -43,11 +40,12 @@ def native_faker(
     """A value function equal to ``slow`` (the Python masker), native where it
     can be; None when the extension is not available or the draw has no
     native form."""
-    if not available():
+    fastdraw = native.extension(_EXTENSION)
+    if fastdraw is None:
         return None
     spec = pools.to_native(draw)
     if spec is None:
         return None
-    return _fastdraw.FastDraw(
+    return fastdraw.FastDraw(
         spec, key, person, unique, -1 if max_length is None else max_length, slow
     )
