@@ -572,14 +572,11 @@ def test_environment_given_as_a_string(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", ["mysql+pymysql://u:hunter2@h/db", "mariadb://h/db"])
-def test_mysql_is_refused_at_load_until_its_engine_lands(tmp_path: Path, url: str) -> None:
-    """Accepted and refused later was the old way: now the config load says it."""
-    err = load_error(tmp_path, BASE.replace("sqlite:///dev.db", f"'{url}'"))
-    assert str(err) == (
-        f"{tmp_path / 'datacloner.yml'}:4: environments.dev.url: "
-        "MySQL/MariaDB is not supported yet; use postgresql or sqlite"
-    )
-    assert err.exit_code == 2
+def test_mysql_urls_are_accepted_at_load(tmp_path: Path, url: str) -> None:
+    """MySQL/MariaDB has its engine (docs/mysql.md): the URL is read, not refused."""
+    path = tmp_path / "datacloner.yml"
+    path.write_text(BASE.replace("sqlite:///dev.db", f"'{url}'"))
+    assert load_config(path).environment("dev").url == url
 
 
 @pytest.mark.parametrize(
@@ -612,7 +609,7 @@ def test_every_error_reported_one_per_line_in_file_order(tmp_path: Path) -> None
     )
     file = tmp_path / "datacloner.yml"
     assert lines_of(err) == [
-        f"{file}:1: source: unsupported database `ftp`; use postgresql or sqlite",
+        f"{file}:1: source: unsupported database `ftp`; use mysql, postgresql or sqlite",
         f"{file}:2: rules: expected a string (a rules file or folder, e.g. rules/)",
         f"{file}:4: environments.dev: missing key `url` "
         "(a SQLAlchemy URL such as postgresql://host/db or sqlite:///file.db)",

@@ -43,6 +43,13 @@ PLUGINS: dict[str, Plugin] = {
         verify="datacloner.engines.postgres.verify",
         archive="datacloner.engines.postgres.archive",
     ),
+    "mysql": Plugin(
+        "mysql",
+        "MySQL/MariaDB",
+        "datacloner.engines.mysql.engine",
+        "MysqlEngine",
+        verify="datacloner.engines.mysql.verify",
+    ),
     "sqlite": Plugin(
         "sqlite",
         "SQLite",
@@ -52,9 +59,15 @@ PLUGINS: dict[str, Plugin] = {
     ),
 }
 # URL scheme (before any ``+driver``) -> engine name
-SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "sqlite": "sqlite"}
+SCHEMES = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "sqlite": "sqlite",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
 # schemes users will write whose engine has not landed: refused at config load
-NOT_YET = {"mysql": "MySQL/MariaDB", "mariadb": "MySQL/MariaDB"}
+NOT_YET: dict[str, str] = {}
 
 # spellings users write that SQLAlchemy does not know (Heroku's `postgres://`)
 _ALIASES = {"postgres": "postgresql"}
@@ -66,7 +79,8 @@ def scheme_problem(scheme: str) -> str | None:
     scheme = scheme.lower()
     if scheme in SCHEMES:
         return None
-    supported = " or ".join(sorted({s for s in SCHEMES if s != "postgres"}))
+    names = sorted({s for s in SCHEMES if s not in ("postgres", "mariadb")})
+    supported = ", ".join(names[:-1]) + " or " + names[-1]
     if scheme in NOT_YET:
         return f"{NOT_YET[scheme]} is not supported yet; use {supported}"
     return f"unsupported database `{scheme}`; use {supported}"
