@@ -24,7 +24,9 @@ from decimal import Decimal
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from datacloner.core.native import pure_python
+import orjson
+
+from datacloner.core.native import extension
 from datacloner.masking.base import (
     BadValue,
     Masker,
@@ -39,16 +41,11 @@ from datacloner.masking.kinds import Kind
 from datacloner.masking.registry import check_spec, value_fn
 from datacloner.masking.spec import BAD, MaskSpec, RuleSource, SpecParser
 
-try:  # orjson parses and writes about twice and five times as fast as json
-    import orjson
-except ImportError:  # an install without it: json alone, the same outputs
-    orjson = None  # type: ignore[assignment]
-try:
-    from datacloner.masking._jsonscan import plain_numbers
-except ImportError:  # not built: orjson is not used to parse (see _decode)
-    plain_numbers = None  # type: ignore[assignment]
-if pure_python():
-    orjson = None  # type: ignore[assignment]  # the tests' switch to compare both
+# orjson (a dependency) parses and writes about twice and five times as fast as
+# json, where it gives json's own objects and bytes. May it parse a text? The C
+# scan says; without it (not built, DATACLONER_PURE_PYTHON) json parses.
+_jsonscan = extension("datacloner.masking._jsonscan")
+plain_numbers = None if _jsonscan is None else _jsonscan.plain_numbers
 
 _SENTINEL = object()
 
@@ -245,7 +242,7 @@ def _decode(text: str) -> Any:
     when every number is a small integer (json makes fractions Decimal, orjson
     float). Anything orjson refuses (lone surrogates, invalid JSON) goes to
     json, which decides."""
-    if orjson is not None and plain_numbers is not None and plain_numbers(text):
+    if plain_numbers is not None and plain_numbers(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -258,12 +255,10 @@ def _encode_plain(doc: Any) -> str:
     plus text): orjson writes it as the C encoder does, compact, non-ASCII
     kept. A Decimal, an integer beyond 64 bits or a lone surrogate make orjson
     refuse, and _encode writes it."""
-    if orjson is not None:
-        try:
-            return orjson.dumps(doc).decode()
-        except TypeError:  # orjson.JSONEncodeError is a TypeError
-            pass
-    return _encode(doc)
+    try:
+        return orjson.dumps(doc).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _encode(doc)
 
 
 def _encode(doc: Any) -> str:
