@@ -246,3 +246,100 @@ def target_name(pg: PgServer, run_id: str) -> Iterator[str]:
     name = f"dct_{run_id}_t{uuid.uuid4().hex[:4]}"
     yield name
     pg.drop(name, name + "__dc_new", name + "__dc_prev")
+
+
+# --- MariaDB / MySQL ---------------------------------------------------------------
+
+
+class MyServer:
+    """The MariaDB (or MySQL) server at $DATACLONER_TEST_MYSQL (default
+    127.0.0.1:3306, user root, no password). Its "databases" are schemas."""
+
+    def __init__(self, host: str, port: int, user: str) -> None:
+        self.host, self.port, self.user = host, port, user
+
+    def url(self, schema: str) -> str:
+        return f"mysql://{self.user}@{self.host}:{self.port}/{schema}"
+
+    def connect(self, schema: str | None = None):  # type: ignore[no-untyped-def]
+        import pymysql
+        import pymysql.converters
+
+        # encoders only: every value comes back as the server spells it (text)
+        encoders = {
+            k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)
+        }
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            database=schema,
+            autocommit=True,
+            charset="utf8mb4",
+            conv=encoders,
+        )
+
+    def execute(self, statements: str, schema: str | None = None) -> None:
+        import pymysql
+        from pymysql.constants import CLIENT
+
+        conn = pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            database=schema,
+            autocommit=True,
+            charset="utf8mb4",
+            client_flag=CLIENT.MULTI_STATEMENTS,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statements)
+                while cur.nextset():
+                    pass
+        finally:
+            conn.close()
+
+    def query(self, statement: str, schema: str | None = None) -> list[tuple[object, ...]]:
+        conn = self.connect(schema)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+                return [tuple(r) for r in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def drop(self, *names: str) -> None:
+        for name in names:
+            self.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def exists(self, name: str) -> bool:
+        return bool(
+            self.query(f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'")
+        )
+
+    def load(self, name: str, *sql_files: Path) -> str:
+        """A fresh schema from mysql-client scripts (``mariadb`` reads DELIMITER)."""
+        self.drop(name)
+        self.execute(f"CREATE DATABASE `{name}`")
+        client = shutil.which("mariadb") or shutil.which("mysql")
+        if client is None:
+            _missing("no mariadb/mysql client to load SQL files")
+        for path in sql_files:
+            subprocess.run(
+                [client, "-h", self.host, "-P", str(self.port), "-u", self.user, name],
+                input=path.read_bytes(),
+                check=True,
+                capture_output=True,
+            )
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> MyServer:
+    """In CI (CI=true) a missing server fails the run, never skips it."""
+    address = os.environ.get("DATACLONER_TEST_MYSQL", "127.0.0.1:3306")
+    host, _, port = address.partition(":")
+    if not _answers(host, int(port or 3306)):
+        _missing(f"no MariaDB/MySQL server at {address}")
+    return MyServer(host, int(port or 3306), os.environ.get("DATACLONER_TEST_MYSQL_USER", "root"))

@@ -20,6 +20,9 @@ from .contract_env import (
     ENGINES,
     RULES,
     EngineEnv,
+    mysql_query,
+    mysql_schema,
+    mysql_source,
     pg_query,
     pg_source,
     sqlite_path,
@@ -41,6 +44,12 @@ def engine_source(
         pg_source(pg, name)
         yield request.param, pg.url(name)
         pg.drop(name)
+    elif request.param == "mysql":
+        server = request.getfixturevalue("mariadb")
+        name = f"dct_{run_id}_contract_src"
+        mysql_source(server, name)
+        yield request.param, server.url(name)
+        server.drop(name)
     else:
         path = tmp_path_factory.mktemp("contract") / "source.db"
         sqlite_source(path)
@@ -72,6 +81,26 @@ def engine_env(
         env.cleanup.append(
             lambda: pg.drop(
                 target, target + "__dc_new", target + "__dc_prev", target + "__dc_prev2"
+            )
+        )
+    elif name == "mysql":
+        server = request.getfixturevalue("mariadb")
+        target = f"dct_{run_id}_ct{uuid.uuid4().hex[:4]}"
+        env = EngineEnv(
+            name=name,
+            engine=engines.engine_of(source_url),
+            source_url=source_url,
+            target_url=server.url(target),
+            folder=tmp_path,
+            prefix="",
+            query=mysql_query(server),
+            exists=lambda url: server.exists(mysql_schema(url)),
+            target_of=server.url,
+            working_suffixes=("__dc_new", "__dc_prev", "__dc_prev2"),
+        )
+        env.cleanup.append(
+            lambda: server.drop(
+                *(target + s for s in ("", "__dc_new", "__dc_prev", "__dc_prev2", "__dc_tmp"))
             )
         )
     else:

@@ -16,7 +16,7 @@ from datacloner.core.config import Config, load_config
 from datacloner.engines.base import Engine
 
 # every engine of the registry (datacloner/engines/registry.py), each built below
-ENGINES = ("postgresql", "sqlite")
+ENGINES = ("postgresql", "sqlite", "mysql")
 SECRET = "contract-secret-0123456789"
 CUSTOMERS = 40
 ORDERS = 90
@@ -129,6 +129,47 @@ def pg_query(pg: Any) -> Callable[[str, str], list[tuple[Any, ...]]]:
             cur = conn.execute(statement)
             # text as the server writes it: compared byte for byte
             return [tuple(None if v is None else str(v) for v in row) for row in cur.fetchall()]
+
+    return query
+
+
+# --- MySQL / MariaDB ------------------------------------------------------------------
+
+
+def mysql_source(server: Any, name: str) -> None:
+    server.drop(name)
+    server.execute(f"CREATE DATABASE `{name}`")
+    server.execute(
+        "CREATE TABLE customers (id int PRIMARY KEY, email varchar(120) NOT NULL UNIQUE,"
+        " name text NOT NULL, phone text, born date NOT NULL, city text) ENGINE=InnoDB;"
+        "CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL,"
+        " placed date NOT NULL, note text,"
+        " FOREIGN KEY (customer_id) REFERENCES customers(id)) ENGINE=InnoDB;",
+        name,
+    )
+    conn = server.connect(name)
+    try:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO customers VALUES (%s, %s, %s, %s, %s, %s)",
+                [(*r[:4], r[4].isoformat(), r[5]) for r in CUSTOMER_ROWS],
+            )
+            cur.executemany(
+                "INSERT INTO orders VALUES (%s, %s, %s, %s)",
+                [(r[0], r[1], r[2].isoformat(), r[3]) for r in ORDER_ROWS],
+            )
+    finally:
+        conn.close()
+
+
+def mysql_schema(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def mysql_query(server: Any) -> Callable[[str, str], list[tuple[Any, ...]]]:
+    def query(url: str, statement: str) -> list[tuple[Any, ...]]:
+        # text as the server writes it (no conversion): compared byte for byte
+        return server.query(statement, mysql_schema(url))
 
     return query
 
