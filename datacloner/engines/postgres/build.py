@@ -24,6 +24,7 @@ from datacloner.engines.postgres.connection import (
     maintenance_params,
 )
 from datacloner.engines.postgres.manifest import write_manifest
+from datacloner.engines.postgres.postdata import run_post_data
 from datacloner.engines.postgres.rows import copy_into, relation
 from datacloner.engines.postgres.source import PgSource
 from datacloner.engines.postgres.swap import PgGenerations
@@ -70,6 +71,7 @@ class PgTargetBuild:
         self._created = False
         self.conn: psycopg.Connection | None = None
         self._tools: ClientTools | None = None
+        self.jobs = 1  # set by copy_tables: post-data uses as many connections
 
     # -- lifecycle -------------------------------------------------------------
     def create(self) -> None:
@@ -130,7 +132,12 @@ class PgTargetBuild:
         script = self.source.schema_sql(section)
         # an archive being restored has no catalog to look names up in
         columns_of = getattr(self.source, "constraint_columns", None)
-        restore_sql(self.tools, section, script, target, columns_of)
+        if section == "post-data":
+            # index and constraint builds over as many connections as the
+            # copy had workers (postdata.py)
+            run_post_data(script, target, self.jobs, columns_of)
+        else:
+            restore_sql(self.tools, section, script, target, columns_of)
 
     @property
     def tools(self) -> ClientTools:
@@ -160,6 +167,7 @@ class PgTargetBuild:
 
         assert self.conn is not None
         self.conn.commit()
+        self.jobs = jobs
         return copy_parallel(
             self.source,
             {**self.params, "dbname": self.name},
