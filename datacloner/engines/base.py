@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from datacloner.core import signals
+from datacloner.core import redaction, signals
 from datacloner.core.catalog import Catalog, Column, QualifiedName, Table, display_name
+from datacloner.core.errors import UsageError
 from datacloner.core.plan import TablePlan
 from datacloner.masking.table_masker import TableMasker
 
@@ -220,6 +221,16 @@ class SourceSampler(Protocol):
         that ``unless`` passes unmasked. None when the type holds nothing to look for
         in text (dates, booleans, binary, floats)."""
         ...
+
+
+def sample_error(table: Table, column: Column, exc: Exception) -> UsageError:
+    """What ``verify`` says when sampling a masked source column fails (most often
+    a table's ``unless:`` condition): the database's message without row values."""
+    return UsageError(
+        f"cannot sample {table.display}.{column.name} in the source: "
+        f"{redaction.database_error(exc, [column.name])}",
+        hint="check that table's `unless:` condition and the column's rule",
+    )
 
 
 @dataclass

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from datacloner.core import redaction
 from datacloner.core.catalog import Column, Table, display_name
-from datacloner.core.errors import UsageError
-from datacloner.engines.base import TargetTable
+from datacloner.engines.base import TargetTable, sample_error
 from datacloner.engines.postgres.connection import conn_params, connect
 from datacloner.engines.postgres.rows import copy_blocks
 from datacloner.engines.postgres.source import PgSource
@@ -192,11 +190,7 @@ class PgSampler:
             rows = self.conn.execute(query).fetchall()
         except psycopg.Error as exc:
             self.conn.execute("ROLLBACK TO SAVEPOINT dc_sample")
-            raise UsageError(
-                f"cannot sample {table.display}.{column.name} in the source: "
-                f"{redaction.database_error(exc, [column.name])}",
-                hint="check that table's `unless:` condition and the column's rule",
-            ) from None
+            raise sample_error(table, column, exc) from None
         self.conn.execute("RELEASE SAVEPOINT dc_sample")
         return [r[0] for r in rows]
 

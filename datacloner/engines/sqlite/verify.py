@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 from sqlalchemy.exc import DBAPIError
 
-from datacloner.core import redaction, urls
+from datacloner.core import urls
 from datacloner.core.catalog import Column, Table
 from datacloner.core.errors import UsageError
-from datacloner.engines.base import TargetTable
+from datacloner.engines.base import TargetTable, sample_error
 from datacloner.engines.sqlite.engine import SCHEMA, SqliteSource
 
 # Declared types whose values are never looked for in text: dates, flags, floats, blobs.
@@ -96,11 +96,7 @@ class SqliteSampler:
         try:
             rows = self.conn.exec_driver_sql(query, (*params, limit)).all()
         except DBAPIError as exc:
-            raise UsageError(
-                f"cannot sample {table.display}.{column.name} in the source: "
-                f"{redaction.database_error(exc, [column.name])}",
-                hint="check that table's `unless:` condition in the rules",
-            ) from None
+            raise sample_error(table, column, exc) from None
         return [r[0] for r in rows]
 
     def sample_rows(
