@@ -56,7 +56,7 @@ def cluster_id(conn: psycopg.Connection) -> str:
     if in_tx:
         conn.execute("SAVEPOINT dc_ident")
     try:
-        row = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
+        row = conn.execute("SELECT " + conninfo.SYSID_SQL).fetchone()
         return f"sysid:{row[0]}" if row else ""
     except psycopg.errors.InsufficientPrivilege:
         if in_tx:

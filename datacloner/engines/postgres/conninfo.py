@@ -194,9 +194,7 @@ def identity_check_sql(params: dict[str, str]) -> str | None:
     if not server:
         return None
     kind, _, value = server.partition(":")
-    expr = "(SELECT system_identifier::text FROM pg_control_system())"
-    if kind == "started":
-        expr = STARTED_SQL
+    expr = STARTED_SQL if kind == "started" else SYSID_SQL
     dbname = params.get("dbname", "")
     return (
         "DO $dc$BEGIN IF " + expr + " IS DISTINCT FROM " + _literal(value) + " OR "
@@ -206,8 +204,11 @@ def identity_check_sql(params: dict[str, str]) -> str | None:
     )
 
 
-# the postmaster's start (time-zone independent) and port: a server identity
-# for a role that may not read pg_control_system()
+# A server's identity, as the pinned connection records it ("sysid:..." or
+# "started:...") and every psql child checks it. The cluster's system identifier:
+SYSID_SQL = "(SELECT system_identifier::text FROM pg_control_system())"
+# else the postmaster's start (time-zone independent) and port, for a role that
+# may not read pg_control_system()
 STARTED_SQL = (
     "(extract(epoch FROM pg_postmaster_start_time())::text || '/' || current_setting('port'))"
 )
