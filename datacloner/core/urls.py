@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
 
 from datacloner.core.errors import UsageError
 from datacloner.engines import registry as engines
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
 
 def parse(url: str, what: str = "URL") -> URL:
+    # imported here: a --jobs worker reaches this module (conninfo) and must
+    # not pay for SQLAlchemy, which it never uses
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
