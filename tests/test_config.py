@@ -508,7 +508,6 @@ def test_top_level_type_errors(tmp_path: Path, text: str, line: int, expected: s
         ("after: sql/x.sql", "environments.dev.after: expected a list (SQL files"),
         ("after: ['']", "environments.dev.after[0]: must not be empty"),
         ("subset: [a]", "environments.dev.subset: expected a mapping (table to size"),
-        ("subset: {t: [1]}", "environments.dev.subset.t: expected a size such as 2% or 1000"),
         ("on_busy: kill", "environments.dev.on_busy: expected one of terminate, wait, fail"),
         ("keep: -1", "environments.dev.keep: must be 0 or more"),
         ("keep: true", "environments.dev.keep: expected a whole number"),
@@ -692,17 +691,3 @@ def test_yaml_custom_tags_are_refused() -> None:
     with pytest.raises(UsageError) as info:
         parse_yaml("a: !!python/object:os.system x\n", Path("f.yml"))
     assert str(info.value).startswith("f.yml:1: invalid YAML: ")
-
-
-def test_a_subset_is_refused_rather_than_ignored(tmp_path: Path) -> None:
-    """Subsetting is not built: read and then ignored, `subset: 2%` would copy
-    the whole of production onto a laptop that expected 2% of it."""
-    err = load_error(
-        tmp_path,
-        "source: sqlite://\nrules: r\nenvironments:\n  dev:\n    url: sqlite://\n"
-        "    subset: {public.users: 2%}\n",
-    )
-    assert str(err).startswith(
-        f"{tmp_path / 'datacloner.yml'}:6: environments.dev.subset: subsetting is not supported yet"
-    )
-    assert err.exit_code == 2

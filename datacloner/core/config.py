@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from datacloner.core import redaction
 from datacloner.core.errors import UsageError
 from datacloner.core.location import Location
+from datacloner.core.subset import SubsetSpec, parse_subset
 from datacloner.core.yamlsource import (
     ErrorList,
     NodePath,
@@ -61,7 +62,7 @@ class Environment:
     name: str
     url: str
     after: tuple[Path, ...] = ()  # SQL files run on the copy; relative to the config's folder
-    subset: dict[str, str] = field(default_factory=dict, hash=False)  # table -> "2%" / "1000"
+    subset: SubsetSpec | None = field(default=None, hash=False)  # docs/subset.md
     on_busy: str = "terminate"  # sessions on the target at swap time: terminate | wait | fail
     keep: int = 1  # previous copies kept for `rollback`
     location: Location = Location(Path(CONFIG_FILE), 0)
@@ -352,11 +353,6 @@ def _check_url(url: str) -> str:
     return url
 
 
-def _to_text(value: Any) -> Any:
-    # `subset: {public.users: 1000}` is as valid as `2%`; keep both as text.
-    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-
-
 Url = Annotated[str, AfterValidator(_check_url)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -369,7 +365,7 @@ class _Model(BaseModel):
 class _EnvironmentModel(_Model):
     url: Url
     after: list[NonEmpty] = []
-    subset: dict[str, Annotated[str, BeforeValidator(_to_text)]] = {}
+    subset: Any = None  # checked by core/subset.py, with its lines
     on_busy: Literal["terminate", "wait", "fail"] = "terminate"
     keep: int = Field(1, ge=0)
 
@@ -394,8 +390,6 @@ _WHAT: dict[tuple[str, ...], str] = {
     ("environments", "*"): "e.g. dev: {url: sqlite:///dev.db}",
     ("environments", "*", "after"): "SQL files, e.g. [sql/staging.sql]",
     ("environments", "*", "after", "*"): "a SQL file, e.g. sql/staging.sql",
-    ("environments", "*", "subset"): "table to size, e.g. {public.users: 2%}",
-    ("environments", "*", "subset", "*"): "a size such as 2% or 1000",
     ("environments", "*", "keep"): "how many previous copies to keep for rollback, e.g. 1",
 }
 
@@ -445,8 +439,6 @@ def _report(error: Any, doc: YamlDoc, errors: ErrorList) -> None:
         message = f"{_dotted(loc)}: must not be empty"
         if what:
             message += f" ({what})"
-    elif _pattern(loc) == ("environments", "*", "subset", "*"):
-        message = f"{_dotted(loc)}: expected a size such as 2% or 1000"
     elif kind == "literal_error":
         message = f"{_dotted(loc)}: expected one of {', '.join(ON_BUSY)}"
     elif kind == "greater_than_equal":
@@ -478,12 +470,13 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
         # plain relative paths.
         return base / Path(text).expanduser()
 
+    subsets = ErrorList()
     environments = {
         name: Environment(
             name=name,
             url=_sqlite_relative(env.url, base),
             after=tuple(relative(p) for p in env.after),
-            subset=dict(env.subset),
+            subset=parse_subset(env.subset, doc, ("environments", name, "subset"), subsets),
             on_busy=env.on_busy,
             keep=env.keep,
             location=doc.location(("environments", name)),
@@ -492,7 +485,7 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
         for name, env in model.environments.items()
     }
     _refuse_working_names(doc, _sqlite_relative(model.source, base), environments)
-    _refuse_subsets(doc, environments)
+    _refuse_subsets(doc, environments, subsets)
     return Config(
         path=doc.path,
         source=_sqlite_relative(model.source, base),
@@ -506,16 +499,19 @@ def _build(model: _ConfigModel, doc: YamlDoc, deferred: _Deferred) -> Config:
     )
 
 
-def _refuse_subsets(doc: YamlDoc, environments: dict[str, Environment]) -> None:
-    """Subsetting is not built yet: a ``subset:`` that was read and then ignored
-    would hand a developer the whole of production while promising 2% of it."""
-    errors = ErrorList()
+def _refuse_subsets(doc: YamlDoc, environments: dict[str, Environment], errors: ErrorList) -> None:
+    """A ``subset:`` the environment's engine cannot select is refused here:
+    read and then ignored, it would copy the whole of production while
+    promising 2% of it."""
     for name, env in environments.items():
-        if env.subset:
+        if env.subset is None or env.url == _UNSET_URL:
+            continue
+        engine = engines.engine_of(env.url)
+        if not getattr(engine, "subset", False):
             errors.add(
                 doc.location(("environments", name, "subset")),
-                f"environments.{name}.subset: subsetting is not supported yet; "
-                "datacloner copies every row of every table",
+                f"environments.{name}.subset: subsetting is not supported for "
+                f"{engines.label(env.url)} yet",
                 hint="remove `subset:` (the copy will be whole), or use `skip` in the rules "
                 "for tables you do not need",
             )

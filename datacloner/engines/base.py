@@ -110,6 +110,9 @@ class Engine(Protocol):
     exported_snapshot: bool  # every reader sees one snapshot of the source
     rename_database: bool  # the swap renames databases (else files)
     archives: bool  # dump/restore (datacloner.engines.<engine>.archive)
+    # subset: ``subset_store`` selects rows (datacloner.subset.select.Store), and
+    # the source's ``foreign_keys`` and ``subset_where_problem`` answer the plan
+    subset: bool
 
     def url_problem(self, url: str) -> str | None:
         """What is wrong with a URL this engine serves, before connecting."""
@@ -167,6 +170,7 @@ class EngineBase:
     exported_snapshot = False
     rename_database = False
     archives = False
+    subset = False
 
     def url_problem(self, url: str) -> str | None:
         return None

@@ -26,6 +26,8 @@ from datacloner.engines.registry import engine_for
 from datacloner.masking import check_spec, compile_mask
 from datacloner.masking.table_masker import MaskerCache, TableMasker
 from datacloner.runtime.scan import Finding, kept_but_personal, scan_source
+from datacloner.runtime.subset import plan_subset, run_selection, subset_tables
+from datacloner.subset.select import subset_salt
 
 DEFAULT_BATCH_SIZE = 5_000  # rows: big enough to amortise per-batch calls, small for memory
 
@@ -118,7 +120,11 @@ def refresh(
     )
     began = time.monotonic()
     with engine.open_source(src_url) as source:
-        plan = build_plan(source.read_catalog(), ruleset, check_rule)
+        catalog = source.read_catalog()
+        plan = build_plan(catalog, ruleset, check_rule)
+        chosen = plan_subset(source, catalog, env.subset) if env.subset else None
+        if chosen is not None:
+            jobs = 1  # --jobs workers read whole tables; a subset reads its selection
         for warning in plan.warnings:
             progress.note(f"warning: {warning}")
         report.warnings.extend(plan.warnings)
@@ -134,16 +140,31 @@ def refresh(
         confirm(report.target)
         policy = policy_for(config, environment, drain_timeout)
         with engine.build_target(dst_url, source, policy) as target:
-            build_and_swap(
-                target,
-                plan.tables,
-                maskers,
-                env.after,
-                progress,
-                report,
-                batch_size,
-                parallel=(jobs, secret, split_rows),
-            )
+            if chosen is None:
+                build_and_swap(
+                    target,
+                    plan.tables,
+                    maskers,
+                    env.after,
+                    progress,
+                    report,
+                    batch_size,
+                    parallel=(jobs, secret, split_rows),
+                )
+            else:
+                with engine.subset_store(target, source, catalog, subset_salt(secret)) as store:
+                    tables = subset_tables(plan.tables, chosen)
+                    run_selection(store, chosen, tables, progress)
+                    build_and_swap(
+                        target,
+                        tables,
+                        maskers,
+                        env.after,
+                        progress,
+                        report,
+                        batch_size,
+                        before_post_data=lambda: store.finish(chosen.nulled),
+                    )
     report.seconds = round(time.monotonic() - began, 3)
     return report
 
@@ -171,10 +192,13 @@ def build_and_swap(
     report: Report,
     batch_size: int,
     parallel: tuple[int, bytes, int | None] | None = None,
+    before_post_data: Callable[[], None] | None = None,
 ) -> None:
     """The target half of a refresh (or a restore): schema, rows, post-data,
     finish, health check, hooks, manifest, swap. ``parallel`` = (jobs, secret,
-    split_rows) copies the rows in worker processes where the engine can."""
+    split_rows) copies the rows in worker processes where the engine can;
+    ``before_post_data`` runs after the rows, before constraints (a subset's
+    NULLed keys)."""
     began = time.monotonic()
     # each stage is announced as it begins: a supervisor sees where a run is
     progress.stage("pre-data")
@@ -222,6 +246,8 @@ def build_and_swap(
                     seconds=round(time.monotonic() - started, 3),
                 )
             )
+    if before_post_data is not None:
+        before_post_data()
     progress.stage("post-data")
     target.load_schema("post-data")
     target.finalize()

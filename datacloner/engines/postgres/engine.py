@@ -40,6 +40,23 @@ class PostgresEngine(EngineBase):
     exported_snapshot = True
     rename_database = True
     archives = True
+    subset = True
+
+    @contextlib.contextmanager
+    def subset_store(
+        self, target: PgTargetBuild, source: PgSource, catalog: Any, salt: str
+    ) -> Iterator[Any]:
+        """The selection of a subset (engines/postgres/subset.py), its keys kept
+        in the new copy; the copy then reads only the selected rows."""
+        from datacloner.engines.postgres.subset import PgSubsetStore
+
+        store = PgSubsetStore(source, catalog, {**target.params, "dbname": target.name}, salt)
+        source.selected = store.tids
+        try:
+            yield store
+        finally:
+            source.selected = None
+            store.close()
 
     def url_problem(self, url: str) -> str | None:
         return conninfo.url_problem(url)  # libpq's own keywords

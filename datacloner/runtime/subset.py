@@ -1,0 +1,74 @@
+"""A subset in a refresh or a check: plan it against the live source, select
+its rows into the new copy's store, refuse it when too big (docs/subset.md)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from datacloner.core.catalog import Catalog, QualifiedName, display_name
+from datacloner.core.errors import Refused
+from datacloner.core.plan import TablePlan
+from datacloner.core.progress import ProgressSink
+from datacloner.core.subset import SubsetSpec
+from datacloner.core.yamlsource import ErrorList
+from datacloner.subset.graph import EMPTY, SubsetPlan, build_subset
+from datacloner.subset.select import select
+
+
+def plan_subset(source: Any, catalog: Catalog, spec: SubsetSpec) -> SubsetPlan:
+    """The subset's plan over the live source: unknown tables and start
+    ``where``s that do not run are UsageErrors at their file:line."""
+    plan = build_subset(catalog, source.foreign_keys(catalog), spec)
+    errors = ErrorList()
+    for start in spec.starts:
+        if not start.where:
+            continue
+        table = catalog.find(start.table)
+        assert table is not None  # build_subset checked the names
+        problem = source.subset_where_problem(table, start.where)
+        if problem:
+            errors.add(
+                start.location,
+                f"subset: `where` of {table.display} is not a valid condition: {problem}",
+                hint="write a SQL boolean expression over the table's columns",
+            )
+    errors.raise_if_any()
+    return plan
+
+
+def subset_tables(tables: list[TablePlan], plan: SubsetPlan) -> list[TablePlan]:
+    """The tables to copy: those the subset leaves empty are schema only."""
+    return [
+        replace(tp, skip=True) if plan.role_of(tp.table.qualified) == EMPTY else tp for tp in tables
+    ]
+
+
+def run_selection(
+    store: Any,
+    plan: SubsetPlan,
+    tables: list[TablePlan],
+    progress: ProgressSink,
+) -> dict[QualifiedName, int]:
+    """Select the rows (the store keeps them); rows per copied table. Refused
+    (exit 1) before any row is loaded when over ``max_rows``."""
+    progress.stage("subset")
+    counts = select(plan, store, progress.note)
+    rows: dict[QualifiedName, int] = {}
+    for tp in tables:
+        name = tp.table.qualified
+        if tp.skip:
+            continue
+        rows[name] = counts[name] if name in counts else store.whole_count(name)
+    limit = plan.spec.max_rows
+    total = sum(rows.values())
+    if limit is not None and total > limit:
+        biggest = sorted(rows.items(), key=lambda kv: -kv[1])[:5]
+        raise Refused(
+            f"subset: {total} rows would be copied, over max_rows ({limit}) at "
+            f"{plan.spec.location}; nothing was loaded, the target was not changed. Largest: "
+            + ", ".join(f"{display_name(n)} {c}" for n, c in biggest),
+            hint="ask for a smaller share, cap children with `children:`, list big tables "
+            "under `empty:`, or raise max_rows",
+        )
+    return rows
