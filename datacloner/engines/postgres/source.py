@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -83,6 +83,9 @@ class PgSource:
             self.snapshot = snapshot
         self.server_major = self.conn.info.server_version // 10000
         self._tools: ClientTools | None = None
+        # a subset's selected rows (engines/postgres/subset.py): a table's
+        # ctids in batches, or None for every row
+        self.selected: Callable[[QualifiedName], Iterator[list[str]] | None] | None = None
 
     def _one(self, query: str, *args: Any) -> Any:
         row = self.conn.execute(query, args or None).fetchone()
@@ -192,6 +195,10 @@ class PgSource:
         self, plan: TablePlan, unless: str | None = None, key_range: KeyRange | None = None
     ) -> Iterator[Iterator[bytes]]:
         rel = relation(plan.table.schema, plan.table.name)
+        tids = self.selected(plan.table.qualified) if self.selected else None
+        if tids is not None:
+            yield self._copy_selected(plan, unless, tids)
+            return
         if unless or key_range:
             # `unless` rows pass unmasked: the source evaluates it, as a trailing flag
             flag = sql.SQL("")
@@ -227,6 +234,41 @@ class PgSource:
             lambda error: read_failed(plan, error, unless),
         ) as blocks:
             yield blocks
+
+    def _copy_selected(
+        self, plan: TablePlan, unless: str | None, batches: Iterator[list[str]]
+    ) -> Iterator[bytes]:
+        """The subset's rows of a table: one COPY per batch of ctids (a TID scan)."""
+        flag = sql.SQL("")
+        if unless:
+            flag = sql.SQL(", ({})::boolean").format(sql.SQL(unless))  # type: ignore[arg-type]
+        for tids in batches:
+            literal = "{" + ",".join(f'"{t}"' for t in tids) + "}"
+            query = sql.SQL(
+                "COPY (SELECT {}{} FROM ONLY {} WHERE ctid = ANY({}::tid[])) TO STDOUT"
+            ).format(
+                column_list(plan),
+                flag,
+                relation(plan.table.schema, plan.table.name),
+                sql.Literal(literal),
+            )
+            try:
+                with self.conn.cursor() as cur, cur.copy(query) as copy:
+                    yield from copy_blocks(copy)
+            except psycopg.Error as exc:
+                raise read_failed(plan, redaction.from_psycopg(exc), unless) from None
+
+    def foreign_keys(self, catalog: Catalog) -> list[Any]:
+        """Every foreign key between the catalog's tables, for subsetting."""
+        from datacloner.engines.postgres.subset import foreign_keys
+
+        return foreign_keys(self.conn, catalog)
+
+    def subset_where_problem(self, table: Table, where: str) -> str | None:
+        """What is wrong with a subset start's ``where`` on the live table."""
+        from datacloner.engines.postgres.subset import check_where
+
+        return check_where(self.conn, table, where)
 
     def key_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
         """Split a table with a single integer primary key into ``parts`` ranges."""
