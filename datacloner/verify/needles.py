@@ -437,19 +437,23 @@ class Matcher:
             hit, sizes = self._hits(b"\n".join(cells), looks)
             if not hit:
                 continue
-            paths = masked_paths[i]
+            paths = masked_paths[i] if len(looks) > 1 else None
             for cell in cells:
                 cell = cell.strip(b" ")
                 if not cell:
                     continue
-                matched = self._matched(cell, looks, sizes)
-                if matched and paths is not None and len(looks) > 1:
+                if paths is None:
+                    matched = self._matched(_Tokens(cell, sizes), looks)
+                else:
                     # a json rule's column: values a fake could be count only in
                     # what the rule keeps, not at the paths it masks
-                    matched = self._matched(cell, looks[:1], sizes)
-                    kept = _kept_json(cell, paths)
-                    if kept:
-                        matched |= self._matched(kept, looks[1:], self._sizes(kept, looks))
+                    tokens = _Tokens(cell, sizes)
+                    matched = self._matched(tokens, looks[:1])
+                    if matched or self._matched(tokens, looks[1:]):
+                        kept = _kept_json(cell, paths)
+                        if kept:
+                            kept_tokens = _Tokens(kept, self._sizes(kept, looks))
+                            matched |= self._matched(kept_tokens, looks[1:])
                 if matched:
                     counts[i] += 1
                     values[i] |= matched
@@ -459,19 +463,27 @@ class Matcher:
     def _sizes(self, text: bytes, looks: list[_Look]) -> list[int]:
         return self._ngram_sizes(_words(text), looks)
 
-    def _matched(self, cell: bytes, looks: list[_Look], sizes: list[int]) -> set[bytes]:
+    def _matched(self, cell: _Tokens, looks: list[_Look]) -> set[bytes]:
         """Ids of the sampled values of ``looks`` in one prepared cell."""
-        tokens = [cell, *_loose(cell), *_words(cell)]
-        runs = _digit_runs(cell)
-        grams = ngrams(cell, sizes) if sizes else []
         matched: set[bytes] = set()
         for group, index in looks:
-            matched |= group.global_.matched(tokens + runs)
+            matched |= group.global_.matched(cell.tokens + cell.runs)
             if index is not None:
-                matched |= index.matched(tokens)
-            if grams:
-                matched |= group.ngrams.matched(grams)
+                matched |= index.matched(cell.tokens)
+            if cell.grams:
+                matched |= group.ngrams.matched(cell.grams)
         return matched
+
+
+class _Tokens:
+    """One prepared cell cut into what needles are matched against, once."""
+
+    __slots__ = ("grams", "runs", "tokens")
+
+    def __init__(self, cell: bytes, sizes: list[int]) -> None:
+        self.tokens = [cell, *_loose(cell), *_words(cell)]
+        self.runs = _digit_runs(cell)
+        self.grams = ngrams(cell, sizes) if sizes else []
 
 
 JsonPath = tuple[str, ...]
