@@ -1,0 +1,311 @@
+"""MySQL/MariaDB beyond the engine contract (tests/engines): Sakila refreshed
+with its views, triggers and routines working in the copy; a read-only source
+user; the same fake for the same value on PostgreSQL and MariaDB; foreign keys
+checked by anti-join; errors that never show a value; archives refused."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+from conftest import FIXTURES, MyServer, PgServer, _missing
+from helpers import ROOT, run_cli, write_config
+
+from datacloner.core.config import load_config
+from datacloner.core.errors import Refused
+from datacloner.core.progress import QuietProgress
+from datacloner.engines.mysql.connection import error_text
+from datacloner.engines.mysql.source import count_orphans, foreign_keys
+from datacloner.runtime import refresh as runtime
+
+SECRET = "mysql-test-secret-0123456789"
+
+
+def _refresh(config: Path) -> runtime.Report:
+    return runtime.refresh(load_config(config), "dev", QuietProgress(), confirm=lambda t: None)
+
+
+@pytest.fixture(scope="session")
+def sakila(mariadb: MyServer, run_id: str) -> Iterator[str]:
+    """Sakila (MySQL's sample database) under a schema of this run's own."""
+    name = f"dct_{run_id}_sakila"
+    files = [FIXTURES / "sakila" / f for f in ("sakila-schema.sql", "sakila-data.sql")]
+    if not all(f.exists() for f in files):
+        _missing(f"fixture {files[0].parent} is missing")
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    if client is None:
+        _missing("no mariadb/mysql client to load Sakila")
+    script = "\n".join(f.read_text() for f in files)
+    script = re.sub(r"\bsakila\b(?=[;.])", name, script)  # its hard-coded schema name
+    subprocess.run(
+        [client, "-h", mariadb.host, "-P", str(mariadb.port), "-u", mariadb.user],
+        input=script.encode(),
+        check=True,
+        capture_output=True,
+    )
+    yield name
+    mariadb.drop(name)
+
+
+@pytest.fixture
+def target(mariadb: MyServer, run_id: str) -> Iterator[str]:
+    name = f"dct_{run_id}_my{uuid.uuid4().hex[:4]}"
+    yield name
+    mariadb.drop(*(name + s for s in ("", "__dc_new", "__dc_prev", "__dc_prev2", "__dc_tmp")))
+
+
+def _one(server: MyServer, sql: str, schema: str) -> str:
+    """The first value, as text."""
+    value = server.query(sql, schema)[0][0]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _tables(server: MyServer, schema: str) -> list[str]:
+    return [
+        r[0].decode() if isinstance(r[0], bytes) else str(r[0])
+        for r in server.query(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+            f"'{schema}' AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE "
+            "'\\_\\_datacloner\\_%' ORDER BY 1"
+        )
+    ]
+
+
+def _names(server: MyServer, sql: str) -> set[str]:
+    return {str(r[0]) for r in server.query(sql)}
+
+
+def test_sakila_refreshed_with_views_triggers_routines(
+    mariadb: MyServer, sakila: str, target: str, tmp_path: Path
+) -> None:
+    tables = _tables(mariadb, sakila)
+    checksum = f"CHECKSUM TABLE {', '.join(f'`{t}`' for t in tables)}"
+    before = mariadb.query(checksum, sakila)
+    config = write_config(
+        tmp_path,
+        mariadb.url(sakila),
+        ROOT / "rules" / "sakila-mysql.yml",
+        {"dev": mariadb.url(target)},
+        secret=SECRET,
+    )
+    report = _refresh(config)
+    assert mariadb.query(checksum, sakila) == before  # the source is only read
+
+    # every table, every row
+    assert _tables(mariadb, target) == tables
+    for t in tables:
+        counted = f"SELECT count(*) FROM `{t}`"
+        assert _one(mariadb, counted, target) == _one(mariadb, counted, sakila), t
+    assert report.rows == sum(
+        int(_one(mariadb, f"SELECT count(*) FROM `{t}`", sakila)) for t in tables
+    )
+
+    # every foreign key holds (checked by anti-join: foreign_key_checks checks nothing)
+    conn = mariadb.connect()
+    try:
+        fks = foreign_keys(conn, target)
+        assert len(fks) >= 20
+        assert {fk.name: count_orphans(conn, target, fk) for fk in fks} == {
+            fk.name: 0 for fk in fks
+        }
+    finally:
+        conn.close()
+
+    # views, triggers and routines are there and work on the copy's own tables
+    for kind, query in (
+        ("views", "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = '{}'"),
+        (
+            "triggers",
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}'",
+        ),
+        (
+            "routines",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '{}'",
+        ),
+    ):
+        assert _names(mariadb, query.format(target)) == _names(mariadb, query.format(sakila)), kind
+    assert (
+        len(
+            _names(
+                mariadb,
+                f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = '{target}'",
+            )
+        )
+        == 7
+    )
+    for view in ("film_list", "sales_by_store", "actor_info"):
+        counted = f"SELECT count(*) FROM `{view}`"
+        assert _one(mariadb, counted, target) == _one(mariadb, counted, sakila), view
+    # a view of the copy reads the copy: customer_list shows masked names
+    names = {r[0] for r in mariadb.query("SELECT name FROM customer_list", target)}
+    assert not names & {r[0] for r in mariadb.query("SELECT name FROM customer_list", sakila)}
+    for call in ("SELECT inventory_in_stock(10)", "SELECT get_customer_balance(5, '2005-09-01')"):
+        assert _one(mariadb, call, target) == _one(mariadb, call, sakila), call
+    # the trigger copies a new film into film_text, in the copy only
+    mariadb.execute("INSERT INTO film (title, language_id) VALUES ('DATACLONER TEST', 1)", target)
+    added = "SELECT count(*) FROM film_text WHERE title = 'DATACLONER TEST'"
+    assert _one(mariadb, added, target) == "1"
+    assert _one(mariadb, added, sakila) == "0"
+
+    # personal values are gone; emails unique; kept columns identical
+    emails = [
+        r[0] for r in mariadb.query("SELECT email FROM customer ORDER BY customer_id", target)
+    ]
+    source_emails = {r[0] for r in mariadb.query("SELECT email FROM customer", sakila)}
+    assert not set(emails) & source_emails and len(set(emails)) == len(emails)
+    kept = "SELECT customer_id, store_id, address_id, active, create_date FROM customer ORDER BY 1"
+    assert mariadb.query(kept, target) == mariadb.query(kept, sakila)
+
+
+def _people_pg(pg: PgServer, name: str) -> str:
+    pg.drop(name)
+    with pg.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    with pg.connect(name) as conn:
+        conn.execute(
+            "CREATE TABLE people (id integer PRIMARY KEY, email varchar(120), name varchar(80))"
+        )
+        conn.execute(
+            "INSERT INTO people VALUES (1, 'ann@corp.example', 'Ann Lee'), "
+            "(2, 'bob@corp.example', 'Bob Ray'), (3, NULL, 'Cy Twombly')"
+        )
+    return pg.url(name)
+
+
+def _people_my(server: MyServer, name: str) -> str:
+    server.drop(name)
+    server.execute(f"CREATE DATABASE `{name}`")
+    server.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, email varchar(120), name varchar(80));"
+        "INSERT INTO people VALUES (1, 'ann@corp.example', 'Ann Lee'), "
+        "(2, 'bob@corp.example', 'Bob Ray'), (3, NULL, 'Cy Twombly');",
+        name,
+    )
+    return server.url(name)
+
+
+PEOPLE_RULES = """\
+tables:
+  {p}people:
+    mask:
+      email: email
+      name: name
+    keep: [id]
+"""
+
+
+def test_same_value_same_fake_on_postgresql_and_mariadb(
+    pg: PgServer, mariadb: MyServer, run_id: str, target: str, tmp_path: Path
+) -> None:
+    pg_src, pg_dst = f"dct_{run_id}_people", f"dct_{run_id}_people_dev"
+    my_src = f"dct_{run_id}_people"
+    try:
+        copies = []
+        for folder, source, dest, prefix in (
+            (tmp_path / "pg", _people_pg(pg, pg_src), pg.url(pg_dst), "public."),
+            (tmp_path / "my", _people_my(mariadb, my_src), mariadb.url(target), ""),
+        ):
+            folder.mkdir()
+            (folder / "rules.yml").write_text(PEOPLE_RULES.format(p=prefix))
+            _refresh(write_config(folder, source, "rules.yml", {"dev": dest}, secret=SECRET))
+            copies.append(folder)
+        with pg.connect(pg_dst) as conn:
+            on_pg = [
+                tuple(r) for r in conn.execute("SELECT id, email, name FROM people ORDER BY id")
+            ]
+        on_my = [
+            (int(i), e, n)
+            for i, e, n in mariadb.query("SELECT id, email, name FROM people ORDER BY id", target)
+        ]
+        assert on_pg == on_my
+        assert on_my[2][1] is None and on_my[0][1] != "ann@corp.example"
+    finally:
+        pg.drop(pg_src, pg_dst, pg_dst + "__dc_new", pg_dst + "__dc_prev")
+        mariadb.drop(my_src)
+
+
+def test_read_only_source_user_and_orphans_refused(
+    mariadb: MyServer, run_id: str, target: str, tmp_path: Path
+) -> None:
+    """The source needs SELECT and SHOW VIEW only; a masked foreign key that
+    leaves orphans fails the run with the target untouched."""
+    src = f"dct_{run_id}_ro"
+    user = f"dc_ro_{run_id}"
+    mariadb.drop(src)
+    mariadb.execute(f"CREATE DATABASE `{src}`")
+    mariadb.execute(
+        "CREATE TABLE parent (id int PRIMARY KEY, name varchar(40));"
+        "CREATE TABLE child (id int PRIMARY KEY, parent_id int, FOREIGN KEY (parent_id) "
+        "REFERENCES parent(id));"
+        "INSERT INTO parent VALUES (1, 'one'), (2, 'two');"
+        "INSERT INTO child VALUES (1, 1), (2, 2), (3, NULL);"
+        "CREATE VIEW both_ AS SELECT c.id, p.name FROM child c "
+        "JOIN parent p ON p.id = c.parent_id;",
+        src,
+    )
+    mariadb.execute(
+        f"DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%'; "
+        f"GRANT SELECT, SHOW VIEW ON `{src}`.* TO '{user}'@'%';"
+    )
+    try:
+        source = f"mysql://{user}@{mariadb.host}:{mariadb.port}/{src}"
+        (tmp_path / "rules.yml").write_text(
+            "tables:\n  parent:\n    mask: {name: first_name}\n    keep: [id]\n"
+            "  child:\n    keep: [id, parent_id]\n"
+        )
+        config = write_config(tmp_path, source, "rules.yml", {"dev": mariadb.url(target)})
+        _refresh(config)
+        assert _one(mariadb, "SELECT count(*) FROM both_", target) == "2"
+        before = mariadb.query("SELECT * FROM child ORDER BY id", target)
+
+        (tmp_path / "rules.yml").write_text(
+            "tables:\n  parent:\n    mask: {name: first_name}\n    keep: [id]\n"
+            "  child:\n    mask: {parent_id: {faker: random_int, args: {min: 100, max: 200}}}\n"
+            "    keep: [id]\n"
+        )
+        with pytest.raises(Refused, match="foreign keys broken in the new copy: child"):
+            _refresh(config)
+        assert mariadb.query("SELECT * FROM child ORDER BY id", target) == before
+        assert not mariadb.exists(target + "__dc_new")
+    finally:
+        mariadb.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        mariadb.drop(src)
+
+
+def test_errors_never_show_a_value(mariadb: MyServer, run_id: str) -> None:
+    name = f"dct_{run_id}_err"
+    mariadb.drop(name)
+    mariadb.execute(f"CREATE DATABASE `{name}`")
+    mariadb.execute(
+        "CREATE TABLE t (email varchar(80) UNIQUE); INSERT INTO t VALUES ('secret@corp.example')",
+        name,
+    )
+    conn = mariadb.connect(name)
+    try:
+        with pytest.raises(pymysql.err.IntegrityError) as caught, conn.cursor() as cur:
+            cur.execute("INSERT INTO t VALUES ('secret@corp.example')")
+        shown = error_text(caught.value)
+        assert "secret" not in shown and "duplicate entry for key" in shown and "1062" in shown
+        with pytest.raises(pymysql.err.DataError) as caught, conn.cursor() as cur:
+            cur.execute("SET sql_mode = 'STRICT_ALL_TABLES'")
+            cur.execute("INSERT INTO t VALUES (REPEAT('private', 20))")
+        assert "private" not in error_text(caught.value)
+    finally:
+        conn.close()
+        mariadb.drop(name)
+
+
+def test_archives_are_refused_with_a_reason(mariadb: MyServer, tmp_path: Path) -> None:
+    (tmp_path / "rules.yml").write_text("tables: {}\n")
+    config = write_config(
+        tmp_path, mariadb.url("dct_nothing"), "rules.yml", {"dev": mariadb.url("dct_nothing_dev")}
+    )
+    done = run_cli("dump", str(tmp_path / "x.dcz"), "-c", str(config), "--unsigned")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "this URL is MySQL/MariaDB" in done.stderr
