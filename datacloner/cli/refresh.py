@@ -59,20 +59,33 @@ def stopped_during_build(env: str) -> None:
     )
 
 
+# a report table longer than this shows only the slowest tables: a thousand
+# rows on a screen say nothing, and --json lists every table
+REPORT_ROWS = 40
+SLOWEST = 20
+
+
 def print_report(report: Report, json_out: bool, title: str) -> None:
     """The JSON report, or a summary table for people."""
     if json_out:
         print(report.to_json())
         return
+    shown = report.tables
+    if len(shown) > REPORT_ROWS:
+        slowest = set(map(id, sorted(shown, key=lambda t: t.seconds, reverse=True)[:SLOWEST]))
+        shown = [t for t in shown if id(t) in slowest]  # in run order
+        title += f": the {SLOWEST} slowest of {len(report.tables):,} tables"
     table = Table(title=title)
     table.add_column("table")
     table.add_column("rows", justify="right")
     table.add_column("masked columns")
     table.add_column("seconds", justify="right")
-    for t in report.tables:
+    for t in shown:
         masked = ", ".join(t.masked_columns) or ("schema only" if t.action == "skipped" else "-")
         table.add_row(t.table, f"{t.rows:,}", masked, f"{t.seconds:.2f}")
     out.print(table)
+    if len(shown) < len(report.tables):
+        out.print("(every table's rows and masked columns: --json)", highlight=False)
     out.print(
         f"{len(report.tables)} tables, {report.rows:,} rows, "
         f"{report.masked_columns} masked columns in {report.seconds:.1f}s"
