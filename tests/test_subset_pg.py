@@ -12,7 +12,7 @@ import pytest
 
 from datacloner.subset.select import subset_salt
 from tests.conftest import LOCAL_FIXTURES, PgServer
-from tests.helpers import run_cli, write_config
+from tests.helpers import RULES, run_cli, write_config
 
 SECRET = "test-secret-0123456789"
 AWKWARD_RULES = LOCAL_FIXTURES / "subset_awkward.yml"
@@ -118,3 +118,145 @@ def test_awkward_keys_all_validate_and_rows_are_the_start_and_what_it_needs(
         ][0]
         == 0
     )
+
+
+def test_pagila_rentals_share_and_every_key_validates(pg, pagila_src, target_name, tmp_path):
+    """Pagila: payments are partitioned, customers and staff reference each
+    other through stores and addresses; 10% of the rentals as the start."""
+    report = _refresh(
+        tmp_path,
+        pagila_src,
+        RULES / "pagila.yml",
+        pg.url(target_name),
+        "      public.rental: 10%\n",
+    )
+    src_db = pagila_src.rsplit("/", 1)[1]
+    total, bad = _invalid_or_missing_fks(pg, src_db, target_name)
+    assert total > 10 and bad == []
+    counts = {t["table"]: t["rows"] for t in report["tables"]}
+    start = _start_set(pg, src_db, "rental", "rental_id", 10)
+    # rentals come only as start rows (payments reference them, but come down from them)
+    dst = {r[0] for r in _rows(pg, target_name, "SELECT rental_id FROM rental")}
+    assert dst == start and abs(len(dst) - 1604.4) <= 80
+    assert counts["public.rental"] == len(dst)
+    # every payment of a kept rental is there; payment_p2022_07 declares no
+    # foreign key, so no start reaches it: copied whole (disconnected: all)
+    kept = "ARRAY[" + ",".join(map(str, sorted(start))) + "]"
+    linked = "tableoid <> 'payment_p2022_07'::regclass"
+    want = _rows(
+        pg, src_db, f"SELECT count(*) FROM payment WHERE rental_id = ANY({kept}) AND {linked}"
+    )
+    got = _rows(pg, target_name, f"SELECT count(*) FROM payment WHERE {linked}")
+    assert got == want
+    assert (
+        counts["public.payment_p2022_07"]
+        == _rows(pg, src_db, "SELECT count(*) FROM payment_p2022_07")[0][0]
+    )
+
+
+def test_northwind_orders_share_and_every_key_validates(pg, northwind_src, target_name, tmp_path):
+    report = _refresh(
+        tmp_path,
+        northwind_src,
+        RULES / "northwind.yml",
+        pg.url(target_name),
+        "      public.orders: 20%\n",
+    )
+    total, bad = _invalid_or_missing_fks(pg, northwind_src.rsplit("/", 1)[1], target_name)
+    assert total > 5 and bad == []
+    counts = {t["table"]: t["rows"] for t in report["tables"]}
+    assert 0 < counts["public.orders"] < 830 * 0.4
+    assert counts["public.order_details"] > counts["public.orders"]
+
+
+TINY = """
+CREATE TABLE users (id int PRIMARY KEY, manager_id int REFERENCES users, email text);
+CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL REFERENCES users);
+INSERT INTO users SELECT i, CASE WHEN i > 1 THEN i / 2 END, 'u' || i
+  FROM generate_series(1, 3000) i;
+INSERT INTO orders SELECT i, 1 + i % 3000 FROM generate_series(1, 6000) i;
+"""
+TINY_RULES = "strict: false\ntables: {}\n"
+
+
+@pytest.fixture
+def tiny_src(pg: PgServer, run_id: str, tmp_path: Path) -> Any:
+    name = f"dct_{run_id}_sub_tiny"
+    sql_file = tmp_path / "tiny.sql"
+    sql_file.write_text(TINY)
+    url = pg.create(name, sql_file)
+    yield url
+    pg.drop(name)
+
+
+def test_the_same_rows_every_run_and_new_rows_never_displace_old(
+    pg, tiny_src, target_name, tmp_path
+):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(TINY_RULES)
+    subset = "      public.users: 10%\n"
+    ids = "SELECT array_agg(id ORDER BY id) FROM users"
+    orders = "SELECT array_agg(id ORDER BY id) FROM orders"
+    _refresh(tmp_path, tiny_src, rules, pg.url(target_name), subset)
+    first = _rows(pg, target_name, ids)[0][0], _rows(pg, target_name, orders)[0][0]
+    _refresh(tmp_path, tiny_src, rules, pg.url(target_name), subset)
+    assert (_rows(pg, target_name, ids)[0][0], _rows(pg, target_name, orders)[0][0]) == first
+    with pg.connect(tiny_src.rsplit("/", 1)[1]) as conn:
+        conn.execute(
+            "INSERT INTO users SELECT i, i / 2, 'u' || i FROM generate_series(3001, 6000) i"
+        )
+    _refresh(tmp_path, tiny_src, rules, pg.url(target_name), subset)
+    after = set(_rows(pg, target_name, ids)[0][0])
+    assert set(first[0]) <= after and len(after) > len(first[0])
+
+
+def test_nullable_null_clears_keys_instead_of_pulling_parents(pg, tiny_src, target_name, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(TINY_RULES)
+    _refresh(
+        tmp_path,
+        tiny_src,
+        rules,
+        pg.url(target_name),
+        "      public.users: 10%\n      nullable: null\n",
+    )
+    start = _start_set(pg, tiny_src.rsplit("/", 1)[1], "users", "id", 10)
+    users = dict(_rows(pg, target_name, "SELECT id, manager_id FROM users"))
+    assert set(users) == start  # no manager pulled in
+    assert any(m is None for u, m in users.items() if u > 1)  # cleared, not dangling
+    assert all(m is None or m in users for m in users.values())
+
+
+def test_max_rows_stops_before_loading(pg, tiny_src, target_name, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(TINY_RULES)
+    cfg = write_config(tmp_path, tiny_src, rules, {"dev": pg.url(target_name)}, secret=SECRET)
+    cfg.write_text(cfg.read_text() + "    subset:\n      public.users: 10%\n      max_rows: 100\n")
+    result = run_cli("refresh", "dev", "--config", str(cfg), "--yes")
+    assert result.returncode == 1, result.stderr
+    assert "over max_rows (100)" in result.stderr and "nothing was loaded" in result.stderr
+    assert not pg.exists(target_name) and not pg.exists(target_name + "__dc_new")
+
+
+def test_unknown_tables_and_bad_where_are_named_at_their_line(pg, tiny_src, target_name, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(TINY_RULES)
+    cfg = write_config(tmp_path, tiny_src, rules, {"dev": pg.url(target_name)}, secret=SECRET)
+    cfg.write_text(
+        cfg.read_text() + "    subset:\n      public.user: 10%\n      empty: [public.order]\n"
+    )
+    result = run_cli("check", "--config", str(cfg), "--sample", "0")
+    assert result.returncode == 2, result.stderr
+    message = result.stderr
+    assert f"{cfg}:8: subset: table public.user is not in the source; did you mean" in message
+    assert f"{cfg}:9: subset: table public.order is not in the source; did you mean" in message
+    assert "public.orders" in message
+    cfg.write_text(
+        cfg.read_text().split("    subset:")[0]
+        + '    subset:\n      public.users: {where: "nope > 3"}\n'
+    )
+    result = run_cli("refresh", "dev", "--config", str(cfg), "--yes")
+    assert result.returncode == 2, result.stderr
+    assert f"{cfg}:8: subset: `where` of public.users is not a valid condition" in result.stderr
+    assert "nope" in result.stderr
+    assert not pg.exists(target_name)

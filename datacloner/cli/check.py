@@ -34,6 +34,7 @@ def _findings(config: ConfigOption, strict: bool, sample: int) -> dict[str, Any]
         "warnings": warnings,
         "kept_but_personal": [f.to_dict() for f in result.kept_personal],
         "unclassified": {},
+        "subsets": result.subsets,  # environment -> start tables, pulls, estimated rows
     }
 
 
@@ -83,6 +84,10 @@ def check(
         return report
 
     report = run(step)
+    for environment, lines in report["subsets"].items():
+        out.print(f"subset of {environment}:", markup=False, highlight=False)
+        for line in lines:
+            out.print(f"  {line}", markup=False, highlight=False)
     out.print(
         f"ok: {report['tables']} tables ({report['schema_only']} schema only), "
         f"{report['masked_columns']} masked columns, every column classified"

@@ -27,6 +27,7 @@ from datacloner.masking import check_spec, compile_mask
 from datacloner.masking.table_masker import MaskerCache, TableMasker
 from datacloner.runtime.scan import Finding, kept_but_personal, scan_source
 from datacloner.runtime.subset import plan_subset, run_selection, subset_tables
+from datacloner.subset.graph import describe
 from datacloner.subset.select import subset_salt
 
 DEFAULT_BATCH_SIZE = 5_000  # rows: big enough to amortise per-batch calls, small for memory
@@ -41,6 +42,7 @@ class CheckResult:
     plan: Plan
     source: dict[str, str]
     kept_personal: list[Finding] = field(default_factory=list)
+    subsets: dict[str, list[str]] = field(default_factory=dict)  # environment -> plan lines
 
 
 def check_conditions(source: SourceSession, tables: list[TablePlan]) -> None:
@@ -72,6 +74,9 @@ def check(config: Config, scan_sample: int = 0) -> CheckResult:
         plan = build_plan(catalog, ruleset, check_rule)
         check_conditions(source, plan.copied)
         result = CheckResult(plan=plan, source=source.identity())
+        for name, env in config.environments.items():
+            if env.subset is not None:  # the names and `where`s against the live source
+                result.subsets[name] = describe(catalog, plan_subset(source, catalog, env.subset))
         if scan_sample:
             findings = scan_source(source, catalog, scan_sample).findings
             result.kept_personal = kept_but_personal(plan, findings)
