@@ -1,12 +1,19 @@
 """Masking micro-benchmark: values per second per transformer, one core.
 
     python bench/bench_masking.py [--n 200000] [--batch 1000] [--only name,email]
+    python bench/bench_masking.py --families [--n 200000]   # µs/value per Faker provider
 
 Each transformer masks N distinct inputs in batches (as a refresh does), on
 one core, after compiling the rule once (pools are built outside the timing,
 as they are once per process in a refresh). The target (issue 3) is at least
 200,000 values/s for the common Faker providers and for scrub on a
 200-character note.
+
+``--families`` times every Faker provider family that ``rules/*.yml``,
+``examples/`` and ``bench/rules.yml`` use or ``scan`` suggests, with their
+arguments and locales, in microseconds per value (pools included: a fresh
+process-wide cache, so the one-off cost of building a pool is counted), and
+lists the slowest first. The target (issue 15) is at most about 2 µs a value.
 """
 
 from __future__ import annotations
@@ -187,6 +194,91 @@ CASES: list[tuple[str, MaskSpec, Callable[[int], list[Any]], Column | None]] = [
 ]
 
 
+def _fam(label: str, provider: str, **fields: Any) -> tuple[str, MaskSpec]:
+    return label, faker(provider, **fields)
+
+
+# Every provider family of rules/*.yml, examples/demo/rules.yml, bench/rules.yml and
+# what scan suggests (scan/suggest.py), with their args and locales as written there.
+FAMILIES: list[tuple[str, MaskSpec]] = [
+    _fam("email", "email"),
+    _fam("email (unique)", "email", unique=True),
+    _fam("user_name (unique)", "user_name", unique=True),
+    _fam("name", "name"),
+    _fam("name en_IN", "name", locale="en_IN"),
+    _fam("name de_DE", "name", locale="de_DE"),
+    _fam("first_name", "first_name"),
+    _fam("first_name_female", "first_name_female"),
+    _fam("last_name", "last_name"),
+    _fam("phone_number", "phone_number"),
+    _fam("phone_number en_GB", "phone_number", locale="en_GB"),
+    _fam("street_address", "street_address"),
+    _fam("street_name", "street_name"),
+    _fam("secondary_address", "secondary_address"),
+    _fam("city", "city"),
+    _fam("state", "state"),
+    _fam("state_abbr", "state_abbr"),
+    _fam("postcode", "postcode"),
+    _fam("company", "company"),
+    _fam("url", "url"),
+    _fam("ipv4", "ipv4"),
+    _fam("ipv4_public", "ipv4_public"),
+    _fam("user_agent", "user_agent"),
+    _fam("mac_address", "mac_address"),
+    _fam("uuid4", "uuid4"),
+    _fam("ssn", "ssn"),
+    _fam("iban", "iban"),
+    _fam("credit_card_number", "credit_card_number"),
+    _fam("paragraph", "paragraph"),
+    _fam("text {max_nb_chars: 200}", "text", args={"max_nb_chars": 200}),
+    _fam("numerify {text: %###}", "numerify", args={"text": "%###"}),
+    _fam("lexify {text: ????????}", "lexify", args={"text": "????????"}),
+    _fam("random_int {min: 18, max: 90}", "random_int", args={"min": 18, "max": 90}),
+    _fam(
+        "random_number {digits: 9, fix_len}",
+        "random_number",
+        args={"digits": 9, "fix_len": True},
+    ),
+    _fam("pyint {min_value, max_value}", "pyint", args={"min_value": 1, "max_value": 10_000}),
+    _fam("date_of_birth", "date_of_birth"),
+    _fam(
+        "date_of_birth {minimum_age: 18, maximum_age: 90}",
+        "date_of_birth",
+        args={"minimum_age": 18, "maximum_age": 90},
+    ),
+    _fam(
+        "date_between {start_date: -30y, end_date: -1y}",
+        "date_between",
+        args={"start_date": "-30y", "end_date": "-1y"},
+    ),
+    _fam(
+        "date_time_between {start_date: -5y}",
+        "date_time_between",
+        args={"start_date": "-5y"},
+    ),
+]
+
+
+def family_rates(n: int, batch: int, wanted: list[str]) -> list[tuple[str, float]]:
+    """µs per value of each family, pools built inside the timing (a cold process)."""
+    from datacloner.masking import slots
+
+    inputs = emails(n)
+    out = []
+    for label, rule in FAMILIES:
+        if wanted and not any(label.startswith(w) for w in wanted):
+            continue
+        clear = getattr(slots, "clear", None)
+        if clear is not None:
+            clear()  # count the pool's one-off build, as a fresh process pays it
+        masker = compile_mask(rule, SECRET)
+        started = time.process_time()
+        for i in range(0, n, batch):
+            masker(inputs[i : i + batch])
+        out.append((label, (time.process_time() - started) / n * 1e6))
+    return out
+
+
 TARGETED = {
     "name",
     "first_name",
@@ -230,8 +322,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--only", default="", help="comma-separated label prefixes")
     parser.add_argument("--repeat", type=int, default=3, help="best of R runs")
+    parser.add_argument(
+        "--families", action="store_true", help="µs/value of every Faker provider family"
+    )
     args = parser.parse_args()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    if args.families:
+        print(f"{args.n:,} distinct inputs each, batches of {args.batch:,}, one core, cold pools")
+        rates = family_rates(args.n, args.batch, wanted)
+        print(f"{'provider family':<52} {'µs/value':>9}")
+        for label, micros in sorted(rates, key=lambda r: -r[1]):
+            mark = "  (above 2 µs)" if micros > 2.0 else ""
+            print(f"{label:<52} {micros:>9.2f}{mark}", flush=True)
+        return
     print(f"{args.n:,} distinct inputs each, batches of {args.batch:,}, one core")
     print(f"{'transformer':<44} {'values/s':>12}")
     for label, rule, make, target in CASES:

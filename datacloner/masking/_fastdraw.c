@@ -232,7 +232,7 @@ static int out_str(Out *o, PyObject *s) {
 
 /* ------------------------------------------------------------- draw tree */
 
-enum { N_LIT, N_PICK, N_WPICK, N_SEQ, N_DIGITS, N_FUNC, N_IPV4 };
+enum { N_LIT, N_PICK, N_WPICK, N_SEQ, N_DIGITS, N_FUNC, N_IPV4, N_SLOTS };
 enum { P_LIT, P_RUN, P_PCT, P_DOLLAR, P_BANG, P_AT, P_Q };
 
 typedef struct Node Node;
@@ -252,7 +252,10 @@ struct Node {
     uint8_t *octets;      /* N_IPV4: the first octets to pick from (n of them) */
     Part *parts;          /* N_DIGITS complex */
     PyObject *letters;    /* N_DIGITS complex */
-    PyObject *func;       /* N_FUNC */
+    PyObject *func;       /* N_FUNC; N_SLOTS: makes a slot (slots.Slots.fill) */
+    PyObject *items;      /* N_SLOTS: the pool's list (n slots), `empty` where not made yet */
+    PyObject *empty;      /* N_SLOTS */
+    PyObject *plain;      /* N_SLOTS: types handed out as they are besides str (date, int...) */
 };
 
 static void node_free(Node *node) {
@@ -260,6 +263,9 @@ static void node_free(Node *node) {
     Py_XDECREF(node->text);
     Py_XDECREF(node->letters);
     Py_XDECREF(node->func);
+    Py_XDECREF(node->items);
+    Py_XDECREF(node->empty);
+    Py_XDECREF(node->plain);
     if (node->children) {
         for (Py_ssize_t i = 0; i < node->n; i++) node_free(node->children[i]);
         PyMem_Free(node->children);
@@ -277,6 +283,7 @@ static void node_free(Node *node) {
  *   ("lit", str) | ("pick", (node...), None | (threshold...)) | ("seq", (node...))
  *   ("digits", template, hashes) | ("digitsx", ((kind, arg)...), letters)
  *   ("func", callable) | ("ipv4", (first octet...))
+ *   ("slots", [item...], fill, empty, (type...))   a lazy pool of slots.py
  */
 static Node *node_build(PyObject *spec) {
     if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2 ||
@@ -307,6 +314,16 @@ static Node *node_build(PyObject *spec) {
             }
             node->octets[i] = (uint8_t)o;
         }
+        return node;
+    }
+    if (strcmp(kind, "slots") == 0 && PyList_Check(a) && PyList_GET_SIZE(a) > 0 &&
+        PyTuple_GET_SIZE(spec) == 5 && PyTuple_Check(PyTuple_GET_ITEM(spec, 4))) {
+        node->kind = N_SLOTS;
+        node->n = PyList_GET_SIZE(a); /* never resized: slots.py only sets items */
+        node->items = Py_NewRef(a);
+        node->func = Py_NewRef(PyTuple_GET_ITEM(spec, 2));
+        node->empty = Py_NewRef(PyTuple_GET_ITEM(spec, 3));
+        node->plain = Py_NewRef(PyTuple_GET_ITEM(spec, 4));
         return node;
     }
     if (strcmp(kind, "func") == 0) {
@@ -414,8 +431,28 @@ static int draw_run(Num *n, int k, Out *o) {
     return 0;
 }
 
+/* slots.Slots.draw: the item of slot n % size (made now if it was not), n //= size.
+ * A new reference, or NULL with an error set. */
+static PyObject *slot_item(const Node *node, Num *n) {
+    Py_ssize_t slot = (Py_ssize_t)num_divmod(n, (uint64_t)node->n);
+    PyObject *item = PyList_GET_ITEM(node->items, slot);
+    if (item != node->empty) return Py_NewRef(item);
+    PyObject *index = PyLong_FromSsize_t(slot);
+    if (!index) return NULL;
+    item = PyObject_CallOneArg(node->func, index);
+    Py_DECREF(index);
+    return item;
+}
+
 static int draw(const Node *node, Num *n, Out *o) {
     switch (node->kind) {
+    case N_SLOTS: { /* inside a format: text only (Python does the rest) */
+        PyObject *item = slot_item(node, n);
+        if (!item) return -1;
+        int rc = PyUnicode_CheckExact(item) ? out_str(o, item) : -2;
+        Py_DECREF(item);
+        return rc;
+    }
     case N_LIT:
         return out_str(o, node->text);
     case N_SEQ:
@@ -679,12 +716,54 @@ static PyObject *fast_one(FastDraw *self, PyObject *value) {
     Py_UCS4 stack[256];
     Out out = {stack, 0, 256, 0}, *o = &out;
     PyObject *res = NULL; /* NULL: Python does it; -1: error */
-    int rc = draw(self->root, &n, o);
+    int rc;
+    if (self->root->kind == N_SLOTS) {
+        /* A pool of real Faker outputs: text goes on as any drawn text; a date,
+         * a number (the `plain` types) is handed out as it is once its text is
+         * checked as Python checks str(out); a list or mapping goes to Python. */
+        PyObject *item = slot_item(self->root, &n);
+        if (!item) {
+            res = (PyObject *)-1;
+            goto done;
+        }
+        if (PyUnicode_CheckExact(item)) {
+            rc = out_str(o, item);
+            Py_DECREF(item);
+            if (rc < 0) {
+                res = (PyObject *)-1;
+                goto done;
+            }
+            goto drawn;
+        }
+        int plain = PySequence_Contains(self->root->plain, (PyObject *)Py_TYPE(item));
+        if (plain <= 0 || self->unique) {
+            Py_DECREF(item);
+            if (plain < 0) res = (PyObject *)-1;
+            goto done;
+        }
+        PyObject *text = PyObject_Str(item);
+        if (!text || out_str(o, text) < 0) {
+            Py_XDECREF(text);
+            Py_DECREF(item);
+            res = (PyObject *)-1;
+            goto done;
+        }
+        Py_DECREF(text);
+        if ((self->max_length >= 0 && o->len > self->max_length) ||
+            maybe_same(o->buf, o->len, value)) {
+            Py_DECREF(item);
+            goto done;
+        }
+        res = item;
+        goto done;
+    }
+    rc = draw(self->root, &n, o);
     if (rc == -1) {
         res = (PyObject *)-1;
         goto done;
     }
     if (rc < 0) goto done;
+drawn:
     if (self->unique) {
         rc = add_token(o, 0, d);
         if (rc < 0) res = (PyObject *)-1;

@@ -37,7 +37,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from faker import Factory, Generator
-from faker.providers import address, company, internet, person, phone_number
+from faker.providers import BaseProvider, address, company, internet, person, phone_number
+from faker.providers.ssn import en_US as ssn_en_US
+
+from datacloner.masking import slots
 
 POOL_SEED = 0x6461_7461  # "data": fixed, so pools are the same in every process
 TOKEN_POOL_SIZE = (
@@ -281,6 +284,14 @@ def _ipv6(n: int) -> tuple[str, int]:
     return str(ipaddress.IPv6Address(r + (1 << 32))), n  # Faker: randint(2**32, 2**128 - 1)
 
 
+def _ssn_en_us(b: _Builder, inst: Any) -> Draw:
+    # Faker: area randint(1, 899) with 666 made 667, group randint(1, 99), serial randint(1, 9999).
+    areas = [f"{667 if a == 666 else a:03d}" for a in range(1, 900)]
+    groups = [f"{g:02d}" for g in range(1, 100)]
+    serials = [f"{s:04d}" for s in range(1, 10_000)]
+    return Seq([Pick(areas), "-", Pick(groups), "-", Pick(serials)])
+
+
 # --- recipes: Faker methods whose base implementation we know -------------------------------
 
 Recipe = Callable[["_Builder", Any], Draw | None]
@@ -349,9 +360,34 @@ RECIPES: dict[tuple[type, str], Recipe] = {
     (internet.Provider, "safe_email"): _email_at("safe_domain_name"),
     (internet.Provider, "free_email"): _email_at("free_email_domain"),
     (internet.Provider, "ipv4"): lambda b, inst: Func(_ipv4),
+    # _ipv4 only draws from public /8s, as ipv4_public's networks are.
+    (internet.Provider, "ipv4_public"): lambda b, inst: Func(_ipv4),
     (internet.Provider, "ipv6"): lambda b, inst: Func(_ipv6),
     (internet.Provider, "url"): _url,
+    (ssn_en_US.Provider, "ssn"): _ssn_en_us,
 }
+
+
+def _template_draw(generator: Generator, name: str, args: Mapping[str, Any]) -> Draw | None:
+    """``numerify``, ``bothify`` and ``lexify`` on a fixed ``text``: a :class:`Digits`
+    (exact, every output reachable), when the locale keeps Faker's own method."""
+    if name not in ("numerify", "bothify", "lexify"):
+        return None
+    text = args.get("text")
+    letters = args.get("letters", string.ascii_letters)
+    allowed = {"text"} if name == "numerify" else {"text", "letters"}
+    if not isinstance(text, str) or set(args) - allowed:
+        return None
+    inst = getattr(getattr(generator, name, None), "__self__", None)
+    if getattr(type(inst), name, None) is not getattr(BaseProvider, name):
+        return None
+    if name == "numerify":
+        return Digits(text, "")  # "?" stays as it is
+    if not isinstance(letters, str) or not letters or any(c in _PLACEHOLDERS for c in letters):
+        return None
+    if name == "lexify" and any(c in _PLACEHOLDERS[:-1] for c in text):
+        return None  # lexify leaves "#" as it is; Digits would not
+    return Digits(text, letters)
 
 
 def _stable_seed(name: str) -> int:
@@ -506,11 +542,13 @@ def _provider(locale: str, name: str) -> Draw | None:
     return _builder(locale).provider(name)
 
 
-def fast_provider(locale: str, name: str) -> Draw | None:
-    """The compiled draw of Faker provider ``name`` in ``locale`` (no args), or
-    None when it has no fast form (then call Faker per value). Built once per
-    process; thread-safe."""
+def fast_provider(locale: str, name: str, args: Mapping[str, Any] | None = None) -> Draw | None:
+    """The compiled draw of Faker provider ``name(**args)`` in ``locale``, or
+    None when it has no exact compiled form (then :mod:`slots` pools its real
+    outputs). Built once per process; thread-safe."""
     with _LOCK:  # building mutates the locale's generator
+        if args:
+            return _template_draw(_builder(locale).generator, name, args)
         return _provider(locale, name)
 
 
@@ -533,6 +571,8 @@ def to_native(draw: Any) -> tuple[Any, ...] | None:
         if draw.fmt is not None:
             return ("digits", draw.template, draw.hashes) if draw.hashes <= 64 else None
         return ("digitsx", tuple(draw.parts), draw.letters)
+    if isinstance(draw, slots.Slots):
+        return ("slots", draw.items, draw.fill, slots.EMPTY, slots.PLAIN)
     if isinstance(draw, Func):
         if draw.func is _ipv4:
             return ("ipv4", tuple(_IPV4_FIRST))

@@ -1,11 +1,12 @@
 """``{faker: provider, args: {...}, locale: xx_XX, unique: bool}``: realistic fakes.
 
 Determinism: per value, the keyed hash of the input picks the fake. Common
-providers without args are drawn from Faker's own lists and formats with the
-digest's bits (:mod:`pools`, fast); every other provider gets the masker's own
-Faker generator, seeded with the digest, then called (slow but general). The
-same (secret, rule, input) therefore gives the same fake in every table, run,
-process and worker, with no shared state: outputs never depend on row order.
+providers are drawn from Faker's own lists and formats with the digest's bits
+(:mod:`pools`: exact, every output reachable); every other provider, locale
+and args from a pool of its real outputs, each slot made once by a Faker call
+seeded from the secret and the slot (:mod:`slots`). Both are functions of
+(secret, rule, input) only, so the same input gives the same fake in every
+table, run, process and worker: outputs never depend on row order.
 
 A fake never equals its input (:func:`base.same_as_source`: case, spaces and
 punctuation aside): when the draw gives the input back (a Smith drawn for a
@@ -20,14 +21,13 @@ import functools
 import inspect
 import locale as pylocale
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from faker import Factory, Generator
 from faker.config import AVAILABLE_LOCALES
 
 from datacloner.core.errors import UsageError
-from datacloner.masking import pools
+from datacloner.masking import pools, slots
 from datacloner.masking.base import (
     REDRAW_BASE,
     REDRAWS,
@@ -46,7 +46,6 @@ from datacloner.masking.keyed import (
     canonical_bytes,
     derive,
     rule_key,
-    seed_of,
 )
 from datacloner.masking.kinds import Kind
 from datacloner.masking.pools import bits_of
@@ -230,28 +229,11 @@ MIN_POOL = 8  # distinct outputs in PROBES draws a provider needs to be re-drawn
 PROBES = 64
 
 
-def _fake_from(spec: MaskSpec, locale: str, name: str, draw: Any) -> Callable[[bytes], Any]:
-    """digest -> a raw fake: the compiled draw of pools.py, else a private Faker
-    generator re-seeded with the digest."""
-    if draw is not None:
-        draw_one = draw.draw
-
-        def from_pool(digest: bytes) -> Any:
-            return draw_one(bits_of(digest))[0]
-
-        return from_pool
-    # Our own generator, not the shared reference one: no cross-masker state.
-    generator = Factory.create(locale)
-    generator.seed_instance(0)  # gives the generator a private Random we can re-seed
-    rng = generator.random
-    provider = getattr(generator, name)
-    args = dict(spec.args)
-
-    def from_faker(digest: bytes) -> Any:
-        rng.seed(seed_of(digest))
-        return provider(**args)
-
-    return from_faker
+def _draw_of(spec: MaskSpec, secret: bytes, locale: str, name: str) -> Any:
+    """The provider's compiled draw (:mod:`pools`: exact, every output reachable),
+    else its lazy pool of real outputs (:mod:`slots`)."""
+    draw = pools.fast_provider(locale, name, spec.args)
+    return draw if draw is not None else slots.pool(secret, locale, name, spec.args)
 
 
 def never_same(spec: MaskSpec) -> bool:
@@ -292,15 +274,18 @@ def faker_value_fn(
     *,
     cache_size: int = DEFAULT_CACHE_SIZE,
 ) -> ValueFn:
-    """One value in, its fake out. Not thread-safe: compile one per worker thread
-    (the slow path owns a Faker generator that it re-seeds per value)."""
+    """One value in, its fake out. Not thread-safe (its cache): compile one per
+    worker thread."""
     locale = _locale_of(spec, None)
     name = _check_provider_name(spec, None, locale)
     keyed = KeyedHash(secret, spec.identity())
     unique = spec.unique
     max_length = col.max_length if col is not None else None
-    draw = pools.fast_provider(locale, name) if not spec.args else None
-    fake_from = _fake_from(spec, locale, name, draw)
+    draw = _draw_of(spec, secret, locale, name)
+    draw_one = draw.draw
+
+    def fake_from(digest: bytes) -> Any:
+        return draw_one(bits_of(digest))[0]
 
     def finish(out: Any, digest: bytes) -> Any:
         if unique:
@@ -364,8 +349,6 @@ def faker_value_fn(
                 recent[digest] = out
         return out
 
-    if draw is None:
-        return mask_one
     native = native_faker(
         draw,
         rule_key(secret, spec.identity()),
