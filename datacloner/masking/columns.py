@@ -79,6 +79,8 @@ _EXACT = {
     "inet": INET,
     "cidr": CIDR,
     **dict.fromkeys(("uuid", "uniqueidentifier"), UUID),
+    # PostgreSQL's geometric types: not SQLite's integer affinity ("point" holds "int")
+    **dict.fromkeys(("point", "line", "lseg", "box", "path", "polygon", "circle"), OTHER),
     **dict.fromkeys(
         ("bytea", "blob", "binary", "varbinary", "tinyblob", "mediumblob", "longblob"), BYTES
     ),
@@ -99,11 +101,14 @@ class ColumnType:
     name: str = ""  # the column's name
     base: str = ""  # the element type, lowercased, without length or brackets
     guessed: bool = False  # category from SQLite's affinity rules, not a known name
+    unsigned: bool = False  # MySQL's ``int unsigned``, ``decimal(10,2) unsigned``...
 
     @property
     def int_range(self) -> tuple[int, int] | None:
         if self.int_bits is None:
             return None
+        if self.unsigned:
+            return 0, (1 << self.int_bits) - 1
         half = 1 << (self.int_bits - 1)
         return -half, half - 1
 
@@ -124,8 +129,12 @@ def column_type(column: Column) -> ColumnType:
     if t.endswith(" array"):
         t, is_array = t[: -len(" array")].strip(), True
     params = [p.strip() for p in m.group(1).split(",")] if (m := _PARAMS.search(t)) else []
-    base = _PARAMS.sub("", t).replace(" unsigned", "").strip()
-    base = re.sub(r"\s+", " ", base)
+    base = re.sub(r"\s+", " ", _PARAMS.sub("", t)).strip()
+    # MySQL: "int(10) unsigned zerofill" (zerofill implies unsigned)
+    unsigned = False
+    for word in (" zerofill", " unsigned"):
+        if base.endswith(word):
+            base, unsigned = base[: -len(word)].strip(), True
     category: str
     bits = None
     guessed = False
@@ -170,6 +179,7 @@ def column_type(column: Column) -> ColumnType:
         name=column.name,
         base=base,
         guessed=guessed,
+        unsigned=unsigned and category in (INT, NUMERIC, FLOAT),
     )
 
 
@@ -285,6 +295,8 @@ def fits(value: Any, col: ColumnType) -> bool:
             except InvalidOperation:
                 return False
         if not isinstance(value, int | float | Decimal):
+            return False
+        if col.unsigned and Decimal(value).is_finite() and value < 0:
             return False
         if c == NUMERIC and col.precision is not None and Decimal(value).is_finite():
             limit = Decimal(10) ** (col.precision - (col.scale or 0))
