@@ -43,7 +43,7 @@ SLOTS = 8_192
 _PERSON_POOL = b"dc-pool-v1"
 EMPTY = object()  # a slot not made yet (None is a valid fake: null_boolean)
 # Outputs handed out as copies: a row that changes its list must not change the pool.
-_MUTABLE = (list, dict, set, bytearray)
+MUTABLE = (list, dict, set, bytearray)
 # Immutable outputs the native path hands out as they are (besides text).
 PLAIN = (
     int,
@@ -97,7 +97,7 @@ class Slots:
         if item is EMPTY:
             with _LOCK:
                 item = self._call(self.seed(slot))
-            if isinstance(item, _MUTABLE):
+            if isinstance(item, MUTABLE):
                 self.mutable = True
             self.items[slot] = item
         return item

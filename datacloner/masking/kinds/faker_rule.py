@@ -16,6 +16,7 @@ of the same input, so the result is as deterministic as the first draw.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import inspect
@@ -347,6 +348,8 @@ def faker_value_fn(
                 if len(recent) >= half:
                     older, recent = recent, {}
                 recent[digest] = out
+        if out.__class__ in slots.MUTABLE:  # a list or mapping: each row its own
+            return copy.deepcopy(out)
         return out
 
     native = native_faker(
