@@ -309,3 +309,101 @@ def test_archives_are_refused_with_a_reason(mariadb: MyServer, tmp_path: Path) -
     done = run_cli("dump", str(tmp_path / "x.dcz"), "-c", str(config), "--unsigned")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "this URL is MySQL/MariaDB" in done.stderr
+
+
+FIDELITY = r"""
+CREATE TABLE odd (
+  id int PRIMARY KEY AUTO_INCREMENT,
+  who varchar(40) CHARACTER SET latin1 COLLATE latin1_swedish_ci,
+  emoji varchar(20) CHARACTER SET utf8mb4,
+  raw blob,
+  made date,
+  at timestamp NULL,
+  price decimal(12, 4),
+  doc json,
+  mood enum('sad', 'glad'),
+  tags set('a', 'b', 'c'),
+  twice int AS (id * 2) VIRTUAL,
+  FULLTEXT KEY (who)
+) ENGINE=InnoDB AUTO_INCREMENT=500;
+INSERT INTO odd (id, who, emoji, raw, made, at, price, doc, mood, tags) VALUES
+ (1, 'Zoé', 'ok 🎉', X'00095C0A0DFF27', '0000-00-00', '2024-03-01 12:00:00', 12.3400,
+  '{"a": [1, "x y"]}', 'glad', 'a,c'),
+ (2, NULL, '', '', '2024-02-29', NULL, -0.0001, NULL, NULL, ''),
+ (3, 'tab\there', 'new\nline', 'back\\slash', '1999-12-31', '1970-01-01 00:00:01', 0, 'null',
+  'sad', 'b');
+CREATE TABLE shapes (id int PRIMARY KEY, flags bit(5), place point);
+INSERT INTO shapes VALUES (1, b'10101', ST_GeomFromText('POINT(1 2)')), (2, NULL, NULL),
+ (3, b'0', ST_GeomFromText('POINT(-1.5 0)'));
+"""
+
+
+def test_types_survive_byte_for_byte_and_keep_two(
+    mariadb: MyServer, run_id: str, target: str, tmp_path: Path
+) -> None:
+    """Every kept value, as the server spells it, whatever its type (zero
+    dates, binary with tabs and newlines, latin1, bit, geometry, generated
+    columns, AUTO_INCREMENT); `keep: 2` keeps two previous copies."""
+    src = f"dct_{run_id}_odd"
+    mariadb.drop(src)
+    mariadb.execute(f"CREATE DATABASE `{src}`")
+    mariadb.execute("SET SESSION sql_mode = ''; " + FIDELITY, src)
+    try:
+        (tmp_path / "rules.yml").write_text(
+            "tables:\n  odd:\n    keep: [id, who, emoji, raw, made, at, price, doc, mood, tags]\n"
+            "  shapes:\n    keep: [id, flags, place]\n"
+        )
+        config = write_config(tmp_path, mariadb.url(src), "rules.yml", {"dev": mariadb.url(target)})
+        config.write_text(config.read_text() + "    keep: 2\n")
+        for _ in range(3):
+            _refresh(config)
+        checksum = "CHECKSUM TABLE odd, shapes"
+        assert [r[1] for r in mariadb.query(checksum, target)] == [
+            r[1] for r in mariadb.query(checksum, src)
+        ]
+        every = (
+            "SELECT *, HEX(raw) FROM odd ORDER BY id",
+            "SELECT id, HEX(flags), ST_AsText(place) FROM shapes ORDER BY id",
+            "SHOW CREATE TABLE odd",
+        )
+        for query in every:
+            assert mariadb.query(query, target) == mariadb.query(query, src)
+            assert mariadb.query(query, target + "__dc_prev2") == mariadb.query(query, src)
+        done = run_cli("status", "dev", "-c", str(config), "--json")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count('"role"') == 3
+    finally:
+        mariadb.drop(src)
+
+
+def test_on_busy_fail_waits_for_metadata_locks_then_leaves_target(
+    mariadb: MyServer, run_id: str, target: str, tmp_path: Path
+) -> None:
+    src = f"dct_{run_id}_busy"
+    mariadb.drop(src)
+    mariadb.execute(f"CREATE DATABASE `{src}`")
+    mariadb.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)", src)
+    try:
+        (tmp_path / "rules.yml").write_text("tables:\n  t:\n    keep: [id]\n")
+        config = write_config(tmp_path, mariadb.url(src), "rules.yml", {"dev": mariadb.url(target)})
+        _refresh(config)
+        config.write_text(config.read_text() + "    on_busy: fail\n")
+        reader = mariadb.connect(target)  # an open transaction holds t's metadata lock
+        try:
+            with reader.cursor() as cur:
+                cur.execute("START TRANSACTION")
+                cur.execute("SELECT count(*) FROM t")
+            with pytest.raises(Refused, match="on_busy: fail"):
+                runtime.refresh(
+                    load_config(config),
+                    "dev",
+                    QuietProgress(),
+                    confirm=lambda t: None,
+                    drain_timeout=1,
+                )
+        finally:
+            reader.close()
+        assert _one(mariadb, "SELECT count(*) FROM t", target) == "2"
+        assert not mariadb.exists(target + "__dc_new")
+    finally:
+        mariadb.drop(src)

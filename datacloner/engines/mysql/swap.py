@@ -194,12 +194,14 @@ class MyGenerations:
             raise self._not_ours(schema)
         run(self.conn, f"DROP DATABASE {q(schema)}")
 
-    def ensure(self, schema: str) -> None:
+    def ensure(self, schema: str, emptied: bool = False) -> None:
+        """``schema`` exists, is ours, and is empty (or ``emptied`` by an earlier
+        move of the same RENAME)."""
         if not self.exists(schema):
             self.create(schema)
         elif not self.ours(schema):
             raise self._not_ours(schema)
-        elif self.tables(schema):
+        elif not emptied and self.tables(schema):
             raise Refused(
                 f"{schema} should be empty before the swap but holds tables: nothing was changed",
                 hint=f"check what is in it; if it is not needed, DROP DATABASE {q(schema)};",
@@ -336,12 +338,13 @@ class MyGenerations:
             if self.exists(name):
                 if not self.ours(name):
                     raise self._not_ours(name)
-                self.ensure(prev_name(self.target, g + 1))
-                moves.append((name, prev_name(self.target, g + 1)))
+                dest = prev_name(self.target, g + 1)
+                self.ensure(dest, emptied=any(src == dest for src, _ in moves))
+                moves.append((name, dest))
         current = self.tables(self.target)
         if current:
             out = prev_name(self.target, 1) if keep > 0 else self.old
-            self.ensure(out)
+            self.ensure(out, emptied=any(src == out for src, _ in moves))
             if out == self.old:
                 doomed.append(self.old)
             if not self.has_table(self.target, OBJECTS):
