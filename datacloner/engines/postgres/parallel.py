@@ -2,79 +2,47 @@
 processes (masking is CPU-bound Python, so threads would not help). Every
 worker imports the leader's exported snapshot, so all of them read one
 consistent picture; outputs do not depend on the number of workers because
-masking is deterministic."""
+masking is deterministic.
+
+The workers are plain child processes running worker.py (not
+multiprocessing, whose spawned children import the leader's ``__main__``,
+the whole CLI with it); each keeps its connections for the whole run. Work
+goes out in batches: a big table alone (or one key range of it), small
+tables many at a time, so a thousand small tables cost a few dozen round
+trips, not a thousand; the costliest batches go first, so the workers finish
+together.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+import selectors
+import subprocess
 
-import psycopg
-
-from datacloner.core import redaction, signals
+from datacloner.core import signals
 from datacloner.core.catalog import QualifiedName
 from datacloner.core.errors import Refused
 from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance
-from datacloner.engines.postgres.connection import connect
-from datacloner.engines.postgres.rows import KeyRange, copy_into
 from datacloner.engines.postgres.source import PgSource
-from datacloner.masking import compile_mask
-from datacloner.masking.table_masker import MaskerCache, TableMasker
+from datacloner.engines.postgres.worker import Closed, Job, Task, command, receive, send
+
+__all__ = ["Job", "Task", "copy_parallel", "cost", "plan_batches", "plan_tasks"]
 
 # A table with fewer (estimated) rows is never split into key ranges. The
 # runtime may pass another threshold (tests split small tables that way).
 SPLIT_ROWS = 50_000
 # Tasks per worker to aim for: small enough that no worker is left with a big
 # table at the end while the others idle, few enough that each task's
-# connection and snapshot import stay negligible.
+# round trip stays negligible.
 TASKS_PER_JOB = 4
 MAX_PARTS = 16
+# What a table costs whatever its size (a COPY each way, a commit, a masker
+# compiled), in rows' worth of work: it sizes the batches of small tables.
+TASK_OVERHEAD = 2_000
+MAX_BATCH = 64  # tables in one batch: progress still moves
 WORKER_EXIT_SECONDS = 2.0  # after terminate(), then kill()
-
-
-@dataclass(frozen=True)
-class Task:
-    plan: TablePlan
-    key_range: KeyRange | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """What a worker needs; picklable (a worker is a fresh process)."""
-
-    source: dict[str, str]
-    snapshot: str
-    target: dict[str, str]
-    secret: bytes
-    batch_size: int
-
-
-def _run(job: Job, task: Task) -> tuple[QualifiedName, int]:
-    try:
-        return _copy(job, task)
-    except psycopg.Error as exc:
-        # crosses to the leader, which prints it: value-free before it leaves
-        raise Refused(
-            f"copying {task.plan.name} failed: {redaction.database_error(exc)}",
-            hint="the target was not changed",
-        ) from None
-
-
-def _copy(job: Job, task: Task) -> tuple[QualifiedName, int]:
-    source = PgSource("", params=job.source, snapshot=job.snapshot, psql_reader=False)
-    try:
-        masker = TableMasker(task.plan, MaskerCache(compile_mask, job.secret))
-        with connect(job.target, "new target", autocommit=False) as conn:
-            conn.execute("SET synchronous_commit = off")
-            rows = copy_into(
-                conn, source, task.plan, masker, job.batch_size, lambda _n: None, task.key_range
-            )
-        return task.plan.table.qualified, rows
-    finally:
-        source.close()
 
 
 def cost(plan: TablePlan) -> int:
@@ -83,12 +51,10 @@ def cost(plan: TablePlan) -> int:
     return max(plan.table.row_estimate, 0) * (1 + len(plan.masked_columns))
 
 
-def plan_tasks(
-    source: PgSource, tables: list[TablePlan], jobs: int, split_rows: int = SPLIT_ROWS
-) -> list[Task]:
-    """Tables, big ones split into key ranges of about equal cost, the costliest
-    first: the pool hands the next task to whichever worker is free, so the
-    workers finish together."""
+def _weighted(
+    source: PgSource, tables: list[TablePlan], jobs: int, split_rows: int
+) -> tuple[list[tuple[int, Task]], int]:
+    """(work, task) pairs, costliest first, and the work one task aims at."""
     costs = [cost(tp) for tp in tables]
     share = max(1, sum(costs) // (jobs * TASKS_PER_JOB))
     weighted: list[tuple[int, Task]] = []
@@ -100,7 +66,40 @@ def plan_tasks(
         else:
             weighted.append((work, Task(tp)))
     weighted.sort(key=lambda item: -item[0])
-    return [task for _, task in weighted]
+    return weighted, share
+
+
+def plan_tasks(
+    source: PgSource, tables: list[TablePlan], jobs: int, split_rows: int = SPLIT_ROWS
+) -> list[Task]:
+    """Tables, big ones split into key ranges of about equal cost, the costliest
+    first."""
+    return [task for _, task in _weighted(source, tables, jobs, split_rows)[0]]
+
+
+def plan_batches(
+    source: PgSource, tables: list[TablePlan], jobs: int, split_rows: int = SPLIT_ROWS
+) -> list[list[Task]]:
+    """The tasks in batches, the costliest first: a task worth a batch of its
+    own goes alone, smaller ones are packed (in order) up to about a task's
+    share of the work, counting each table's fixed cost too."""
+    weighted, share = _weighted(source, tables, jobs, split_rows)
+    total = sum(work + TASK_OVERHEAD for work, _ in weighted)
+    limit = max(share, total // (jobs * TASKS_PER_JOB))
+    batches: list[tuple[int, list[Task]]] = []
+    current: list[Task] = []
+    current_work = 0
+    for work, task in weighted:
+        work += TASK_OVERHEAD
+        if current and (current_work + work > limit or len(current) >= MAX_BATCH):
+            batches.append((current_work, current))
+            current, current_work = [], 0
+        current.append(task)
+        current_work += work
+    if current:
+        batches.append((current_work, current))
+    batches.sort(key=lambda item: -item[0])  # stable: packed in cost order already
+    return [batch for _, batch in batches]
 
 
 def copy_parallel(
@@ -114,49 +113,98 @@ def copy_parallel(
     split_rows: int | None = None,
 ) -> dict[QualifiedName, int]:
     job = Job(source.params, source.snapshot, target, secret, batch_size)
-    tasks = plan_tasks(source, [t for t in tables if not t.skip], jobs, split_rows or SPLIT_ROWS)
+    batches = plan_batches(
+        source, [t for t in tables if not t.skip], jobs, split_rows or SPLIT_ROWS
+    )
     rows: dict[QualifiedName, int] = {t.table.qualified: 0 for t in tables}
-    context = multiprocessing.get_context("spawn")  # no inherited connections or threads
-    pool: ProcessPoolExecutor | None = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         # the workers start with the stop signals blocked, until signals.worker
         with signals.blocked():
-            pool = ProcessPoolExecutor(
-                max_workers=jobs,
-                mp_context=context,
-                initializer=signals.worker,
-                initargs=(os.getpid(),),
-            )
-            pending = {pool.submit(_run, job, task) for task in tasks}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in done:
-                error = future.exception()
-                if error is not None:
-                    raise error
-                name, count = future.result()
-                rows[name] += count
-                advance(count)
+            for _ in range(min(jobs, len(batches))):
+                workers.append(
+                    subprocess.Popen(
+                        command(os.getpid()), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                    )
+                )
+        _drive(workers, job, batches, rows, advance)
     except BaseException:
-        if pool is not None:
-            _stop(pool)
+        _stop(workers)
         raise
-    assert pool is not None
-    pool.shutdown()
+    for worker in workers:
+        worker.wait()
+        _close_pipes(worker)
     return rows
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
+def _close_pipes(worker: subprocess.Popen[bytes]) -> None:
+    for pipe in (worker.stdin, worker.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def _ended(worker: subprocess.Popen[bytes]) -> Refused:
+    return Refused(
+        f"a --jobs worker process ended unexpectedly (exit status {worker.wait()})",
+        hint="the target was not changed; see the messages above",
+    )
+
+
+def _give(worker: subprocess.Popen[bytes], message: object) -> None:
+    assert worker.stdin is not None
+    try:
+        send(worker.stdin, message)
+    except BrokenPipeError:
+        raise _ended(worker) from None
+
+
+def _drive(
+    workers: list[subprocess.Popen[bytes]],
+    job: Job,
+    batches: list[list[Task]],
+    rows: dict[QualifiedName, int],
+    advance: Advance,
+) -> None:
+    """Hand the batches to whichever worker is free, in order, until all are done."""
+    todo = list(reversed(batches))
+    with selectors.DefaultSelector() as selector:
+        for worker in workers:
+            _give(worker, job)
+            _give(worker, todo.pop())
+            selector.register(worker.stdout, selectors.EVENT_READ, worker)
+        busy = len(workers)
+        while busy:
+            for key, _ in selector.select():
+                worker = key.data
+                try:
+                    status, answer = receive(worker.stdout)
+                except Closed:
+                    raise _ended(worker) from None
+                if status == "failed":
+                    raise answer
+                for name, count in answer:
+                    rows[name] += count
+                    advance(count)
+                if todo:
+                    _give(worker, todo.pop())
+                else:
+                    _give(worker, None)  # no more: it closes its connections and ends
+                    selector.unregister(worker.stdout)
+                    busy -= 1
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
     """End the workers now, mid-task: on a failure or a stop signal the new copy
-    is dropped anyway, and ``shutdown`` alone would wait for every running (and
-    queued) task. Runs to its end even if a stop signal arrives meanwhile."""
+    is dropped anyway. Runs to its end even if a stop signal arrives meanwhile."""
     with signals.held():
-        workers = list((pool._processes or {}).values())  # no public way to end running tasks
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers:
-            process.terminate()
-        for process in workers:
-            process.join(WORKER_EXIT_SECONDS)
-            if process.is_alive():
-                process.kill()
-                process.join()
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(WORKER_EXIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+            _close_pipes(worker)
