@@ -60,16 +60,32 @@ def select(
 ) -> dict[QualifiedName, int]:
     """Fill ``store`` with the subset's rows; selected rows per leaf."""
     store.prepare(plan)
+    # rows each table gained in the last round (any, and as down rows): an edge
+    # from a table that gained none has nothing to follow this round
+    gained: dict[QualifiedName, int] = {}
+    gained_down: dict[QualifiedName, int] = {}
     for table, start in plan.starts.items():
-        store.seed(table, start)
+        n = store.seed(table, start)
+        gained[table] = gained.get(table, 0) + n
+        gained_down[table] = gained_down.get(table, 0) + n
     whole = [e for e in plan.up_edges if plan.roles[e.child] not in ("start", "down", "up")]
     for edge in whole:
-        store.up(edge, 0)
+        gained[edge.parent] = gained.get(edge.parent, 0) + store.up(edge, 0)
     following = [e for e in plan.up_edges if e not in whole]
     for round_ in range(1, MAX_ROUNDS):
-        added = sum(store.down(edge, round_) for edge in plan.down_edges)
-        added += sum(store.up(edge, round_) for edge in following)
+        now: dict[QualifiedName, int] = {}
+        now_down: dict[QualifiedName, int] = {}
+        for edge in plan.down_edges:
+            if gained_down.get(edge.parent):
+                n = store.down(edge, round_)
+                now[edge.child] = now.get(edge.child, 0) + n
+                now_down[edge.child] = now_down.get(edge.child, 0) + n
+        for edge in following:
+            if gained.get(edge.child):
+                now[edge.parent] = now.get(edge.parent, 0) + store.up(edge, round_)
+        added = sum(now.values())
         note(f"subset: round {round_}: {added} rows added")
         if not added:
             break
+        gained, gained_down = now, now_down
     return store.counts()
