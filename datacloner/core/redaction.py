@@ -278,9 +278,45 @@ def database_error(exc: BaseException, allowed: Iterable[str] = ()) -> str:
         return describe(from_psycopg(orig, allowed), allowed)
     if type(orig).__module__ == "sqlite3" or hasattr(orig, "sqlite_errorname"):
         return describe(from_sqlite(orig, allowed), allowed)
+    if type(orig).__module__.startswith("pymysql"):
+        return from_mysql(orig, allowed)
     return type(orig).__name__
+
+
+# MySQL error codes whose message names schema objects only (syntax, unknown
+# names, privileges); every other message may quote a value
+_MYSQL_NAMING = frozenset(
+    {1044, 1045, 1046, 1049, 1050, 1051, 1054, 1064, 1109, 1142, 1143, 1146, 1227, 1305, 1356}
+)
+
+
+def from_mysql(exc: BaseException, allowed: Iterable[str] = ()) -> str:
+    """``duplicate entry for key email (MySQL error 1062)``: a MySQL or
+    MariaDB error (its args: code, message) without the values it quotes
+    (``Duplicate entry 'VALUE' for key``), keeping quoted names in ``allowed``."""
+    args = getattr(exc, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    if code is None:
+        return type(exc).__name__
+    message = (str(args[1]) if len(args) > 1 else "").split("\n", 1)[0]
+    if code == 1062:  # Duplicate entry 'VALUE' for key 'NAME': the key only
+        key = re.search(r"for key '([^']*)'\s*$", message)
+        shown = f"duplicate entry for key {key.group(1)}" if key else "duplicate entry"
+    elif code in _MYSQL_NAMING:
+        shown = _clip(message)
+    else:
+        names = set(allowed)
+
+        def hide(found: re.Match[str]) -> str:
+            return found.group(0) if found.group(1) in names else "'…'"
+
+        shown = re.sub(r"'([^']*)'", hide, message)
+        shown = _clip(re.sub(r"'[^'…]*$", "'…", shown))
+    return f"{shown} (MySQL error {code})"
 
 
 def is_database_error(exc: BaseException) -> bool:
     module = type(exc).__module__.split(".", 1)[0]
-    return module in ("psycopg", "sqlite3") or (module == "sqlalchemy" and hasattr(exc, "orig"))
+    return module in ("psycopg", "sqlite3", "pymysql") or (
+        module == "sqlalchemy" and hasattr(exc, "orig")
+    )

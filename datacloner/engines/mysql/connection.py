@@ -10,7 +10,6 @@ kept value is written back byte for byte (zero dates, ``DECIMAL`` digits,
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import pymysql
 import pymysql.converters
 from pymysql.constants import CLIENT
 
-from datacloner.core import urls
+from datacloner.core import redaction, urls
 from datacloner.core.errors import Refused, UsageError
 
 # the server's own schemas: never a source of rows, never a target
@@ -151,35 +150,10 @@ def is_mariadb(conn: pymysql.connections.Connection) -> bool:
 
 # --- errors: named, never a value -------------------------------------------------------
 
-# codes whose message names schema objects only (syntax, unknown names, privileges)
-_NAMING = frozenset(
-    {1044, 1045, 1046, 1049, 1050, 1051, 1054, 1064, 1109, 1142, 1143, 1146, 1227, 1305, 1356}
-)
-
 
 def error_text(exc: BaseException, allowed: Iterable[str] = ()) -> str:
-    """``Duplicate entry '…' for key 'email' (MySQL error 1062)``: quoted
-    values are hidden unless they are names the caller knows (its columns)."""
-    args = getattr(exc, "args", ())
-    code = args[0] if args and isinstance(args[0], int) else None
-    message = str(args[1]) if len(args) > 1 else ""
-    message = message.split("\n", 1)[0]
-    if code is None:
-        return type(exc).__name__
-    if code == 1062:  # Duplicate entry 'VALUE' for key 'NAME': the key only
-        key = re.search(r"for key '([^']*)'\s*$", message)
-        shown = f"duplicate entry for key {key.group(1)}" if key else "duplicate entry"
-    elif code in _NAMING:
-        shown = message[:200]
-    else:
-        names = set(allowed)
-
-        def hide(found: re.Match[str]) -> str:
-            return found.group(0) if found.group(1) in names else "'…'"
-
-        shown = re.sub(r"'([^']*)'", hide, message)
-        shown = re.sub(r"'[^'…]*$", "'…", shown)[:200]
-    return f"{shown} (MySQL error {code})"
+    """The error without the values it quotes (core/redaction.from_mysql)."""
+    return redaction.from_mysql(exc, allowed)
 
 
 @contextlib.contextmanager
