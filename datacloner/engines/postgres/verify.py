@@ -50,6 +50,23 @@ def _load_types(conn: psycopg.Connection) -> dict[int, _Type]:
     return {r[0]: _Type(r[1], r[2], r[3], r[4], r[5]) for r in rows}
 
 
+ColumnTypes = dict[tuple[str, str], dict[str, tuple[str, int]]]
+
+
+def _load_columns(conn: psycopg.Connection) -> ColumnTypes:
+    """Every user table's columns (format_type spelling, type oid), by (schema,
+    table): one query for the whole database, not one per column looked up."""
+    columns: ColumnTypes = {}
+    for schema, table, name, spelling, typid in conn.execute(
+        "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
+        "a.atttypid FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'm') AND a.attnum > 0 AND NOT a.attisdropped AND " + _SYSTEM
+    ):
+        columns.setdefault((schema, table), {})[name] = (spelling, int(typid))
+    return columns
+
+
 def _base(types: dict[int, _Type], oid: int) -> _Type | None:
     t = types.get(oid)
     for _ in range(32):  # domains over domains
@@ -109,6 +126,10 @@ class PgSampler:
         self.source = source
         self.conn = source.conn
         self.types = _load_types(self.conn)
+        # the catalog is read once, whole, when first needed: per-column lookups
+        # made verify's catalog round trips grow with the columns
+        self._columns: ColumnTypes | None = None
+        self._roots: dict[tuple[str, str], tuple[str, str]] | None = None
 
     def close(self) -> None:
         self.source.close()
@@ -116,19 +137,24 @@ class PgSampler:
     def root(self, table: Table) -> tuple[str, str]:
         if table.parent is None:
             return table.schema, table.name
-        row = self.conn.execute(
-            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE c.oid = pg_partition_root(%s::regclass)",
-            (sql.Identifier(table.schema, table.name).as_string(self.conn),),
-        ).fetchone()
-        return (row[0], row[1]) if row else (table.schema, table.name)
+        if self._roots is None:
+            # every partition's root in one query, on the first partition asked about
+            self._roots = {
+                (r[0], r[1]): (r[2], r[3])
+                for r in self.conn.execute(
+                    "SELECT n.nspname, c.relname, rn.nspname, r.relname FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "JOIN pg_class r ON r.oid = pg_partition_root(c.oid) "
+                    "JOIN pg_namespace rn ON rn.oid = r.relnamespace WHERE c.relispartition"
+                )
+            }
+        return self._roots.get((table.schema, table.name), (table.schema, table.name))
 
     def _type_of(self, table: Table, column: Column) -> int:
-        row = self.conn.execute(
-            "SELECT atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
-            (sql.Identifier(table.schema, table.name).as_string(self.conn), column.name),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        if self._columns is None:
+            self._columns = _load_columns(self.conn)
+        found = self._columns.get((table.schema, table.name), {}).get(column.name)
+        return found[1] if found else 0
 
     def sample(
         self,
@@ -273,6 +299,7 @@ class PgTargetReader:
         self.conn.execute("SET default_transaction_read_only = on")
         self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         self._types: dict[int, _Type] | None = None  # loaded once, for rows()
+        self._columns: ColumnTypes | None = None  # likewise
 
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
@@ -342,17 +369,9 @@ class PgTargetReader:
         """The target rows with these primary keys (JSON text, as sample_rows gives
         them), found through the key's index."""
         rel = sql.Identifier(schema, table)
-        found = (
-            self.conn.execute(
-                "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid "
-                "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 "
-                "AND NOT a.attisdropped",
-                (rel.as_string(self.conn),),
-            ).fetchall()
-            if self._exists(schema, table)
-            else []
-        )
-        types = {name: (spelling, oid) for name, spelling, oid in found}
+        if self._columns is None:
+            self._columns = _load_columns(self.conn)
+        types = self._columns.get((schema, table), {})
         if column not in types or any(k not in types for k in key):
             return None
         if self._types is None:
@@ -385,14 +404,6 @@ class PgTargetReader:
             return None
         self.conn.execute("RELEASE SAVEPOINT dc_rows")
         return {r[0]: list(r[1] or []) for r in rows}
-
-    def _exists(self, schema: str, table: str) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = %s",
-            (schema, table),
-        ).fetchone()
-        return row is not None
 
 
 def open_source(url: str) -> contextlib.closing[PgSampler]:
