@@ -5,6 +5,7 @@ the target's tables. Nothing here logs or raises with a value."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 
@@ -23,6 +24,7 @@ from datacloner.engines.mysql.connection import (
     text,
 )
 from datacloner.engines.mysql.source import OWN_PREFIX, MySource
+from datacloner.engines.mysql.swap import MANIFEST
 from datacloner.masking.columns import INT, JSON, OTHER, TEXT, column_type
 
 _SAMPLED = (TEXT, OTHER, INT, JSON, "uuid", "inet")
@@ -134,11 +136,12 @@ class MyTargetReader:
             if text(table) in columns and _TEXT_TYPES.match(text(ctype)):
                 columns[text(table)].append(text(name))
         found = []
+        named = self._source_schema()
         for name in names:
             count = rows(self.conn, f"SELECT count(*) FROM {q(self.schema)}.{q(name)}")[0][0]
             found.append(
                 TargetTable(
-                    schema=self.schema,
+                    schema=named,
                     name=name,
                     kind="table",
                     columns=columns[name],
@@ -146,6 +149,21 @@ class MyTargetReader:
                 )
             )
         return found, []
+
+    def _source_schema(self) -> str:
+        """Tables are named as the source (and the rules) name them: the schema
+        the copy's manifest says it came from, so each masked column of the
+        source is found by its name here too."""
+        try:
+            found = rows(
+                self.conn,
+                f"SELECT manifest FROM {q(self.schema)}.{q(MANIFEST)} ORDER BY id DESC LIMIT 1",
+            )
+            source = json.loads(text(found[0][0])).get("source", {}) if found else {}
+        except (pymysql.err.MySQLError, ValueError):
+            return self.schema
+        database = source.get("database") if isinstance(source, dict) else None
+        return database if isinstance(database, str) and database else self.schema
 
     def blocks(self, table: TargetTable, size: int) -> Iterator[bytes]:
         if not table.columns:
