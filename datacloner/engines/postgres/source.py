@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 OWN_SCHEMAS = ("datacloner",)
 
 _SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema') "
+SEQUENCE_BATCH = 500  # sequences read per statement
 
 
 class PgSource:
@@ -393,13 +394,20 @@ class PgSource:
             "AND d.deptype = 'e') ORDER BY 1, 2",
             (list(OWN_SCHEMAS),),
         ).fetchall()
+        # every sequence's state in one statement per SEQUENCE_BATCH sequences:
+        # a query per sequence was a round trip per serial column
         found = []
-        for schema, name in names:
-            row = self.conn.execute(
-                sql.SQL("SELECT last_value, is_called FROM {}").format(relation(schema, name))
-            ).fetchone()
-            assert row is not None
-            found.append((schema, name, int(row[0]), bool(row[1])))
+        for start in range(0, len(names), SEQUENCE_BATCH):
+            part = names[start : start + SEQUENCE_BATCH]
+            query = sql.SQL(" UNION ALL ").join(
+                sql.SQL("SELECT {}::int, last_value, is_called FROM {}").format(
+                    sql.Literal(i), relation(schema, name)
+                )
+                for i, (schema, name) in enumerate(part)
+            )
+            for i, last_value, is_called in self.conn.execute(query):
+                schema, name = part[i]
+                found.append((schema, name, int(last_value), bool(is_called)))
         return found
 
     def not_valid_constraints(self) -> set[tuple[str, str]]:
