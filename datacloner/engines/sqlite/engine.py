@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -70,6 +70,25 @@ class SqliteSource:
             raise UsageError(
                 f"{self.path} is not a readable SQLite database: {redaction.database_error(exc)}"
             ) from None
+        # a subset's selected rows (engines/sqlite/subset.py): a table's rowids
+        # in batches, or None for every row
+        self.selected: Callable[[QualifiedName], Iterator[list[int]] | None] | None = None
+
+    def raw(self) -> sqlite3.Connection:
+        driver = self.conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return driver
+
+    def foreign_keys(self, catalog: Catalog) -> list[Any]:
+        """Every foreign key between the catalog's tables, for subsetting."""
+        from datacloner.engines.sqlite.subset import foreign_keys
+
+        return foreign_keys(self.raw(), catalog)
+
+    def subset_where_problem(self, table: Table, where: str) -> str | None:
+        from datacloner.engines.sqlite.subset import check_where
+
+        return check_where(self.raw(), table, where)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -126,7 +145,19 @@ class SqliteSource:
         cols = ", ".join(_quote(c.name) for c in plan.columns)
         if unless:  # `unless` rows pass unmasked: evaluated here, as a trailing flag
             cols += f", ({unless})"
-        result = self.conn.exec_driver_sql(f"SELECT {cols} FROM {_quote(plan.table.name)}")
+        table = _quote(plan.table.name)
+        selected = self.selected(plan.table.qualified) if self.selected else None
+        if selected is not None:  # a subset: only the selected rowids, a batch at a time
+            for rowids in selected:
+                result = self.conn.exec_driver_sql(
+                    f"SELECT {cols} FROM {table} WHERE rowid IN "
+                    "(SELECT value FROM json_each(?)) ORDER BY rowid",
+                    (json.dumps(rowids),),
+                )
+                while batch := result.fetchmany(batch_size):
+                    yield [list(row) for row in batch]
+            return
+        result = self.conn.exec_driver_sql(f"SELECT {cols} FROM {table}")
         while batch := result.fetchmany(batch_size):
             yield [list(row) for row in batch]
 
@@ -336,6 +367,25 @@ _SQLITE_VALUES = encode_each(_sqlite_value)
 class SqliteEngine(EngineBase):
     source_class = SqliteSource
     build_class = SqliteTargetBuild
+    subset = True
+
+    @contextlib.contextmanager
+    def subset_store(
+        self, target: SqliteTargetBuild, source: SqliteSource, catalog: Catalog, salt: str
+    ) -> Iterator[Any]:
+        """The selection of a subset (engines/sqlite/subset.py), kept in the new
+        copy through the build's own connection; the copy then reads only it."""
+        from datacloner.engines.sqlite.subset import SqliteSubsetStore
+
+        assert target.conn is not None
+        driver = target.conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        store = SqliteSubsetStore(source.raw(), catalog, driver, salt)
+        source.selected = store.tids
+        try:
+            yield store
+        finally:
+            source.selected = None
 
     def database_of(self, url: str) -> str:
         # the file as an absolute path: two spellings of one file are one database
