@@ -48,6 +48,15 @@ class SourceSession(Protocol):
         """Where the data came from (server, database, snapshot), for the report."""
         ...
 
+    # only on an engine whose ``subset`` flag is set (docs/subset.md):
+    def foreign_keys(self, catalog: Catalog) -> list[Any]:
+        """Every foreign key between catalog tables (``datacloner.subset.graph.ForeignKey``)."""
+        ...
+
+    def subset_where_problem(self, table: Table, where: str) -> str | None:
+        """What is wrong with a subset start's ``where`` on the live table, or None."""
+        ...
+
 
 class TargetBuild(Protocol):
     name: str  # the new copy being built, e.g. ``app_dev__dc_new``
@@ -145,6 +154,15 @@ class Engine(Protocol):
         ...
 
     def open_source(self, url: str) -> AbstractContextManager[SourceSession]: ...
+
+    def subset_store(
+        self, target: Any, source: Any, catalog: Catalog, salt: str
+    ) -> AbstractContextManager[Any]:
+        """Only with ``subset``: a ``datacloner.subset.select.Store`` reading the
+        source's snapshot and keeping the selection in ``target`` (the new copy);
+        while open, the source reads only the selected rows of a subset table.
+        Its ``finish(nulled)`` runs after the rows, before the constraints."""
+        ...
 
     def build_target(
         self, url: str, source: SourceSession, policy: SwapPolicy
