@@ -44,8 +44,15 @@ __all__ = [
 ]
 
 
-def _leaves(catalog: Catalog, root: Table) -> list[Table]:
-    return [t for t in catalog.tables.values() if not t.partitioned and catalog.root_of(t) is root]
+def _members(catalog: Catalog) -> dict[QualifiedName, list[Table]]:
+    """Each root's tables other than itself (its partitions, at any depth), in
+    one pass: asking the whole catalog once per root grew with tables squared."""
+    members: dict[QualifiedName, list[Table]] = {}
+    for t in catalog.tables.values():
+        root = catalog.root_of(t)
+        if root is not t:
+            members.setdefault(root.qualified, []).append(t)
+    return members
 
 
 def _needs_values(column: Column) -> bool:
@@ -93,16 +100,11 @@ def scan_source(
     is_sqlite = catalog.default_schema == "main"
     findings: list[Finding] = []
     skipped: list[str] = []
+    members = _members(catalog)
     for root in sorted(roots(catalog), key=lambda t: t.qualified):
-        leaves = _leaves(catalog, root) if root.partitioned else [root]
-        covers = (
-            root.qualified,
-            *(
-                t.qualified
-                for t in catalog.tables.values()
-                if t is not root and catalog.root_of(t) is root
-            ),
-        )
+        below = members.get(root.qualified, [])
+        leaves = [t for t in below if not t.partitioned] if root.partitioned else [root]
+        covers = (root.qualified, *(t.qualified for t in below))
         wanted = (
             [c for c in root.copied_columns if _needs_values(c)]
             if sample > 0 and not framework_of(root.name)  # kept whatever they hold
@@ -111,13 +113,11 @@ def scan_source(
         values, bad = _sample(source, leaves, wanted, sample) if wanted and leaves else ({}, [])
         skipped += [f"{root.display}.{name}" for name in bad]
         findings += classify_table(root, values, covers, is_sqlite)
-    findings.sort(key=lambda f: (not f.personal, f.qualified, _position(catalog, f)))
+    positions = {
+        (t.qualified, c.name): i for t in catalog.tables.values() for i, c in enumerate(t.columns)
+    }
+    findings.sort(key=lambda f: (not f.personal, f.qualified, positions[(f.qualified, f.column)]))
     return ScanResult(findings=findings, catalog=catalog, sample=sample, skipped=skipped)
-
-
-def _position(catalog: Catalog, finding: Finding) -> int:
-    table = catalog.tables[finding.qualified]
-    return next(i for i, c in enumerate(table.columns) if c.name == finding.column)
 
 
 def kept_but_personal(plan: Plan, findings: Iterable[Finding]) -> list[Finding]:
