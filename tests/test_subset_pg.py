@@ -260,3 +260,19 @@ def test_unknown_tables_and_bad_where_are_named_at_their_line(pg, tiny_src, targ
     assert f"{cfg}:8: subset: `where` of public.users is not a valid condition" in result.stderr
     assert "nope" in result.stderr
     assert not pg.exists(target_name)
+
+
+def test_a_where_start_with_a_limit_and_a_like_pattern(pg, tiny_src, target_name, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(TINY_RULES)
+    _refresh(
+        tmp_path,
+        tiny_src,
+        rules,
+        pg.url(target_name),
+        "      public.users: {where: \"email LIKE 'u1%'\", limit: 50}\n",
+    )
+    owners = _rows(
+        pg, target_name, "SELECT DISTINCT u.email FROM orders o JOIN users u ON u.id = o.user_id"
+    )
+    assert len(owners) == 50 and all(e.startswith("u1") for (e,) in owners)

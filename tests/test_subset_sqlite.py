@@ -120,3 +120,14 @@ def test_sqlite_subset_keeps_every_key_and_the_same_rows(tmp_path: Path) -> None
     _make(source, users=4000, first=4001)
     _refresh(tmp_path, source, target, subset)
     assert start <= _ids(target, "SELECT id FROM users")
+
+
+def test_sqlite_a_count_is_exact(tmp_path: Path) -> None:
+    source, target = tmp_path / "source.db", tmp_path / "dev.db"
+    _make(source, users=600)
+    report = _refresh(tmp_path, source, target, "      main.coupons: 7\n")
+    counts = {t["table"]: t["rows"] for t in report["tables"]}
+    assert counts["main.coupons"] == 7
+    conn = sqlite3.connect(target)
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
