@@ -5,9 +5,10 @@
 
 For every copied table with a masked column, the first ``--rows`` rows are
 read as COPY text once (as a refresh reads them), then each stage of the
-refresh's mask step is timed on them in CPU seconds: splitting COPY text
-into fields, and for each masked column decoding its fields, masking them in
-batches, and encoding them back; then joining rows into COPY text. Reading
+refresh's mask step is timed on them in CPU seconds: taking the masked
+fields out of the COPY text, and for each masked column decoding its fields,
+masking them in batches, and encoding them back; then splicing them into the
+COPY text again. Reading
 and writing the rows (psycopg, the server) are not part of it: run_bench.py
 measures the whole.
 """
@@ -48,23 +49,23 @@ def read_copy(source: PgSource, plan: Any, rows: int) -> list[bytes]:
 def table_costs(tp: Any, masker: TableMasker, chunks: list[bytes], batch: int) -> list[Any]:
     """(stage, rows, CPU seconds) for each stage of masking these rows."""
     stages: list[tuple[str, int, float]] = []
+    data = b"".join(chunks)
+    width = len(tp.columns)
     began = time.process_time()
-    splitter = copytext.RowSplitter()
-    rows: list[list[bytes]] = []
-    with batch_gc():  # as a refresh splits
-        for chunk in chunks:
-            rows.extend(splitter.feed(chunk))
-    splitter.finish()
-    n = len(rows)
-    stages.append(("split COPY text", n, time.process_time() - began))
+    block = copytext.Block(data, width)
+    with batch_gc():  # as a refresh reads them
+        block.fetch([i for i, _, _ in masker.values])
+    n = len(block)
+    stages.append(("take masked fields out of COPY text", n, time.process_time() - began))
     # a refresh holds one batch at a time; here all rows live at once, and the
     # collector would walk them over and over: keep them out of its sight
     gc.collect()
     gc.freeze()
+    new: dict[int, list[bytes]] = {}
     for i, column, compiled in masker.values:
         decode, encode = copy_codec(column)
         began = time.process_time()
-        values = decode(rows, i)
+        values = decode(block.fields(i))
         stages.append((f"{column.name}: decode", n, time.process_time() - began))
         began = time.process_time()
         masked: list[Any] = []
@@ -73,11 +74,11 @@ def table_costs(tp: Any, masker: TableMasker, chunks: list[bytes], batch: int) -
         rule = tp.masks[column.name]
         stages.append((f"{column.name}: mask `{rule.kind}`", n, time.process_time() - began))
         began = time.process_time()
-        encode(rows, i, masked)
+        new[i] = encode(masked)
         stages.append((f"{column.name}: encode", n, time.process_time() - began))
     began = time.process_time()
-    copytext.join_rows(rows)
-    stages.append(("join rows", n, time.process_time() - began))
+    block.spliced(new, width)
+    stages.append(("splice masked fields into COPY text", n, time.process_time() - began))
     gc.unfreeze()
     return stages
 

@@ -1,10 +1,12 @@
 """The mask stage: a table's compiled column maskers applied to batches of rows.
 
-Engines hand it rows as mutable lists in their wire format, with a codec
-that decodes and encodes one field of every row of a batch at once; only
-masked fields (and the fields a template reads) are ever decoded. Maskers
-are compiled once per rule and column shape and shared across tables, so the
-same rule gives the same value everywhere.
+Engines hand it a batch either as rows (mutable lists in their wire format,
+``apply``) or a column at a time (``mask_fields``: the engine reads only the
+fields asked for and writes back only the masked ones, every other field
+stays as it was on the wire). A codec decodes and encodes one field of every
+row of a batch at once; only masked fields (and the fields a template reads)
+are ever decoded. Maskers are compiled once per rule and column shape and
+shared across tables, so the same rule gives the same value everywhere.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ EncodeColumn = Callable[[list[list[Any]], int, list[Any]], None]
 """Field ``i`` of every row set to its value, encoded."""
 Codec = Callable[[Column], tuple[DecodeColumn | None, EncodeColumn | None]]
 """A column's converters; None keeps the field as it is."""
+ConvertFields = Callable[[list[Any]], list[Any]]
+"""A column's fields, one per row, converted (decoded or encoded)."""
+FieldCodec = Callable[[Column], tuple[ConvertFields, ConvertFields]]
+"""A column's converters for ``mask_fields``."""
+FieldsOf = Callable[[int], list[Any]]
+"""Field ``i`` of every row of a batch, as on the wire."""
 
 
 def decode_each(decode: Convert) -> DecodeColumn:
@@ -51,6 +59,8 @@ _SHOWN_KEY_TYPES = frozenset({"smallint", "integer", "bigint", "uuid"})
 
 _keep_decoded = decode_each(lambda value: value)
 _keep_encoded = encode_each(lambda value: value)
+# an `unless` flag that keeps its row unmasked: COPY text or a Python value
+_FLAG_SET = (b"t", "t", True, 1)
 
 
 class MaskerCache:
@@ -101,6 +111,7 @@ class TableMasker:
         self.key = key if shown else []
         self.seen = 0  # rows this masker was handed before the current batch
         self._positions: Sequence[int] = range(0)
+        self._key_fields: Callable[[int], list[Any]] = lambda n: []
         self.values: list[tuple[int, Column, Masker]] = []
         self.rows: list[tuple[int, Column, RowMasker]] = []
         for i, column in enumerate(plan.columns):
@@ -121,54 +132,107 @@ class TableMasker:
     def active(self) -> bool:
         return bool(self.values or self.rows)
 
+    @property
+    def reads(self) -> list[int]:
+        """The fields ``mask_fields`` reads: the masked ones, those templates
+        read, and the `unless` flag (field ``len(columns)``)."""
+        wanted = [i for i, _, _ in self.values + self.rows]
+        wanted += [j for fields in self.template_fields.values() for _, j in fields]
+        if self.unless:
+            wanted.append(len(self.columns))
+        return sorted(set(wanted))
+
     def apply(self, rows: list[list[Any]], codec: Codec | None = None) -> None:
-        """Mask in place, one column at a time so each masker sees a whole
-        batch; templates last, since they read the other masked columns."""
+        """Mask in place, rows as lists (the `unless` flag, when there is one,
+        is each row's last item and is removed)."""
         chosen = rows
         # where each chosen row is in the table as read, for messages
         self._positions = range(self.seen, self.seen + len(rows))
         self.seen += len(rows)
         if self.unless:
-            # the trailing flag: b"t" (COPY text) or a true value (Python)
-            picked = [n for n, r in enumerate(rows) if r[-1] not in (b"t", "t", True, 1)]
+            picked = [n for n, r in enumerate(rows) if r[-1] not in _FLAG_SET]
             chosen = [rows[n] for n in picked]
             self._positions = [self._positions[n] for n in picked]
             for row in rows:
                 del row[-1]
         if not chosen:
             return
+        self._key_fields = lambda n: [chosen[n][i] for i in self.key]
+
+        def read(i: int) -> list[Any]:
+            decode = (codec(self.columns[i])[0] if codec else None) or _keep_decoded
+            return decode(chosen, i)
+
+        for i, values in self._mask(len(chosen), read).items():
+            encode = (codec(self.columns[i])[1] if codec else None) or _keep_encoded
+            encode(chosen, i, values)
+
+    def mask_fields(self, count: int, fields: FieldsOf, codec: FieldCodec) -> dict[int, list[Any]]:
+        """Mask a batch of ``count`` rows read a column at a time (the engine
+        had better read ``reads`` at once): each masked column's new fields,
+        one per row, None where `unless` keeps the row."""
+        positions: Sequence[int] = range(self.seen, self.seen + count)
+        self.seen += count
+        picked: list[int] | None = None
+        if self.unless:
+            flags = fields(len(self.columns))
+            picked = [n for n, flag in enumerate(flags) if flag not in _FLAG_SET]
+            positions = [positions[n] for n in picked]
+            if not picked:
+                return {}
+        self._positions = positions
+
+        def raw(i: int) -> list[Any]:
+            column = fields(i)
+            return column if picked is None else [column[n] for n in picked]
+
+        self._key_fields = lambda n: [raw(i)[n] for i in self.key]
+        masked = self._mask(len(positions), lambda i: codec(self.columns[i])[0](raw(i)))
+        out: dict[int, list[Any]] = {}
+        for i, values in masked.items():
+            encoded = codec(self.columns[i])[1](values)
+            if picked is not None:
+                whole: list[Any] = [None] * count
+                for n, field in zip(picked, encoded, strict=True):
+                    whole[n] = field
+                encoded = whole
+            out[i] = encoded
+        return out
+
+    def _mask(self, count: int, read: Callable[[int], list[Any]]) -> dict[int, list[Any]]:
+        """The masked values of each masked column, one per chosen row;
+        ``read(i)``: column ``i``'s decoded values. One column at a time so
+        each masker sees a whole batch; templates last, since they read the
+        other masked columns."""
         decoded: dict[int, list[Any]] = {}
 
         def column_values(i: int) -> list[Any]:
             if i not in decoded:
-                decode = (codec(self.columns[i])[0] if codec else None) or _keep_decoded
-                decoded[i] = decode(chosen, i)
+                decoded[i] = read(i)
             return decoded[i]
 
         originals = {i: column_values(i) for i, _, _ in self.rows}
         for i, column, masker in self.values:
-            decoded[i] = self._run(column, masker, column_values(i), chosen)
+            decoded[i] = self._run(column, masker, column_values(i), count)
         for i, column, masker in self.rows:
             records = [
                 {name: column_values(j)[n] for name, j in self.template_fields[i]}
-                for n in range(len(chosen))
+                for n in range(count)
             ]
             for record, original in zip(records, originals[i], strict=True):
                 record[column.name] = original  # its own original: NULL stays NULL
-            decoded[i] = self._run(column, masker, records, chosen)
-        for i, _, _ in self.values + self.rows:
-            encode = (codec(self.columns[i])[1] if codec else None) or _keep_encoded
-            encode(chosen, i, decoded[i])
+            decoded[i] = self._run(column, masker, records, count)
+        return {i: decoded[i] for i, _, _ in self.values + self.rows}
 
     def _run(
-        self, column: Column, masker: Masker | RowMasker, values: Any, rows: list[list[Any]]
+        self, column: Column, masker: Masker | RowMasker, values: Any, count: int
     ) -> list[Any]:
         try:
             return masker(values)
         except BadValue as exc:
+            row = self._key_of(count, exc.index)
             raise Refused(
-                f"cannot mask {self.table}.{column.name} in the row {self._key_of(rows, exc.index)}"
-                f": {exc.reason}",
+                f"cannot mask {self.table}.{column.name} in the row {row}: {exc.reason}",
                 hint="fix that row in the source, or the column's rule",
             ) from None
         except DataclonerError:
@@ -180,16 +244,15 @@ class TableMasker:
                 hint="check the rule for this column (provider, args, locale)",
             ) from None
 
-    def _key_of(self, rows: list[list[Any]], index: int) -> str:
+    def _key_of(self, count: int, index: int) -> str:
         """The row's key if it is a number or UUID that nothing masks, else its
         position in the table as read (never a value that may be personal)."""
-        if not 0 <= index < len(rows):
+        if not 0 <= index < count:
             return "of this batch"
         if not self.key:
             return f"number {self._positions[index] + 1} read"
         parts = []
-        for i in self.key:
-            value = rows[index][i]
+        for value in self._key_fields(index):
             parts.append(value.decode() if isinstance(value, bytes) else str(value))
         names = ", ".join(self.columns[i].name for i in self.key)
         return f"with ({names}) = ({', '.join(parts)})"

@@ -74,46 +74,155 @@ def encode(value: Any) -> bytes:
     return text.encode("utf-8")
 
 
-def decode_column(rows: list[list[Any]], i: int) -> list[Any]:
-    """``decode`` of field ``i`` of every row."""
+def decode_fields(fields: list[bytes]) -> list[Any]:
+    """``decode`` of each field."""
     if _copynative is not None:
-        return _copynative.decode_column(rows, i, decode)
-    return [decode(row[i]) for row in rows]
+        return _copynative.decode_fields(fields, decode)
+    return [decode(field) for field in fields]
 
 
-def encode_column(rows: list[list[Any]], i: int, values: list[Any]) -> None:
-    """Field ``i`` of every row set to ``encode`` of its value."""
+def encode_values(values: list[Any]) -> list[bytes]:
+    """``encode`` of each value."""
     if _copynative is not None:
-        _copynative.encode_column(rows, i, values, encode)
-        return
-    for row, value in zip(rows, values, strict=True):
-        row[i] = encode(value)
+        return _copynative.encode_values(values, encode)
+    return [encode(value) for value in values]
 
 
-class RowSplitter:
-    """Feeds raw COPY chunks, yields complete rows as lists of raw fields."""
+# --- blocks of whole rows ------------------------------------------------------------
+# A block of COPY text stays one bytes object: only the fields a masker reads
+# become objects, and the block is written again with the masked fields
+# replaced, every other field copied byte for byte.
 
-    def __init__(self) -> None:
-        self._rest = b""
+ENDED_MID_ROW = "COPY data ended in the middle of a row"
 
-    def feed(self, chunk: bytes) -> list[list[bytes]]:
-        data = self._rest + chunk
+
+def _columns_of(width: int, columns: list[int]) -> None:
+    if width < 1:
+        raise ValueError("a row has at least one field")
+    if len(set(columns)) != len(columns) or any(not 0 <= c < width for c in columns):
+        raise ValueError("columns must be distinct fields of the row")
+
+
+def _split(data: bytes, width: int) -> list[list[bytes]]:
+    """Python twin of the C scan: whole rows of ``width`` fields each."""
+    if data and not data.endswith(b"\n"):
+        raise ValueError(ENDED_MID_ROW)
+    rows = [line.split(b"\t") for line in data.split(b"\n")[:-1]]
+    for n, row in enumerate(rows):
+        if len(row) != width:
+            raise ValueError(f"COPY row {n + 1} does not have {width} fields")
+    return rows
+
+
+def _check_splice(
+    data: bytes, width: int, columns: list[int], values: list[list[bytes | None]], keep: int
+) -> int | None:
+    """The C splice's checks, in its order; the number of rows the values are for."""
+    _columns_of(width, columns)
+    if data and not data.endswith(b"\n"):
+        raise ValueError(ENDED_MID_ROW)
+    if not 1 <= keep <= width:
+        raise ValueError("keep is between 1 and width")
+    if len(values) != len(columns):
+        raise ValueError("one list of values per column")
+    count = None
+    for new in values:
+        if not isinstance(new, list) or (count is not None and len(new) != count):
+            raise ValueError("one value per row in each column")
+        count = len(new)
+        if any(v is not None and not isinstance(v, bytes) for v in new):
+            raise TypeError("a new field must be bytes")
+    return count
+
+
+def _splice_rows(
+    rows: list[list[bytes]],
+    count: int | None,
+    columns: list[int],
+    values: list[list[bytes | None]],
+    keep: int,
+) -> bytes:
+    if count is not None and len(rows) != count:
+        raise ValueError("one value per row in each column")
+    out = [row[:keep] for row in rows]
+    for c, new in zip(columns, values, strict=True):
+        if c < keep:
+            for row, value in zip(out, new, strict=True):
+                if value is not None:
+                    row[c] = value
+    return b"".join(b"\t".join(row) + b"\n" for row in out)
+
+
+def pick(data: bytes, width: int, columns: list[int]) -> list[list[bytes]]:
+    """Field ``c`` of every row, for each ``c`` in ``columns``; ``data`` is
+    whole rows of ``width`` fields each."""
+    if _copynative is not None:
+        return _copynative.pick(data, width, columns)
+    _columns_of(width, columns)
+    rows = _split(data, width)
+    return [[row[c] for row in rows] for c in columns]
+
+
+def splice(
+    data: bytes,
+    width: int,
+    columns: list[int],
+    values: list[list[bytes | None]],
+    keep: int,
+) -> bytes:
+    """``data`` (whole rows of ``width`` fields) with field ``columns[k]`` of
+    row ``r`` replaced by ``values[k][r]`` (None keeps it), and only the first
+    ``keep`` fields of each row."""
+    if _copynative is not None:
+        return _copynative.splice(data, width, columns, values, keep)
+    count = _check_splice(data, width, columns, values, keep)
+    return _splice_rows(_split(data, width), count, columns, values, keep)
+
+
+class Block:
+    """Whole rows of COPY text, ``width`` fields each, read a column at a time."""
+
+    def __init__(self, data: bytes, width: int) -> None:
+        self.data = data
+        self.width = width
+        self.rows = data.count(b"\n")
+        self._fields: dict[int, list[bytes]] = {}
+        self._split: list[list[bytes]] | None = None  # the pure-Python path splits once
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def fetch(self, columns: list[int]) -> None:
+        """Read these columns' fields in one pass."""
+        wanted = [c for c in dict.fromkeys(columns) if c not in self._fields]
+        if not wanted:
+            return
         if _copynative is not None:
-            rows, self._rest = _copynative.split_rows(data)
-            return rows
-        lines = data.split(b"\n")
-        self._rest = lines.pop()
-        return [line.split(b"\t") for line in lines]
+            picked = _copynative.pick(self.data, self.width, wanted)
+        else:
+            _columns_of(self.width, wanted)
+            rows = self._rows()
+            picked = [[row[c] for row in rows] for c in wanted]
+        self._fields.update(zip(wanted, picked, strict=True))
 
-    def finish(self) -> None:
-        if self._rest:
-            raise ValueError("COPY data ended in the middle of a row")
+    def fields(self, column: int) -> list[bytes]:
+        """Field ``column`` of every row."""
+        self.fetch([column])
+        return self._fields[column]
 
+    def spliced(self, new: dict[int, list[bytes | None]], keep: int) -> bytes:
+        """The rows again, with ``new[c][r]`` as field ``c`` of row ``r`` (None
+        keeps it), and only the first ``keep`` fields of each row."""
+        columns, values = list(new), list(new.values())
+        if _copynative is not None:
+            return _copynative.splice(self.data, self.width, columns, values, keep)
+        count = _check_splice(self.data, self.width, columns, values, keep)
+        return _splice_rows(self._rows(), count, columns, values, keep)
 
-def join_rows(rows: list[list[bytes]]) -> bytes:
-    if _copynative is not None:
-        return _copynative.join_rows(rows)
-    return b"".join(b"\t".join(row) + b"\n" for row in rows)
+    def _rows(self) -> list[list[bytes]]:
+        if self._split is None:
+            self._split = _split(self.data, self.width)
+        return self._split
 
 
 # --- arrays ----------------------------------------------------------------------

@@ -4,7 +4,7 @@ blocks, the per-column text codec, and how a failed load or read is worded."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +17,7 @@ from datacloner.core.errors import Refused
 from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance
 from datacloner.engines.postgres import copytext
-from datacloner.masking.table_masker import (
-    DecodeColumn,
-    EncodeColumn,
-    TableMasker,
-    decode_each,
-    encode_each,
-)
+from datacloner.masking.table_masker import ConvertFields, TableMasker
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +116,56 @@ def copy_blocks(copy: psycopg.Copy, size: int = BLOCK) -> Iterator[bytes]:
         yield bytes(buffer)
 
 
-def mask_batch(batch: list[list[bytes]], masker: TableMasker) -> bytes:
-    masker.apply(batch, copy_codec)
-    return copytext.join_rows(batch)
+def masked_blocks(
+    chunks: Iterable[bytes], masker: TableMasker, batch_size: int, advance: Advance
+) -> Iterator[bytes]:
+    """COPY text (``chunks`` cut anywhere) masked in batches of ``batch_size``
+    rows: each batch stays one bytes object, only the fields the masker reads
+    are taken out of it, and it is written again with the masked fields
+    replaced (kept fields copied byte for byte, by C when it is built)."""
+    pending: list[bytes] = []  # the rows of the next batch so far, as chunks
+    rows = 0
+    for chunk in chunks:
+        lines = chunk.count(b"\n")
+        while rows + lines >= batch_size:
+            cut = -1
+            for _ in range(batch_size - rows):  # a few thousand finds at most: cheap
+                cut = chunk.find(b"\n", cut + 1)
+            pending.append(chunk[: cut + 1])
+            yield mask_block(b"".join(pending), masker)
+            advance(batch_size)
+            chunk = chunk[cut + 1 :]
+            lines -= batch_size - rows
+            pending, rows = [], 0
+        if chunk:
+            pending.append(chunk)
+            rows += lines
+    data = b"".join(pending)
+    if data and not data.endswith(b"\n"):
+        raise ValueError(copytext.ENDED_MID_ROW)
+    if data:
+        yield mask_block(data, masker)
+        advance(rows)
 
 
-def copy_codec(column: Column) -> tuple[DecodeColumn, EncodeColumn]:
+def mask_block(data: bytes, masker: TableMasker) -> bytes:
+    """Whole rows of COPY text (each with the `unless` flag last, when the
+    table has one), masked; the flag is dropped."""
+    keep = len(masker.columns)
+    block = copytext.Block(data, keep + (1 if masker.unless else 0))
+    block.fetch(masker.reads)  # one pass over the block for every field read
+    new = masker.mask_fields(len(block), block.fields, copy_codec)
+    return block.spliced(new, keep)
+
+
+def _each(convert: Any) -> ConvertFields:
+    return lambda items: [convert(item) for item in items]
+
+
+def copy_codec(column: Column) -> tuple[ConvertFields, ConvertFields]:
     """COPY text <-> Python for one masked column, a batch's fields at once."""
     if column.is_array:
-        return decode_each(copytext.decode_array), encode_each(copytext.encode_array)
+        return _each(copytext.decode_array), _each(copytext.encode_array)
     if column.type == "bytea":
-        return decode_each(copytext.decode_bytea), copytext.encode_column
-    return copytext.decode_column, copytext.encode_column
+        return _each(copytext.decode_bytea), copytext.encode_values
+    return copytext.decode_fields, copytext.encode_values

@@ -22,14 +22,14 @@ from datacloner.core.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.core.errors import UsageError
 from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance, Section
-from datacloner.engines.postgres import conninfo, copytext
+from datacloner.engines.postgres import conninfo
 from datacloner.engines.postgres.connection import cluster_id, conn_params, connect
 from datacloner.engines.postgres.rows import (
     BLOCK,
     KeyRange,
     column_list,
     copy_blocks,
-    mask_batch,
+    masked_blocks,
     read_failed,
     relation,
 )
@@ -346,26 +346,15 @@ class PgSource:
         key_range: KeyRange | None = None,
     ) -> Iterator[bytes]:
         """The table's rows (or one key range of them) as COPY text, masked:
-        raw chunks when nothing is masked, else batches split from COPY text
-        with only masked fields decoded."""
+        raw chunks when nothing is masked, else batches of COPY text with
+        only the masked fields taken out and put back."""
         with self.copy_out(plan, masker.unless, key_range) as chunks, batch_gc():
             if not masker.active:
                 for chunk in chunks:
                     yield chunk
                     advance(chunk.count(b"\n"))
                 return
-            splitter = copytext.RowSplitter()
-            pending: list[list[bytes]] = []
-            for chunk in chunks:
-                pending.extend(splitter.feed(chunk))
-                while len(pending) >= batch_size:
-                    batch, pending = pending[:batch_size], pending[batch_size:]
-                    yield mask_batch(batch, masker)
-                    advance(len(batch))
-            splitter.finish()
-            if pending:
-                yield mask_batch(pending, masker)
-                advance(len(pending))
+            yield from masked_blocks(chunks, masker, batch_size, advance)
 
     def sample(self, table: Table, columns: list[Column], limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` rows of ``columns``, spread over the table, as Python
