@@ -96,7 +96,15 @@ def test_native_and_python_paths_agree_on_pools(monkeypatch: pytest.MonkeyPatch)
         pytest.skip("native extension not built")
     values: list[Any] = INPUTS + ["", "\ud800lone", "x" * 300, None, 42, ["a", None]]
     columns = [None, Column("c", "character varying(12)", max_length=12)]
-    for rule in POOLED + [{"provider": "user_agent", "unique": True}]:
+    drawn_with_args = [
+        {"provider": "email", "args": {"domain": "Corp.Example"}, "unique": True},
+        {"provider": "numerify", "args": {"text": "%##-!@"}},
+        {"provider": "bothify", "args": {"text": "??-###", "letters": "ABC"}},
+        {"provider": "lexify"},
+        {"provider": "ipv4_public"},
+        {"provider": "ssn"},
+    ]
+    for rule in POOLED + drawn_with_args + [{"provider": "user_agent", "unique": True}]:
         for column in columns:
             if rule.get("unique") and column is not None:
                 continue  # a 16-character token does not fit 12
@@ -144,6 +152,9 @@ def test_args_and_locale_are_honoured_on_pools() -> None:
     digits = compile_mask(spec("numerify", args={"text": "%###"}), SECRET)(inputs)
     assert all(re.fullmatch(r"[1-9]\d{3}", v) for v in digits)
     assert len(set(digits)) > 2000  # compiled: every one of the 9,000 outputs reachable
+    emails = compile_mask(spec("email", args={"domain": "Corp.Example"}), SECRET)(inputs)
+    assert all(re.fullmatch(r"[a-z0-9._]+@corp\.example", v) for v in emails)
+    assert len(set(emails)) > 2900  # drawn, not pooled: names x formats x digits
 
 
 def test_pool_outputs_are_bounded_and_lists_are_not_shared() -> None:

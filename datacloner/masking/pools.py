@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import inspect
 import re
 import string
 import threading
@@ -371,7 +372,7 @@ RECIPES: dict[tuple[type, str], Recipe] = {
 def _template_draw(generator: Generator, name: str, args: Mapping[str, Any]) -> Draw | None:
     """``numerify``, ``bothify`` and ``lexify`` on a fixed ``text``: a :class:`Digits`
     (exact, every output reachable), when the locale keeps Faker's own method."""
-    if name not in ("numerify", "bothify", "lexify"):
+    if name not in _TEMPLATES:
         return None
     text = args.get("text")
     letters = args.get("letters", string.ascii_letters)
@@ -548,8 +549,33 @@ def fast_provider(locale: str, name: str, args: Mapping[str, Any] | None = None)
     outputs). Built once per process; thread-safe."""
     with _LOCK:  # building mutates the locale's generator
         if args:
-            return _template_draw(_builder(locale).generator, name, args)
-        return _provider(locale, name)
+            return _args_draw(locale, name, args)
+        draw = _provider(locale, name)
+        if draw is None and name in _TEMPLATES:  # their default text
+            default = inspect.signature(getattr(BaseProvider, name)).parameters["text"].default
+            draw = _template_draw(_builder(locale).generator, name, {"text": default})
+        return draw
+
+
+_TEMPLATES = ("numerify", "bothify", "lexify")
+
+
+def _args_draw(locale: str, name: str, args: Mapping[str, Any]) -> Draw | None:
+    """A compiled draw for a provider called with ``args``: the templates, and
+    ``email`` with a ``domain`` (Faker: ``user_name() + "@" + domain``, lowercased)."""
+    generator = _builder(locale).generator
+    if name in _TEMPLATES:
+        return _template_draw(generator, name, args)
+    if name != "email" or set(args) - {"safe", "domain"}:
+        return None
+    inst = getattr(generator.email, "__self__", None)
+    if getattr(type(inst), "email", None) is not internet.Provider.email:
+        return None
+    domain = args.get("domain")
+    if not domain:
+        return _provider(locale, "email") if args.get("safe", True) else None
+    user = _user_name(_builder(locale), inst) if isinstance(domain, str) else None
+    return None if user is None else Seq([user, "@", domain]).mapped(str.lower)
 
 
 def to_native(draw: Any) -> tuple[Any, ...] | None:
