@@ -27,8 +27,10 @@ from datacloner.runtime import refresh as runtime
 SECRET = "mysql-test-secret-0123456789"
 
 
-def _refresh(config: Path) -> runtime.Report:
-    return runtime.refresh(load_config(config), "dev", QuietProgress(), confirm=lambda t: None)
+def _refresh(config: Path, jobs: int = 1) -> runtime.Report:
+    return runtime.refresh(
+        load_config(config), "dev", QuietProgress(), confirm=lambda t: None, jobs=jobs
+    )
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +96,8 @@ def test_sakila_refreshed_with_views_triggers_routines(
         {"dev": mariadb.url(target)},
         secret=SECRET,
     )
-    report = _refresh(config)
+    report = _refresh(config, jobs=2)  # two readers on one snapshot (FLUSH TABLES WITH READ LOCK)
+    assert not [w for w in report.warnings if "--jobs" in w]
     assert mariadb.query(checksum, sakila) == before  # the source is only read
 
     # every table, every row
@@ -260,8 +263,11 @@ def test_read_only_source_user_and_orphans_refused(
             "  child:\n    keep: [id, parent_id]\n"
         )
         config = write_config(tmp_path, source, "rules.yml", {"dev": mariadb.url(target)})
-        _refresh(config)
+        report = _refresh(config, jobs=2)
+        # no RELOAD privilege: one reader, and the report says so
+        assert any("--jobs 2: FLUSH TABLES WITH READ LOCK" in w for w in report.warnings)
         assert _one(mariadb, "SELECT count(*) FROM both_", target) == "2"
+        assert _one(mariadb, "SELECT count(*) FROM child", target) == "3"
         before = mariadb.query("SELECT * FROM child ORDER BY id", target)
 
         (tmp_path / "rules.yml").write_text(

@@ -8,21 +8,18 @@ swapped in by ``swap.MyGenerations``."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
-import os
-import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pymysql
-from pymysql.converters import escape_string
 
 from datacloner.core.catalog import QualifiedName
 from datacloner.core.errors import Refused, UsageError
 from datacloner.core.plan import TablePlan
-from datacloner.engines.base import Advance, OneTableAtATime, Section, SwapPolicy
+from datacloner.engines.base import Advance, Section, SwapPolicy
 from datacloner.engines.mysql.connection import (
     connect,
     error_text,
@@ -34,52 +31,20 @@ from datacloner.engines.mysql.connection import (
     scalar,
     text,
 )
+from datacloner.engines.mysql.load import Loader
+from datacloner.engines.mysql.parallel import copy_parallel, snapshot_sessions
 from datacloner.engines.mysql.source import (
     MySource,
     count_orphans,
     foreign_keys,
 )
 from datacloner.engines.mysql.swap import MANIFEST, MyGenerations
-from datacloner.masking.table_masker import TableMasker, encode_each
-
-STATEMENT_BYTES = 4 << 20  # one INSERT stays well under max_allowed_packet (16 MiB default)
-# types LOAD DATA would read as text rather than as the bytes we hand it
-_NOT_LOADABLE = re.compile(
-    r"^(bit|geometry|point|linestring|polygon|multi\w+|geometrycollection)\b", re.I
-)
-_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n"})
+from datacloner.masking.table_masker import TableMasker
 
 
-def _field(value: Any) -> bytes:
-    """One field of LOAD DATA's default format: tab-separated, \\N for NULL."""
-    if value is None:
-        return b"\\N"
-    if isinstance(value, bytes):
-        return value.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
-    if not isinstance(value, str):
-        value = str(_my_value(value))
-    return value.translate(_TEXT_ESCAPES).encode()
+class MyTargetBuild:
+    parallel_copy = True  # copy_tables: --jobs readers on one snapshot (parallel.py)
 
-
-def _my_value(value: Any) -> Any:
-    """A masked value as MySQL reads it from text."""
-    if value is None or isinstance(value, str | bytes):
-        return value
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None).isoformat(sep=" ")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
-
-
-_MY_VALUES = encode_each(_my_value)
-
-
-class MyTargetBuild(OneTableAtATime):
     def __init__(self, url: str, source: MySource, policy: SwapPolicy) -> None:
         self.source = source
         self.policy = policy
@@ -94,6 +59,8 @@ class MyTargetBuild(OneTableAtATime):
         self.target = self.params.database
         self.name = self.generations.new
         self.conn: pymysql.connections.Connection | None = None
+        self.loader: Loader | None = None
+        self.folder = ""
         self._created = False
         self._swapped = False
         self.warnings: list[str] = []
@@ -114,17 +81,9 @@ class MyTargetBuild(OneTableAtATime):
         ):
             g.create(self.name, self.source.charset())
         self._created = True
-        self.conn = connect(self.params, "target")
-        mode = ",".join(
-            sorted({m for m in self.source.sql_mode.split(",") if m} | {"NO_AUTO_VALUE_ON_ZERO"})
-        )
-        run(self.conn, "SET SESSION sql_mode = %s", (mode,))
-        self.no_backslash = "NO_BACKSLASH_ESCAPES" in mode
-        run(self.conn, "SET SESSION foreign_key_checks = 0, unique_checks = 0")
-        run(self.conn, f"USE {q(self.name)}")
-        # LOAD DATA LOCAL INFILE where the server allows it: no SQL to parse per row
-        self.local_infile = text(scalar(self.conn, "SELECT @@GLOBAL.local_infile")) in ("1", "ON")
         self.folder = tempfile.mkdtemp(prefix="datacloner-my-")  # 0700: batches of rows
+        self.loader = Loader(self.params, self.name, self.source.sql_mode, self.folder)
+        self.conn = self.loader.conn
 
     def discard(self) -> None:
         if self.conn is not None:
@@ -139,11 +98,8 @@ class MyTargetBuild(OneTableAtATime):
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.conn.close()
-        folder = getattr(self, "folder", None)
-        if folder:
-            for name in os.listdir(folder):
-                os.unlink(os.path.join(folder, name))
-            os.rmdir(folder)
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
         with contextlib.suppress(Exception):
             self.admin.close()
 
@@ -182,92 +138,38 @@ class MyTargetBuild(OneTableAtATime):
         assert self.conn is not None
         return text(scalar(self.conn, "SELECT CURRENT_USER()"))
 
-    def _escape(self, value: str) -> str:
-        if self.no_backslash:
-            return "'" + value.replace("'", "''") + "'"
-        return "'" + escape_string(value) + "'"
-
     def copy_table(
         self, plan: TablePlan, masker: TableMasker, batch_size: int, advance: Advance
     ) -> int:
-        assert self.conn is not None
-        head = (
-            f"INSERT INTO {q(self.name)}.{q(plan.table.name)} ("
-            + ", ".join(q(c.name) for c in plan.columns)
-            + ") VALUES "
-        )
-        escape = self._escape
-        loaded = 0
-        load = self.local_infile and not any(_NOT_LOADABLE.match(c.type) for c in plan.columns)
-        try:
-            run(self.conn, "START TRANSACTION")
-            for batch in self.source.rows(plan, batch_size, masker.unless):
-                if masker.active:
-                    masker.apply(batch, lambda _column: (None, _MY_VALUES))
-                if load:
-                    self._load_data(plan, batch)
-                    loaded += len(batch)
-                    advance(len(batch))
-                    continue
-                parts: list[str] = []
-                size = 0
-                for row in batch:
-                    values = []
-                    for v in row:
-                        if v is None:
-                            values.append("NULL")
-                        elif isinstance(v, str):
-                            values.append(escape(v))
-                        elif isinstance(v, bytes):
-                            values.append("X'" + v.hex() + "'" if v else "''")
-                        else:
-                            values.append(escape(str(_my_value(v))))
-                    part = "(" + ",".join(values) + ")"
-                    parts.append(part)
-                    size += len(part)
-                    if size >= STATEMENT_BYTES:
-                        run(self.conn, head + ",".join(parts))
-                        parts, size = [], 0
-                if parts:
-                    run(self.conn, head + ",".join(parts))
-                loaded += len(batch)
-                advance(len(batch))
-            run(self.conn, "COMMIT")
-        except pymysql.err.MySQLError as exc:
-            columns = [c.name for c in plan.columns]
-            raise Refused(
-                f"loading {plan.name} into the new copy failed after {loaded} rows: "
-                f"{error_text(exc, columns)}",
-                hint="the target was not changed; a masked value may not fit a "
-                "constraint: adjust that column's rule",
-            ) from None
-        return loaded
+        assert self.loader is not None
+        return self.loader.copy_from(self.source, plan, masker, batch_size, advance)
 
-    def _load_data(self, plan: TablePlan, batch: list[list[Any]]) -> None:
-        """One batch through LOAD DATA LOCAL INFILE. LOCAL turns errors into
-        warnings (a truncated value, a duplicate key skipped): any warning
-        fails the load."""
-        assert self.conn is not None
-        path = os.path.join(self.folder, "batch.tsv")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(b"".join(b"\t".join(map(_field, row)) + b"\n" for row in batch))
-        columns = ", ".join(q(c.name) for c in plan.columns)
-        with self.conn.cursor() as cur:
-            cur.execute(
-                f"LOAD DATA LOCAL INFILE '{escape_string(path)}' INTO TABLE "
-                f"{q(self.name)}.{q(plan.table.name)} CHARACTER SET utf8mb4 ({columns})"
+    def copy_tables(
+        self,
+        tables: list[TablePlan],
+        secret: bytes,
+        batch_size: int,
+        advance: Advance,
+        jobs: int,
+        split_rows: int | None = None,
+    ) -> dict[QualifiedName, int]:
+        """``--jobs``: readers on one snapshot (parallel.py), else one reader."""
+        copied = [tp for tp in tables if not tp.skip]
+        readers, why = snapshot_sessions(self.source, min(jobs, max(len(copied), 1)))
+        if not readers:
+            self.warnings.append(f"--jobs {jobs}: {why}; the rows were read by one session")
+
+        def writer() -> Loader:
+            return Loader(self.params, self.name, self.source.sql_mode, self.folder)
+
+        try:
+            loaded = copy_parallel(
+                copied, readers or [self.source], writer, secret, batch_size, advance
             )
-            warnings = rows(self.conn, "SHOW WARNINGS LIMIT 1")
-        if warnings or cur.rowcount != len(batch):
-            code = f" (MySQL warning {int(warnings[0][1])})" if warnings else ""
-            lost = len(batch) - max(cur.rowcount, 0)
-            raise Refused(
-                f"loading {plan.name} into the new copy failed: {lost} of a batch of "
-                f"{len(batch)} rows were refused or changed by the server{code}",
-                hint="the target was not changed; a masked value may not fit its column or a "
-                "unique key: adjust that column's rule",
-            )
+        finally:
+            for reader in readers:
+                reader.close()
+        return {**{tp.table.qualified: 0 for tp in tables}, **loaded}
 
     def finalize(self) -> None:
         """AUTO_INCREMENT positions are in each CREATE TABLE; nothing else to do."""

@@ -103,6 +103,13 @@ class MySource:
             raise
         self._catalog: Catalog | None = None
 
+    def sibling(self, conn: pymysql.connections.Connection) -> MySource:
+        """This source read through another session (a ``--jobs`` reader)."""
+        other = object.__new__(MySource)
+        other.__dict__.update(self.__dict__)
+        other.conn = conn
+        return other
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             run(self.conn, "ROLLBACK")
