@@ -31,6 +31,7 @@ lint: install
 # small tables and on MariaDB (docs/performance.md, "How to measure"); about 20 min
 bench: install
 	$(BIN)/pytest -m slow -o addopts="" -v
+	$(BIN)/python bench/bench_masking.py --families
 	$(BIN)/python bench/run_bench.py
 
 # make bench-quick: 100k users and 300 tables only, about 5 min
@@ -39,6 +40,7 @@ bench-quick: install
 
 bench-masking: install
 	$(BIN)/python bench/bench_masking.py
+	$(BIN)/python bench/bench_masking.py --families
 
 bench-scan: install
 	$(BIN)/python bench/scan_quality.py
