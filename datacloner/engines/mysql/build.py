@@ -53,6 +53,7 @@ class MyTargetBuild:
         try:
             self.generations = MyGenerations(self.admin, self.params.database, policy.keep)
             self.generations.lock()
+            self.warnings: list[str] = self.generations.repair()
         except BaseException:
             self.admin.close()
             raise
@@ -63,7 +64,6 @@ class MyTargetBuild:
         self.folder = ""
         self._created = False
         self._swapped = False
-        self.warnings: list[str] = []
         self._objects = source.objects()
 
     # -- lifecycle ---------------------------------------------------------------------

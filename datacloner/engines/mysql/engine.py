@@ -29,7 +29,7 @@ class MysqlEngine(EngineBase):
     source_class = MySource
     build_class = MyTargetBuild
     system_databases = SYSTEM_SCHEMAS
-    parallel_copy = False
+    parallel_copy = True  # threads on one snapshot (parallel.py)
     exported_snapshot = False
     rename_database = False  # tables move between schemas; the schemas stay
     archives = False
@@ -77,7 +77,7 @@ class MysqlEngine(EngineBase):
         try:
             generations = MyGenerations(conn, params.database, policy.keep)
             generations.lock()
-            return generations.rollback(policy)
+            return generations.repair() + generations.rollback(policy)
         finally:
             conn.close()
 

@@ -148,6 +148,24 @@ class MyGenerations:
                 hint="wait for it to finish; runs of one environment never interleave",
             )
 
+    def repair(self) -> list[str]:
+        """A run killed between dropping the target's triggers and creating the
+        new ones (the swap's window) left the target without some of its
+        objects: recreate them from the copy's own record."""
+        if not self.exists(self.target) or not self.has_table(self.target, OBJECTS):
+            return []
+        live = set(self.live_objects(self.target, ("trigger", "view", "routine", "event")))
+        missing = [o for o in self.objects(self.target) if (o.kind, o.name) not in live]
+        if not missing:
+            return []
+        try:
+            for kinds in (("view",), ("routine", "event", "trigger")):
+                self.create_objects(self.target, missing, kinds)
+        finally:
+            run(self.conn, "USE information_schema")
+        names = ", ".join(f"{o.kind} {o.name}" for o in missing)
+        return [f"recreated in {self.target} what an interrupted run left missing: {names}"]
+
     # -- the marker -------------------------------------------------------------------
     def ours(self, schema: str) -> bool:
         if not self.has_table(schema, MARKER):
