@@ -173,15 +173,21 @@ class SqliteSubsetStore:
     def _values(
         self, table: QualifiedName, columns: tuple[str, ...], where: str
     ) -> Iterator[list[tuple[Any, ...]]]:
+        """Non-NULL values of ``columns`` among the store's rows of ``table``
+        that ``where`` picks, a page of rows at a time (by rowid, so no cursor
+        stays open while the same table is written; memory stays bounded).
+        A value repeated across pages is harmless: inserts ignore duplicates."""
         keys = self.keys[table]
         picked = [f"k{keys.index(c)}" for c in columns]
         query = (
-            f"SELECT DISTINCT {', '.join(picked)} FROM {_q(self.tables[table])} WHERE {where} AND "
+            f"SELECT tid, {', '.join(picked)} FROM {_q(self.tables[table])} WHERE {where} AND "
             + " AND ".join(f"{p} IS NOT NULL" for p in picked)
+            + " AND tid > ? ORDER BY tid LIMIT ?"
         )
-        rows = self.target.execute(query).fetchall()  # one table's distinct keys of one round
-        for i in range(0, len(rows), BATCH):
-            yield rows[i : i + BATCH]
+        last = -(2**63)
+        while rows := self.target.execute(query, (last, BATCH)).fetchall():
+            last = rows[-1][0]
+            yield sorted({r[1:] for r in rows}, key=repr)
 
     def _matching(self, target: Table, columns: tuple[str, ...], cap: int | None) -> str:
         if len(columns) == 1:
