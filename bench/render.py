@@ -44,6 +44,9 @@ def section_table(section: Section) -> list[str]:
     for row in section.rows:
         best = row.best
         notes = "; ".join(row.notes)
+        busy = max(row.background, default=0.0)
+        if busy > 0.25:  # others' load just before the run: the figure is unreliable
+            notes = "; ".join(filter(None, [f"others kept {busy:.1f} CPUs busy", notes]))
         if row.skip or best is None:
             why = row.skip or notes or "no run"
             dashes = " – | – |" + (" – |" if has_pgcopydb else "")

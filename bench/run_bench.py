@@ -32,6 +32,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -72,6 +73,7 @@ class Row:
     runs: list[Measured] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skip: str = ""
+    background: list[float] = field(default_factory=list)  # CPUs busy before each run
 
     @property
     def best(self) -> Measured | None:
@@ -212,6 +214,7 @@ def timed(opts: Options, section: Section, contenders: list[Contender]) -> None:
             opts.server.checkpoint()  # the previous step's dirty pages are not this one's
             busy = background_cpus()
             opts.background.append(busy)
+            row.background.append(busy)
             if busy > 0.25:
                 log(f"warning: other processes keep {busy:.1f} CPUs busy; timings will suffer")
             log(f"{section.title}: {c.label} ...")
@@ -334,6 +337,21 @@ def bench_tables(opts: Options, tables: int) -> Section:
     return section
 
 
+def one_job_only(url: str) -> str:
+    """A skip note when the engine serving ``url`` copies with one job whatever ``--jobs``
+    says (its ``parallel_copy`` capability, as the runtime reads it), else ''."""
+    probe = (
+        "import sys; from datacloner.engines import registry; "
+        "print(registry.engine_of(sys.argv[1]).parallel_copy)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, url], capture_output=True, text=True, check=False
+    )
+    if done.stdout.strip() == "False":
+        return "skipped: this engine copies with one job (no `parallel_copy`), as the row above"
+    return ""
+
+
 def maria_check(maria: mysql_row.MariaDB, counts: dict[str, int], db: str) -> str:
     try:
         copy = mysql_row.counts(maria, db)
@@ -377,6 +395,7 @@ def bench_mysql(opts: Options, maria: mysql_row.MariaDB, users: int) -> Section:
             teardown=lambda: maria.drop(dump_dst),
         )
     ]
+    serial = "" if skip else one_job_only(maria.url(src))
     for jobs, cfg in ((1, config), (opts.jobs, jobs_config)):
         dst = f"{src}_dc{jobs}"
         contenders.append(
@@ -387,7 +406,7 @@ def bench_mysql(opts: Options, maria: mysql_row.MariaDB, users: int) -> Section:
                 else f"`datacloner refresh --jobs {jobs}`",
                 datacloner(cfg, env_name, jobs),
                 env,
-                skip=skip,
+                skip=skip or (serial if jobs > 1 else ""),
                 setup=lambda dst=dst: maria.drop_like(dst),  # type: ignore[misc]
                 check=lambda dst=dst: maria_check(maria, counts, dst),  # type: ignore[misc]
                 teardown=lambda dst=dst: maria.drop_like(dst),  # type: ignore[misc]
