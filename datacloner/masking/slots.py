@@ -38,7 +38,7 @@ from datacloner.masking.keyed import rule_key
 
 # Slots per pool: at most 8,192 distinct fakes per rule. A date of birth over 72 years
 # (26k days) keeps ~7k of them; a 1M-row column repeats each fake ~120 times.
-# Bounded so a pool costs at most SLOTS Faker calls (0.05-0.5 s) per process.
+# Bounded so a pool costs at most SLOTS Faker calls (0.05-0.8 s) per process.
 SLOTS = 8_192
 _PERSON_POOL = b"dc-pool-v1"
 EMPTY = object()  # a slot not made yet (None is a valid fake: null_boolean)
@@ -74,18 +74,17 @@ class Slots:
     """A lazy pool: ``draw(n)`` takes ``n % SLOTS`` as the slot, like the draws
     of :mod:`pools` (the rest of the bits are returned for the next part)."""
 
-    __slots__ = ("items", "size", "_seed_state", "_call", "mutable", "text")
+    __slots__ = ("items", "size", "_seed_state", "_call", "mutable")
 
     def __init__(self, key: bytes, call: Callable[[int], Any], size: int = SLOTS) -> None:
         self.size = size
         self.items: list[Any] = [EMPTY] * size
         self._seed_state = hashlib.blake2b(key=key, digest_size=8, person=_PERSON_POOL)
         self._call = call
-        self.mutable = False
-        # Text (by its first slot): the native path can take it; it hands anything else back.
-        self.text = isinstance(self.fill(0), str)
+        self.mutable = False  # set once a list or mapping was made: draws hand out copies
 
     def seed(self, slot: int) -> int:
+        """The slot's own seed: BLAKE2b(slot, key = the pool's key)."""
         h = self._seed_state.copy()
         h.update(slot.to_bytes(4, "big"))
         return int.from_bytes(h.digest(), "big")
