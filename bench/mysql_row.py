@@ -11,6 +11,7 @@ MariaDB database in place of ``public``.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import shutil
 import subprocess
@@ -144,6 +145,24 @@ def _select(server: Server, pg_db: str, table: str) -> str:
         else:
             exprs.append(name)
     return f"SELECT {', '.join(exprs)} FROM public.{table}"
+
+
+def ensure(server: Server, pg_db: str, maria: MariaDB, db: str, rebuild: bool) -> None:
+    """Copy the PostgreSQL users database ``pg_db`` into MariaDB database ``db``, unless
+    ``db`` holds a copy of the same build (its comment: ``pg_db``'s fingerprint)."""
+    fingerprint = f"{server.comment(pg_db)} mysql_row={_digest()}"
+    found = maria.sql(
+        f"SELECT schema_comment FROM information_schema.schemata WHERE schema_name = '{db}';"
+    ).strip()
+    if found == fingerprint and not rebuild:
+        log(f"MariaDB {db}: reusing (loaded from the same {pg_db})")
+        return
+    load(server, pg_db, maria, db)
+    maria.sql(f"ALTER DATABASE `{db}` COMMENT '{fingerprint}';")
+
+
+def _digest() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 def load(server: Server, pg_db: str, maria: MariaDB, db: str) -> None:

@@ -376,7 +376,7 @@ def bench_mysql(opts: Options, maria: mysql_row.MariaDB, users: int) -> Section:
         skip = f"skipped: engine not available ({why})"
     counts: dict[str, int] = {}
     if not skip:
-        mysql_row.load(server, src, maria, src)
+        mysql_row.ensure(server, src, maria, src, opts.rebuild)
         counts = mysql_row.counts(maria, src)
         section.about = (
             f"{sum(counts.values()):,} rows in {len(counts)} tables, the same rows as "
@@ -413,8 +413,6 @@ def bench_mysql(opts: Options, maria: mysql_row.MariaDB, users: int) -> Section:
             )
         )
     timed(opts, section, contenders)
-    if not skip:
-        maria.drop(src)
     return section
 
 
@@ -499,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.drop(*[f"{args.prefix}_{n}" for n in users])
         if tables:
             server.drop(f"{args.prefix}_tables_{tables}")
+        if not args.no_mysql and not mysql_row.MariaDB.parse(args.mysql).missing():
+            mysql_row.MariaDB.parse(args.mysql).drop(f"{args.prefix}_{users[0]}")
     print(text)
     path = args.results or results_path(info, args.quick)
     path.parent.mkdir(parents=True, exist_ok=True)
