@@ -168,16 +168,33 @@ COMMENT ON INDEX public.a_b_idx IS 'x';
 def test_foreign_keys_wait_for_the_referenced_indexes_and_the_rest_keeps_its_order():
     steps = plan_steps(SCRIPT)
     tables = PdTables(
-        sizes={("public", "a"): 10, ("public", "p"): 0, ("public", "p_1"): 50, ("public", "B"): 5},
+        sizes={("public", "a"): 10, ("public", "p"): 0, ("public", "p_1"): 5, ("public", "B"): 8},
         children={("public", "p"): [("public", "p_1")]},
+        partitioned={("public", "p")},
     )
     parallel = order(steps, tables)
     by_what = {s.what: s for s in steps}
     fk_a = by_what["the foreign key a_p_fkey on public.a"]
     attach = by_what["the index public.p_1_pkey attached to public.p_pkey"]
-    builds_of_p = {s.number for s in steps if s.kind == BUILD and s.table[1] in ("p", "p_1")}
+    builds_of_p = {s.number for s in parallel if s.kind == BUILD and s.table[1] in ("p", "p_1")}
     assert fk_a.after == builds_of_p | {attach.number}  # the partitions' index attached too
-    assert attach.after == builds_of_p
+    p_key, p_1_key = (
+        by_what["the constraint p_pkey on public.p"],
+        by_what["the constraint p_1_pkey on public.p_1"],
+    )
+    assert attach.after == {p_key.number, p_1_key.number}
+    # a plain key: a unique index sharing its table, then the constraint on it
+    assert p_1_key.statement.text == (
+        b"ALTER TABLE ONLY public.p_1 ADD CONSTRAINT p_1_pkey PRIMARY KEY USING INDEX p_1_pkey"
+    )
+    (index,) = [s for s in parallel if s.number in p_1_key.after]
+    assert index.statement.text.startswith(b"CREATE UNIQUE INDEX p_1_pkey ON public.p_1 ")
+    assert not index.exclusive and p_1_key.exclusive
+    assert p_key.statement.text.endswith(b"PRIMARY KEY (id)")  # partitioned: as it was
+    # the longest chain first: p_1's small key before B's bigger index, as a's
+    # foreign key waits on it
+    ranked = sorted(parallel, key=lambda s: -s.priority)
+    assert ranked.index(index) < ranked.index(by_what["the unique index A b on public.B"])
     fk_b = by_what["the foreign key b_a_fkey on public.B"]
     assert fk_b.kind == FOREIGN_KEY and fk_b.locks == {("public", "B"), ("public", "a")}
     quoted = by_what["the unique index A b on public.B"]
@@ -188,4 +205,4 @@ def test_foreign_keys_wait_for_the_referenced_indexes_and_the_rest_keeps_its_ord
         b"CREATE",
         b"COMMENT",
     ]
-    assert len(parallel) == len(steps) - 2
+    assert len(parallel) == len(steps) - 2 + 2  # two plain keys split in two

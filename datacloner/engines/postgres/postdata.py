@@ -56,7 +56,11 @@ class Step:
     index: Name | None = None  # the index a build creates, or an attach's parent index
     other: Name | None = None  # a foreign key's referenced table, an attach's child index
     exclusive: bool = True  # a CREATE INDEX shares its table with other index builds
-    size: int = 0  # bytes of the tables it reads: the largest go first
+    size: int = 0  # bytes of the tables it reads
+    priority: int = 0  # its size and that of the steps waiting on it: the highest go first
+    # ``(table, name, PRIMARY KEY | UNIQUE, columns)`` as written, for a plain
+    # ``PRIMARY KEY (a, b)`` or ``UNIQUE (a, b)``: a unique index first (_split)
+    plain_key: tuple[bytes, bytes, bytes, bytes] | None = None
     locks: set[Name] = field(default_factory=set)
     after: set[int] = field(default_factory=set)  # steps that must be done first
 
@@ -159,17 +163,35 @@ def classify(step: Step) -> None:
 def _alter_table(step: Step, tokens: tuple[Token, ...]) -> None:
     i = _skip(tokens, 2, "IF", "EXISTS")
     only = _skip(tokens, i, "ONLY") != i
-    table, i = _name(tokens, i + 1 if only else i)
+    first = i + 1 if only else i
+    table, i = _name(tokens, first)
     if table is None or [_word(t) for t in tokens[i : i + 2]] != ["ADD", "CONSTRAINT"]:
         return
-    constraint, i = _name(tokens, i + 2)
-    if constraint is None or i >= len(tokens) or any(t.value == b"," for t in _depth0(tokens, i)):
+    table_text = _text(step.statement, first, i)
+    constraint, end = _name(tokens, i + 2)
+    if (
+        constraint is None
+        or end >= len(tokens)
+        or any(t.value == b"," for t in _depth0(tokens, end))
+    ):
         return  # several actions in one statement: not a shape pg_dump writes
+    name_text, i = _text(step.statement, i + 2, end), end
     kind = _word(tokens[i])
     if kind in ("PRIMARY", "UNIQUE", "EXCLUDE"):
         step.kind, step.table, step.only = BUILD, table, only
         step.index = (table[0], constraint[1])
         step.what = f"the constraint {constraint[1]} on {_shown(table)}"
+        at = i + 2 if kind == "PRIMARY" else i + 1  # PRIMARY KEY (...) | UNIQUE (...)
+        rest = tokens[at:]
+        if (
+            kind != "EXCLUDE"
+            and len(rest) >= 3
+            and rest[0].kind == "lparen"
+            and rest[-1].kind == "rparen"
+            and all(t.kind in ("word", "qident") or t.value == b"," for t in rest[1:-1])
+        ):
+            what = b"PRIMARY KEY" if kind == "PRIMARY" else b"UNIQUE"
+            step.plain_key = (table_text, name_text, what, _text(step.statement, at, len(tokens)))
     elif kind == "FOREIGN":
         refs = [j for j, t in _depth0_at(tokens, i) if _word(t) == "REFERENCES"]
         referenced = _name(tokens, refs[0] + 1)[0] if refs else None
@@ -179,6 +201,13 @@ def _alter_table(step: Step, tokens: tuple[Token, ...]) -> None:
             referenced = (table[0], referenced[1])
         step.kind, step.table, step.only, step.other = FOREIGN_KEY, table, only, referenced
         step.what = f"the foreign key {constraint[1]} on {_shown(table)}"
+
+
+def _text(statement: Statement, first: int, end: int) -> bytes:
+    """The statement's text from token ``first`` to just before token ``end``."""
+    base = statement.tokens[0].start
+    tokens = statement.tokens
+    return statement.text[tokens[first].start - base : tokens[end - 1].end - base]
 
 
 def _depth0_at(tokens: tuple[Token, ...], start: int) -> Iterable[tuple[int, Token]]:
@@ -222,26 +251,30 @@ class Tables:
 
     sizes: dict[Name, int]
     children: dict[Name, list[Name]]
+    partitioned: set[Name] = field(default_factory=set)
 
     @classmethod
     def read(cls, conn: psycopg.Connection) -> Tables:
         sizes: dict[Name, int] = {}
         oids: dict[int, Name] = {}
-        for oid, schema, name, size in conn.execute(
-            "SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_table_size(c.oid) "
+        partitioned: set[Name] = set()
+        for oid, schema, name, size, kind in conn.execute(
+            "SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_table_size(c.oid), c.relkind "
             "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p', 'm') "
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
         ):
             oids[oid] = (schema, name)
             sizes[(schema, name)] = size or 0
+            if kind == "p":
+                partitioned.add((schema, name))
         children: dict[Name, list[Name]] = {}
         for parent, child in conn.execute(
             "SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits ORDER BY inhseqno, inhrelid"
         ):
             if parent in oids and child in oids:
                 children.setdefault(oids[parent], []).append(oids[child])
-        return cls(sizes, children)
+        return cls(sizes, children, partitioned)
 
     def tree(self, table: Name) -> list[Name]:
         """``table`` and every partition (or child) below it."""
@@ -258,11 +291,48 @@ class Tables:
         return sum(self.sizes.get(t, 0) for t in self.tree(table)) if table else 0
 
 
+def _split(step: Step, number: int) -> list[Step]:
+    """A plain primary key or unique constraint as ``CREATE UNIQUE INDEX`` (which
+    shares its table with the table's other index builds) and then ``ADD
+    CONSTRAINT ... USING INDEX`` (a moment's exclusive lock), as pgcopydb does;
+    the same index and constraint as the one statement makes."""
+    assert step.plain_key is not None
+    table, name, kind, columns = step.plain_key
+    line = step.statement.line
+    build = Step(
+        number,
+        Statement(
+            b"CREATE UNIQUE INDEX %s ON %s USING btree %s" % (name, table, columns), line, ()
+        ),
+        step.settings,
+        kind=BUILD,
+        what=step.what,
+        table=step.table,
+        only=True,
+        exclusive=False,
+    )
+    step.statement = Statement(
+        b"ALTER TABLE ONLY %s ADD CONSTRAINT %s %s USING INDEX %s" % (table, name, kind, name),
+        line,
+        (),
+    )
+    step.after = {number}
+    return [build, step]
+
+
 def order(steps: list[Step], tables: Tables) -> list[Step]:
-    """Locks, sizes and dependencies of the parallel steps (returned); OTHER steps
-    are left for afterwards, in the section's order."""
-    parallel = [s for s in steps if s.kind != OTHER]
-    creator = {s.index: s for s in parallel if s.kind == BUILD}
+    """Locks, sizes, dependencies and priorities of the parallel steps
+    (returned); OTHER steps are left for afterwards, in the section's order."""
+    parallel: list[Step] = []
+    for step in steps:
+        if step.kind == OTHER:
+            continue
+        if step.plain_key is not None and step.table not in tables.partitioned:
+            parallel.extend(_split(step, len(steps) + len(parallel)))
+        else:
+            parallel.append(step)
+    # an index is there once its last step is done (a constraint's: USING INDEX)
+    creator = {s.index: s for s in parallel if s.kind == BUILD and s.index is not None}
     for step in parallel:
         assert step.table is not None or step.kind == ATTACH
         if step.kind == ATTACH:
@@ -292,6 +362,17 @@ def order(steps: list[Step], tables: Tables) -> list[Step]:
             step.after = {
                 s.number for s in parallel if s.kind in (BUILD, ATTACH) and s.table in referenced
             }
+    # the longest chain first (its size and that of the steps waiting on it):
+    # a small table's key must not hold a big foreign key back to the end
+    by_number = {s.number: s for s in parallel}
+    for step in parallel:
+        step.priority = step.size
+    for kind in (FOREIGN_KEY, ATTACH, BUILD):  # the order steps wait on each other in
+        for step in parallel:
+            if step.kind == kind:
+                for number in step.after:
+                    before = by_number[number]
+                    before.priority = max(before.priority, before.size + step.priority)
     return parallel
 
 
@@ -390,7 +471,7 @@ def _run_parallel(
 ) -> None:
     if len(sessions) == 1:
         # one connection: dependencies only (every lock is free)
-        pending = sorted(steps, key=lambda s: (-s.size, s.number))
+        pending = sorted(steps, key=lambda s: (-s.priority, s.number))
         done: set[int] = set()
         while pending:
             step = next(s for s in pending if s.after <= done)
@@ -398,7 +479,7 @@ def _run_parallel(
             _run_one(sessions[0], step, columns_of)
             done.add(step.number)
         return
-    pending = sorted(steps, key=lambda s: (-s.size, s.number))  # the largest first
+    pending = sorted(steps, key=lambda s: (-s.priority, s.number))  # the largest first
     finished: set[int] = set()
     locks = _Locks()
     idle = list(reversed(sessions))
