@@ -24,6 +24,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -416,9 +417,10 @@ class MyGenerations:
         outgoing = self.objects(self.target) if self.has_table(self.target, OBJECTS) else []
         warnings: list[str] = []
         with signals.held(commits=True):  # a stop waits: the whole swap or none
-            self.drop_objects(self.target, ("trigger",))  # the window opens
+            # the window opens: DROP TRIGGER waits for the same metadata locks as RENAME
+            warnings += self._busy(policy, lambda: self.drop_objects(self.target, ("trigger",)))
             try:
-                warnings += self._rename(statement, policy)
+                warnings += self._busy(policy, lambda: run(self.conn, statement))
             except BaseException:
                 with contextlib.suppress(Exception):
                     self.create_objects(self.target, outgoing, ("trigger",))
@@ -439,15 +441,15 @@ class MyGenerations:
                 run(self.conn, "USE information_schema")
         return warnings
 
-    def _rename(self, statement: str, policy: SwapPolicy) -> list[str]:
-        """RENAME TABLE waits for the metadata locks of sessions using the
-        tables; ``on_busy`` says what then: wait, fail, or end those sessions."""
+    def _busy(self, policy: SwapPolicy, action: Callable[[], None]) -> list[str]:
+        """DROP TRIGGER and RENAME TABLE wait for the metadata locks of sessions
+        using the tables; ``on_busy`` says what then: wait, fail, or end them."""
         wait = 31536000 if policy.on_busy == "wait" else max(1, int(policy.drain_timeout))
         run(self.conn, "SET SESSION lock_wait_timeout = %s", (wait,))
         ended = 0
         for _attempt in range(20):
             try:
-                run(self.conn, statement)
+                action()
                 break
             except pymysql.err.OperationalError as exc:
                 if exc.args[0] != _LOCK_TIMEOUT or policy.on_busy == "wait":
