@@ -76,7 +76,9 @@ def check(config: Config, scan_sample: int = 0) -> CheckResult:
         result = CheckResult(plan=plan, source=source.identity())
         for name, env in config.environments.items():
             if env.subset is not None:  # the names and `where`s against the live source
-                result.subsets[name] = describe(catalog, plan_subset(source, catalog, env.subset))
+                result.subsets[name] = describe(
+                    catalog, plan_subset(source, catalog, env.subset, plan.tables)
+                )
         if scan_sample:
             findings = scan_source(source, catalog, scan_sample).findings
             result.kept_personal = kept_but_personal(plan, findings)
@@ -127,7 +129,7 @@ def refresh(
     with engine.open_source(src_url) as source:
         catalog = source.read_catalog()
         plan = build_plan(catalog, ruleset, check_rule)
-        chosen = plan_subset(source, catalog, env.subset) if env.subset else None
+        chosen = plan_subset(source, catalog, env.subset, plan.tables) if env.subset else None
         if chosen is not None:
             jobs = 1  # --jobs workers read whole tables; a subset reads its selection
         for warning in plan.warnings:

@@ -16,10 +16,14 @@ from datacloner.subset.graph import EMPTY, SubsetPlan, build_subset
 from datacloner.subset.select import select
 
 
-def plan_subset(source: Any, catalog: Catalog, spec: SubsetSpec) -> SubsetPlan:
+def plan_subset(
+    source: Any, catalog: Catalog, spec: SubsetSpec, tables: list[TablePlan]
+) -> SubsetPlan:
     """The subset's plan over the live source: unknown tables and start
-    ``where``s that do not run are UsageErrors at their file:line."""
-    plan = build_subset(catalog, source.foreign_keys(catalog), spec)
+    ``where``s that do not run are UsageErrors at their file:line. ``tables``:
+    the rules' plan (a table skipped there stays empty)."""
+    skipped = frozenset(tp.table.qualified for tp in tables if tp.skip)
+    plan = build_subset(catalog, source.foreign_keys(catalog), spec, skipped)
     errors = ErrorList()
     for start in spec.starts:
         if not start.where:

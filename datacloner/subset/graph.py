@@ -92,9 +92,15 @@ def _under(catalog: Catalog, table: Table, ancestor: QualifiedName) -> bool:
     return False
 
 
-def build_subset(catalog: Catalog, fks: list[ForeignKey], spec: SubsetSpec) -> SubsetPlan:
+def build_subset(
+    catalog: Catalog,
+    fks: list[ForeignKey],
+    spec: SubsetSpec,
+    skipped: frozenset[QualifiedName] = frozenset(),
+) -> SubsetPlan:
     """The plan of ``spec`` over the source's catalog; UsageError (every
-    problem at its file:line) for names the source does not have."""
+    problem at its file:line) for names the source does not have. ``skipped``:
+    tables the rules copy as schema only, empty in any subset."""
     errors = ErrorList()
     resolved: dict[int, Table] = {}
     for i, entry in enumerate(spec.listed()):
@@ -122,6 +128,8 @@ def build_subset(catalog: Catalog, fks: list[ForeignKey], spec: SubsetSpec) -> S
         for entry in entries:
             for leaf in leaves(catalog, lookup[entry.table]):
                 roles[leaf.qualified] = role
+    for table in skipped:  # `skip` in the rules: no rows, whatever the subset says
+        roles[table] = EMPTY
     caps: dict[QualifiedName, int] = {}
     for entry, cap in spec.children:
         for leaf in leaves(catalog, lookup[entry.table]):
@@ -178,10 +186,21 @@ def build_subset(catalog: Catalog, fks: list[ForeignKey], spec: SubsetSpec) -> S
             errors.add(
                 spec.location,
                 f"subset: {display_name(fk.child)} keeps rows but references "
-                f"{display_name(fk.parent)}, which is empty, through NOT NULL columns "
+                f"{display_name(fk.parent)}, which is empty (`empty:`, or `skip` in the rules), "
+                f"through NOT NULL columns "
                 f"({fk.label}): every such row would be an orphan",
                 hint=f"add {display_name(fk.child)} to `empty:` too, or copy "
                 f"{display_name(fk.parent)} (remove it from `empty:`)",
+            )
+    capped = {e.child for e in down_edges}
+    for entry, _cap in spec.children:
+        if not any(leaf.qualified in capped for leaf in leaves(catalog, lookup[entry.table])):
+            errors.add(
+                entry.location,
+                f"subset: children: {entry.table} is never pulled down from a kept row "
+                "(no start table reaches it through its foreign keys), so a cap on it "
+                "would do nothing",
+                hint="cap a table that references a start table or one of its children",
             )
     errors.raise_if_any()
 
