@@ -131,3 +131,35 @@ def test_sqlite_a_count_is_exact(tmp_path: Path) -> None:
     conn = sqlite3.connect(target)
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
+
+
+def test_sqlite_a_subset_row_masks_as_in_a_full_copy(tmp_path: Path) -> None:
+    source, full, part = tmp_path / "source.db", tmp_path / "full.db", tmp_path / "part.db"
+    _make(source, users=600)
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        "strict: false\ntables:\n  main.users:\n    mask:\n      email: {faker: email}\n"
+    )
+    cfg = write_config(
+        tmp_path,
+        f"sqlite:///{source}",
+        rules,
+        {"full": f"sqlite:///{full}", "part": f"sqlite:///{part}"},
+        secret=SECRET,
+    )
+    cfg.write_text(cfg.read_text() + "    subset: {main.users: 10%}\n")
+    for env in ("full", "part"):
+        result = run_cli("refresh", env, "--config", str(cfg), "--yes")
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    def emails(path: Path) -> dict[int, str]:
+        conn = sqlite3.connect(path)
+        try:
+            return dict(conn.execute("SELECT id, email FROM users"))
+        finally:
+            conn.close()
+
+    whole, subset = emails(full), emails(part)
+    assert len(whole) == 600 and 0 < len(subset) < 600
+    assert {i: whole[i] for i in subset} == subset
+    assert not set(subset.values()) & set(emails(source).values())
