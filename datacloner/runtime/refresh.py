@@ -130,8 +130,10 @@ def refresh(
         catalog = source.read_catalog()
         plan = build_plan(catalog, ruleset, check_rule)
         chosen = plan_subset(source, catalog, env.subset, plan.tables) if env.subset else None
-        if chosen is not None:
-            jobs = 1  # --jobs workers read whole tables; a subset reads its selection
+        if chosen is not None and jobs > 1:
+            # --jobs workers read whole tables; a subset reads its selection
+            progress.note(f"note: a subset copies one table at a time (--jobs {jobs} ignored)")
+            jobs = 1
         for warning in plan.warnings:
             progress.note(f"warning: {warning}")
         report.warnings.extend(plan.warnings)
