@@ -572,7 +572,11 @@ typedef struct {
     int unique;
     Py_ssize_t max_length; /* -1: none */
     PyObject *slow;        /* the Python masker: same outputs, every case */
+    B2State retry;         /* keyed.derive: unkeyed BLAKE2b, person "dc-retry-v1" */
 } FastDraw;
+
+/* faker_rule.RETRIES: fresh draws tried before trimming a fake too long for its column */
+#define RETRIES 4
 
 static void FastDraw_dealloc(FastDraw *self) {
     node_free(self->root);
@@ -598,6 +602,7 @@ static int FastDraw_init(FastDraw *self, PyObject *args, PyObject *kwds) {
     self->root = node_build(spec);
     if (!self->root) goto done;
     b2_keyed_init(&self->base, key.buf, (size_t)key.len, person.buf, (size_t)person.len, 32);
+    b2_keyed_init(&self->retry, NULL, 0, (const uint8_t *)"dc-retry-v1", 11, 32);
     self->unique = unique;
     self->max_length = max_length;
     Py_XSETREF(self->slow, Py_NewRef(slow));
@@ -608,15 +613,8 @@ done:
     return rc;
 }
 
-/* make_unique(out, digest) for the cases unique.py handles with the token:
- * an email gets it before the "@", anything else after a "-". Returns 1 when
- * done, 0 when Python must do it (a UUID), -1 on error. */
-static int add_token(Out *o, Py_ssize_t start, const uint8_t d[32]) {
-    Py_UCS4 *s = o->buf + start;
-    Py_ssize_t len = o->len - start;
-    if (len == 36 && s[8] == '-') return 0; /* maybe a UUID: unique.py makes a UUID */
-    char token[16];
-    /* token_of: digest[8:18] big-endian, 5 bits a character, high bits first */
+/* keyed.token_of: digest[8:18] big-endian, 5 bits a character, high bits first. */
+static void token_of(const uint8_t d[32], char token[16]) {
     uint64_t hi = 0;
     for (int i = 8; i < 16; i++) hi = (hi << 8) | d[i];
     uint32_t lo = ((uint32_t)d[16] << 8) | d[17];
@@ -629,7 +627,21 @@ static int add_token(Out *o, Py_ssize_t start, const uint8_t d[32]) {
             v = (uint32_t)(((hi << (16 - shift)) | (lo >> shift)) & 31);
         token[i] = B32[v];
     }
-    /* _split_email */
+}
+
+/* keyed.derive(digest, attempt) */
+static void derive(const FastDraw *self, const uint8_t d[32], int attempt, uint8_t out[32]) {
+    uint8_t buf[36];
+    memcpy(buf, d, 32);
+    buf[32] = (uint8_t)(attempt >> 24);
+    buf[33] = (uint8_t)(attempt >> 16);
+    buf[34] = (uint8_t)(attempt >> 8);
+    buf[35] = (uint8_t)attempt;
+    b2_digest(&self->retry, buf, 36, out);
+}
+
+/* unique._split_email: the index of the "@" when s looks like an email, else -1. */
+static Py_ssize_t email_at(const Py_UCS4 *s, Py_ssize_t len) {
     Py_ssize_t at = -1, ats = 0;
     int printable = 1, space = 0;
     for (Py_ssize_t i = 0; i < len; i++) {
@@ -642,30 +654,94 @@ static int add_token(Out *o, Py_ssize_t start, const uint8_t d[32]) {
         }
         if (!Py_UNICODE_ISPRINTABLE(c)) printable = 0;
     }
-    int email = 0;
-    if (at > 0 && ats == 1 && printable && !space) {
-        Py_ssize_t dot = -1;
-        for (Py_ssize_t i = at + 1; i < len; i++)
-            if (s[i] == '.') {
-                dot = i - at - 1;
-                break;
-            }
-        Py_ssize_t domain_len = len - at - 1;
-        email = dot > 0 && dot != domain_len - 1;
+    if (at <= 0 || ats != 1 || !printable || space) return -1;
+    Py_ssize_t dot = -1, domain_len = len - at - 1;
+    for (Py_ssize_t i = at + 1; i < len; i++)
+        if (s[i] == '.') {
+            dot = i - at - 1;
+            break;
+        }
+    return (dot > 0 && dot != domain_len - 1) ? at : -1;
+}
+
+static int out_ucs(Out *o, const Py_UCS4 *s, Py_ssize_t n) {
+    if (n <= 0) return 0;
+    if (out_reserve(o, n) < 0) return -1;
+    memcpy(o->buf + o->len, s, (size_t)n * sizeof(Py_UCS4));
+    o->len += n;
+    return 0;
+}
+
+static int out_ascii(Out *o, const char *s, Py_ssize_t n) {
+    if (out_reserve(o, n) < 0) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) o->buf[o->len++] = (Py_UCS4)s[i];
+    return 0;
+}
+
+/* unique.make_unique(s, digest, m) (m < 0: no max_length) into o, for the
+ * cases done with the token. 1 when done, 0 when Python must do it (maybe a
+ * UUID: unique.py makes a UUID of it), -1 on error. */
+static int compose_unique(Out *o, const Py_UCS4 *s, Py_ssize_t len, const char tok[16],
+                          Py_ssize_t m) {
+    if (len == 36 && s[8] == '-') return 0;
+    Py_ssize_t at = email_at(s, len);
+    if (at >= 0) {
+        /* the token in the local part: local "." token "@" domain */
+        const Py_UCS4 *domain = s + at + 1;
+        Py_ssize_t dlen = len - at - 1, local = at;
+        if (m >= 0 && len + 17 > m) {
+            Py_ssize_t room = m - 16 - 2 - dlen;
+            local = room > 0 ? (room < at ? room : at) : 0;
+            while (local > 0 && s[local - 1] == '.') local--;
+        }
+        if (local > 0) {
+            if (out_ucs(o, s, local) < 0 || out_ascii(o, ".", 1) < 0 ||
+                out_ascii(o, tok, 16) < 0 || out_ascii(o, "@", 1) < 0 ||
+                out_ucs(o, domain, dlen) < 0)
+                return -1;
+            return 1;
+        }
+        if (16 + 1 + dlen <= m) {
+            if (out_ascii(o, tok, 16) < 0 || out_ascii(o, "@", 1) < 0 ||
+                out_ucs(o, domain, dlen) < 0)
+                return -1;
+            return 1;
+        }
     }
-    if (out_reserve(o, 17) < 0) return -1;
-    s = o->buf + start;
-    if (email) {
-        /* local "." token "@" domain */
-        memmove(s + at + 17, s + at, (size_t)(len - at) * sizeof(Py_UCS4));
-        s[at] = '.';
-        for (int i = 0; i < 16; i++) s[at + 1 + i] = (Py_UCS4)token[i];
-    } else {
-        s[len] = '-';
-        for (int i = 0; i < 16; i++) s[len + 1 + i] = (Py_UCS4)token[i];
+    if (m < 0 || len + 17 <= m) {
+        if (out_ucs(o, s, len) < 0 || out_ascii(o, "-", 1) < 0 || out_ascii(o, tok, 16) < 0)
+            return -1;
+        return 1;
     }
-    o->len += 17;
-    return 1;
+    Py_ssize_t keep = m - 17 > 0 ? m - 17 : 0; /* the fake part, never the token */
+    if (keep > len) keep = len;
+    while (keep > 0 && Py_UNICODE_ISSPACE(s[keep - 1])) keep--;
+    if (keep > 0) {
+        if (out_ucs(o, s, keep) < 0 || out_ascii(o, "-", 1) < 0 || out_ascii(o, tok, 16) < 0)
+            return -1;
+        return 1;
+    }
+    return out_ascii(o, tok, m < 16 ? m : 16) < 0 ? -1 : 1;
+}
+
+/* unique.fit_text(s, m) into o: an email keeps its domain, anything else is cut. */
+static int compose_fit(Out *o, const Py_UCS4 *s, Py_ssize_t len, Py_ssize_t m) {
+    if (len <= m) return out_ucs(o, s, len);
+    Py_ssize_t at = email_at(s, len);
+    if (at >= 0) {
+        Py_ssize_t dlen = len - at - 1, room = m - 1 - dlen;
+        if (room >= 1) {
+            Py_ssize_t local = room < at ? room : at;
+            while (local > 0 && s[local - 1] == '.') local--;
+            if (out_ucs(o, s, local > 0 ? local : 1) < 0 || out_ascii(o, "@", 1) < 0 ||
+                out_ucs(o, s + at + 1, dlen) < 0)
+                return -1;
+            return 0;
+        }
+    }
+    Py_ssize_t keep = m < len ? m : len, cut = keep;
+    while (keep > 0 && Py_UNICODE_ISSPACE(s[keep - 1])) keep--;
+    return out_ucs(o, s, keep > 0 ? keep : cut);
 }
 
 /* 0 when the fake surely differs from the input as base.same_as_source()
@@ -700,7 +776,10 @@ static int maybe_same(const Py_UCS4 *a, Py_ssize_t alen, PyObject *value) {
     }
 }
 
-/* The fake of one value, or NULL with no error set when Python must do it. */
+/* The fake of one value, or NULL with no error set when Python must do it.
+ * faker_rule.faker_value_fn's fake(digest, digest): the draw, the unique
+ * token, fresh draws (keyed.derive) while too long for the column, then
+ * trimming; a fake that may equal its input goes to Python (it draws again). */
 static PyObject *fast_one(FastDraw *self, PyObject *value) {
     Py_ssize_t size;
     const char *utf8 = PyUnicode_AsUTF8AndSize(value, &size);
@@ -709,72 +788,91 @@ static PyObject *fast_one(FastDraw *self, PyObject *value) {
         return NULL;
     }
     if (size == 0) return NULL; /* rare; keeps b2_digest to non-empty data */
-    uint8_t d[32];
+    uint8_t d[32], dd[32];
     b2_digest(&self->base, (const uint8_t *)utf8, (size_t)size, d);
     Num n;
     num_from_digest(&n, d);
-    Py_UCS4 stack[256];
+    Py_UCS4 stack[256], rawstack[256];
     Out out = {stack, 0, 256, 0}, *o = &out;
+    Out raw = {rawstack, 0, 256, 0};
     PyObject *res = NULL; /* NULL: Python does it; -1: error */
     int rc;
     if (self->root->kind == N_SLOTS) {
         /* A pool of real Faker outputs: text goes on as any drawn text; a date,
          * a number (the `plain` types) is handed out as it is once its text is
          * checked as Python checks str(out); a list or mapping goes to Python. */
-        PyObject *item = slot_item(self->root, &n);
+        Num peek = n;
+        PyObject *item = slot_item(self->root, &peek);
         if (!item) {
             res = (PyObject *)-1;
             goto done;
         }
-        if (PyUnicode_CheckExact(item)) {
-            rc = out_str(o, item);
-            Py_DECREF(item);
-            if (rc < 0) {
+        if (!PyUnicode_CheckExact(item)) {
+            int plain = PySequence_Contains(self->root->plain, (PyObject *)Py_TYPE(item));
+            if (plain <= 0 || self->unique) {
+                Py_DECREF(item);
+                if (plain < 0) res = (PyObject *)-1;
+                goto done;
+            }
+            PyObject *text = PyObject_Str(item);
+            if (!text || out_str(o, text) < 0) {
+                Py_XDECREF(text);
+                Py_DECREF(item);
                 res = (PyObject *)-1;
                 goto done;
             }
-            goto drawn;
-        }
-        int plain = PySequence_Contains(self->root->plain, (PyObject *)Py_TYPE(item));
-        if (plain <= 0 || self->unique) {
-            Py_DECREF(item);
-            if (plain < 0) res = (PyObject *)-1;
+            Py_DECREF(text);
+            if ((self->max_length >= 0 && o->len > self->max_length) ||
+                maybe_same(o->buf, o->len, value)) {
+                Py_DECREF(item);
+                goto done;
+            }
+            res = item;
             goto done;
         }
-        PyObject *text = PyObject_Str(item);
-        if (!text || out_str(o, text) < 0) {
-            Py_XDECREF(text);
-            Py_DECREF(item);
+        Py_DECREF(item); /* text: drawn below like any draw (the slot is made now) */
+    }
+    char tok[16];
+    token_of(d, tok);
+    Py_ssize_t m = self->max_length;
+    int attempts = m < 0 ? 0 : (self->unique ? 1 : RETRIES);
+    for (int attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            derive(self, d, attempt, dd);
+            num_from_digest(&n, dd);
+        }
+        raw.len = 0;
+        o->len = 0;
+        rc = draw(self->root, &n, &raw);
+        if (rc == -1) {
             res = (PyObject *)-1;
             goto done;
         }
-        Py_DECREF(text);
-        if ((self->max_length >= 0 && o->len > self->max_length) ||
-            maybe_same(o->buf, o->len, value)) {
-            Py_DECREF(item);
+        if (rc < 0) goto done;
+        if (self->unique) {
+            rc = compose_unique(o, raw.buf, raw.len, tok, -1);
+            if (rc < 0) res = (PyObject *)-1;
+            if (rc <= 0) goto done;
+        } else if (out_ucs(o, raw.buf, raw.len) < 0) {
+            res = (PyObject *)-1;
             goto done;
         }
-        res = item;
-        goto done;
+        if (m < 0 || o->len <= m) goto fitted;
+        if (attempt >= attempts) break;
     }
-    rc = draw(self->root, &n, o);
-    if (rc == -1) {
-        res = (PyObject *)-1;
-        goto done;
-    }
-    if (rc < 0) goto done;
-drawn:
-    if (self->unique) {
-        rc = add_token(o, 0, d);
-        if (rc < 0) res = (PyObject *)-1;
-        if (rc <= 0) goto done;
-    }
-    if (self->max_length >= 0 && o->len > self->max_length) goto done;
+    /* still too long: trim the last draw (unique keeps its whole token) */
+    o->len = 0;
+    rc = self->unique ? compose_unique(o, raw.buf, raw.len, tok, m)
+                      : compose_fit(o, raw.buf, raw.len, m);
+    if (rc < 0) res = (PyObject *)-1;
+    if (rc < 0 || (self->unique && rc == 0)) goto done;
+fitted:
     if (maybe_same(o->buf, o->len, value)) goto done; /* Python draws again if equal */
     res = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, o->buf, o->len);
     if (!res) res = (PyObject *)-1;
 done:
     out_release(o);
+    out_release(&raw);
     return res;
 }
 
