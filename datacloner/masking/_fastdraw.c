@@ -1,9 +1,10 @@
 /* Native fast path of the faker masker (see fast.py): keyed BLAKE2b of the
- * input's UTF-8, the draw tree of pools.py walked with the same divmods on
- * the same bits, and the unique token of unique.py. Every output equals the
- * pure-Python one (tests/test_fast_native.py checks it); whatever this path
- * does not cover (non-text input, a UUID to make unique, an output too long
- * for its column) is handed to the Python masker.
+ * input's UTF-8, the draw tree of pools.py (or a lazy pool of slots.py)
+ * walked with the same divmods on the same bits, the unique token and the
+ * fitting to varchar(n) of unique.py. Every output equals the pure-Python one
+ * (tests/test_fast_native.py, tests/test_faker_fast.py check it); whatever
+ * this path does not cover (non-text input, a UUID to make unique, a fake
+ * that may equal its input) is handed to the Python masker.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
