@@ -3,9 +3,10 @@
 They are the native fast paths of faker rules (datacloner/masking/fast.py), of
 json rules (datacloner/masking/_jsonscan.c: may orjson parse it?), of the email
 and number detectors (datacloner/detect/detectors.py) and of the COPY text codec
-(datacloner/engines/postgres/copytext.py). Both are optional: without a C
+(datacloner/engines/postgres/copytext.py). All are optional: without a C
 compiler the install still succeeds and the same outputs come from pure
-Python, only slower.
+Python, only slower. datacloner/core/native.py is the one place that loads
+them; docs/performance.md ("Native code") says what each buys.
 """
 
 from setuptools import Extension, setup

@@ -22,6 +22,7 @@ from conftest import FIXTURES, _missing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from datacloner.core import native as native_ext
 from datacloner.core.catalog import Column
 from datacloner.core.location import Location
 from datacloner.core.rules import MaskSpec
@@ -212,3 +213,18 @@ def test_scrub_native_substitution_equals_python(text: str) -> None:
             expected = native(text)
             with python_detectors():
                 assert pure(text) == expected, (text, SCRUB_RULES[rule], COLUMNS[column])
+
+
+def test_one_switch_turns_every_native_extension_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """core/native.py decides for all four: built ones load, DATACLONER_PURE_PYTHON
+    turns each off, and a module that was never built is None, not an error."""
+    names = (
+        "datacloner.detect._detectnative",
+        "datacloner.masking._fastdraw",
+        "datacloner.masking._jsonscan",
+        "datacloner.engines.postgres._copynative",
+    )
+    assert all(native_ext.extension(name) is not None for name in names)
+    assert native_ext.extension("datacloner.masking._not_built") is None
+    monkeypatch.setenv(native_ext.PURE_PYTHON_ENV, "1")
+    assert all(native_ext.extension(name) is None for name in names)

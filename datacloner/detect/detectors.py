@@ -24,14 +24,11 @@ from collections.abc import Callable, Iterable, Mapping
 
 import phonenumbers
 
-from datacloner.core.native import pure_python
+from datacloner.core.native import extension
 
-try:  # the C form of the email and number detectors (setup.py builds it when it can)
-    from datacloner.detect import _detectnative
-except ImportError:
-    _detectnative = None  # type: ignore[assignment]
-if pure_python():
-    _detectnative = None  # the tests' switch to compare both
+# The C form of the email and number detectors, the same spans (docs/performance.md,
+# "Native code", says what it buys); None: the Python below does it all.
+_detectnative = extension("datacloner.detect._detectnative")
 
 KINDS: tuple[str, ...] = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban", "url")
 
