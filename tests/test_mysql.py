@@ -340,6 +340,14 @@ INSERT INTO odd (id, who, emoji, raw, made, at, price, doc, mood, tags) VALUES
  (2, NULL, '', '', '2024-02-29', NULL, -0.0001, NULL, NULL, ''),
  (3, 'tab\there', 'new\nline', 'back\\slash', '1999-12-31', '1970-01-01 00:00:01', 0, 'null',
   'sad', 'b');
+CREATE TABLE plain (id int PRIMARY KEY, ratio double, small float, price decimal(30, 10),
+  at datetime(6), span time, yr year, who text CHARACTER SET latin1, doc json,
+  mood enum('sad', 'glad'), made date);
+INSERT INTO plain VALUES
+ (1, 0.1, 1.5, 12345678901234567890.0123456789, '2024-01-02 03:04:05.000006', '-838:59:59',
+  1999, 'Zoé\t\n\\N \\', '{"k": "v"}', 'glad', '0000-00-00'),
+ (2, 1e300, -0.000001, -1, NULL, '00:00:00', NULL, '\\N', NULL, NULL, NULL),
+ (3, NULL, NULL, NULL, '1000-01-01 00:00:00', NULL, 2155, '', '[]', 'sad', '2024-02-29');
 CREATE TABLE journal (id int PRIMARY KEY, line text) ENGINE=MyISAM;
 INSERT INTO journal VALUES (1, 'not in the snapshot');
 CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM journal WHERE id < 0;
@@ -363,6 +371,7 @@ def test_types_survive_byte_for_byte_and_keep_two(
         (tmp_path / "rules.yml").write_text(
             "tables:\n  odd:\n    keep: [id, who, emoji, raw, made, at, price, doc, mood, tags]\n"
             "  shapes:\n    keep: [id, flags, place]\n  journal:\n    keep: [id, line]\n"
+            "  plain:\n    keep: [id, ratio, small, price, at, span, yr, who, doc, mood, made]\n"
         )
         config = write_config(tmp_path, mariadb.url(src), "rules.yml", {"dev": mariadb.url(target)})
         config.write_text(config.read_text() + "    keep: 2\n")
@@ -373,7 +382,7 @@ def test_types_survive_byte_for_byte_and_keep_two(
             "SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{}'"
         )
         assert mariadb.query(events.format(target)) == mariadb.query(events.format(src))
-        checksum = "CHECKSUM TABLE odd, shapes"
+        checksum = "CHECKSUM TABLE odd, shapes, plain"
         assert [r[1] for r in mariadb.query(checksum, target)] == [
             r[1] for r in mariadb.query(checksum, src)
         ]
@@ -381,6 +390,7 @@ def test_types_survive_byte_for_byte_and_keep_two(
             "SELECT *, HEX(raw) FROM odd ORDER BY id",
             "SELECT id, HEX(flags), ST_AsText(place) FROM shapes ORDER BY id",
             "SHOW CREATE TABLE odd",
+            "SELECT *, HEX(who) FROM plain ORDER BY id",
         )
         for query in every:
             assert mariadb.query(query, target) == mariadb.query(query, src)

@@ -36,6 +36,7 @@ STATEMENT_BYTES = 4 << 20  # one INSERT stays well under max_allowed_packet (16 
 _NOT_LOADABLE = re.compile(
     r"^(bit|geometry|point|linestring|polygon|multi\w+|geometrycollection)\b", re.I
 )
+_BINARY = re.compile(r"blob|binary", re.I)  # bytes that CONVERT(... USING utf8mb4) would change
 _TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n"})
 
 
@@ -115,6 +116,8 @@ class Loader:
         escape = self._escape
         loaded = 0
         load = self.local_infile and not any(_NOT_LOADABLE.match(c.type) for c in plan.columns)
+        if load and not masker.active and not any(_BINARY.search(c.type) for c in plan.columns):
+            return self._copy_lines(source, plan, batch_size, advance)
         try:
             run(self.conn, "START TRANSACTION")
             for batch in source.rows(plan, batch_size, masker.unless):
@@ -159,14 +162,37 @@ class Loader:
             ) from None
         return loaded
 
+    def _copy_lines(self, source: Any, plan: TablePlan, batch_size: int, advance: Advance) -> int:
+        """Nothing to mask and no binary column: the source escapes each row
+        into one line (MySource.lines), loaded as it comes."""
+        loaded = 0
+        try:
+            run(self.conn, "START TRANSACTION")
+            for lines in source.lines(plan, batch_size):
+                self._load_file(plan, ("\n".join(lines) + "\n").encode(), len(lines))
+                loaded += len(lines)
+                advance(len(lines))
+            run(self.conn, "COMMIT")
+        except pymysql.err.MySQLError as exc:
+            raise Refused(
+                f"loading {plan.name} into the new copy failed after {loaded} rows: "
+                f"{error_text(exc, [c.name for c in plan.columns])}",
+                hint="the target was not changed; retry, or check the target's health",
+            ) from None
+        return loaded
+
     def _load_data(self, plan: TablePlan, batch: list[list[Any]]) -> None:
+        data = b"".join(b"\t".join(map(_field, row)) + b"\n" for row in batch)
+        self._load_file(plan, data, len(batch))
+
+    def _load_file(self, plan: TablePlan, data: bytes, count: int) -> None:
         """One batch through LOAD DATA LOCAL INFILE. LOCAL turns errors into
         warnings (a truncated value, a duplicate key skipped): any warning
         fails the load."""
         path = self.path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(b"".join(b"\t".join(map(_field, row)) + b"\n" for row in batch))
+            out.write(data)
         columns = ", ".join(q(c.name) for c in plan.columns)
         with self.conn.cursor() as cur:
             cur.execute(
@@ -174,12 +200,12 @@ class Loader:
                 f"{q(self.name)}.{q(plan.table.name)} CHARACTER SET utf8mb4 ({columns})"
             )
             warnings = rows(self.conn, "SHOW WARNINGS LIMIT 1")
-        if warnings or cur.rowcount != len(batch):
+        if warnings or cur.rowcount != count:
             code = f" (MySQL warning {int(warnings[0][1])})" if warnings else ""
-            lost = len(batch) - max(cur.rowcount, 0)
+            lost = count - max(cur.rowcount, 0)
             raise Refused(
                 f"loading {plan.name} into the new copy failed: {lost} of a batch of "
-                f"{len(batch)} rows were refused or changed by the server{code}",
+                f"{count} rows were refused or changed by the server{code}",
                 hint="the target was not changed; a masked value may not fit its column or a "
                 "unique key: adjust that column's rule",
             )
