@@ -284,3 +284,21 @@ def test_a_where_start_with_a_limit_and_a_like_pattern(pg, tiny_src, target_name
         pg, target_name, "SELECT DISTINCT u.email FROM orders o JOIN users u ON u.id = o.user_id"
     )
     assert len(owners) == 50 and all(e.startswith("u1") for (e,) in owners)
+
+
+def test_a_table_copied_whole_pulls_up_what_it_references(pg, tiny_src, target_name, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(TINY_RULES)
+    report = _refresh(
+        tmp_path,
+        tiny_src,
+        rules,
+        pg.url(target_name),
+        "      public.users: 1%\n      all: [public.orders]\n",
+    )
+    counts = {t["table"]: t["rows"] for t in report["tables"]}
+    assert counts["public.orders"] == 6000
+    # orders reference every user: all of them come up (and the keys validate)
+    assert counts["public.users"] == 3000
+    _, bad = _invalid_or_missing_fks(pg, tiny_src.rsplit("/", 1)[1], target_name)
+    assert bad == []

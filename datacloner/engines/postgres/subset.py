@@ -162,7 +162,9 @@ class PgSubsetStore:
     def _read_source(
         self, query: sql.Composable, params: dict[str, Any] | None
     ) -> Iterator[list[tuple[Any, ...]]]:
-        with self.source.cursor() as cur:
+        # a server-side cursor in the source's open read-only transaction: a
+        # big child table's rows arrive a batch at a time, never all at once
+        with self.source.cursor(name="dc_subset_read") as cur:
             cur.execute(query, params)
             while rows := cur.fetchmany(BATCH):
                 yield rows
