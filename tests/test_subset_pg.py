@@ -175,6 +175,7 @@ CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL REFERENCES users);
 INSERT INTO users SELECT i, CASE WHEN i > 1 THEN i / 2 END, 'u' || i
   FROM generate_series(1, 3000) i;
 INSERT INTO orders SELECT i, 1 + i % 3000 FROM generate_series(1, 6000) i;
+ANALYZE;
 """
 TINY_RULES = "strict: false\ntables: {}\n"
 
@@ -302,3 +303,19 @@ def test_a_table_copied_whole_pulls_up_what_it_references(pg, tiny_src, target_n
     assert counts["public.users"] == 3000
     _, bad = _invalid_or_missing_fks(pg, tiny_src.rsplit("/", 1)[1], target_name)
     assert bad == []
+
+
+def test_check_shows_the_plan_before_any_row_moves(pg, tiny_src, target_name, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(TINY_RULES)
+    cfg = write_config(tmp_path, tiny_src, rules, {"dev": pg.url(target_name)}, secret=SECRET)
+    cfg.write_text(cfg.read_text() + "    subset: {public.users: 10%}\n")
+    result = run_cli("check", "--config", str(cfg), "--sample", "0")
+    assert result.returncode == 0, result.stderr
+    assert "start public.users: 10%" in result.stdout
+    assert "pulls down: public.orders" in result.stdout
+    assert "public.users: start: ~300 of ~3000" in result.stdout
+    result = run_cli("check", "--config", str(cfg), "--sample", "0", "--json")
+    lines = json.loads(result.stdout)["subsets"]["dev"]
+    assert lines[0] == "start public.users: 10%"
+    assert not pg.exists(target_name)
