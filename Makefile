@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench bench-quick bench-masking bench-scan clean
+.PHONY: install demo test lint bench bench-quick bench-masking bench-detect bench-scan clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,7 @@ lint: install
 bench: install
 	$(BIN)/pytest -m slow -o addopts="" -v
 	$(BIN)/python bench/bench_masking.py --families
+	$(BIN)/python bench/bench_detect.py
 	$(BIN)/python bench/run_bench.py
 
 # make bench-quick: 100k users and 300 tables only, about 5 min
@@ -41,6 +42,10 @@ bench-quick: install
 bench-masking: install
 	$(BIN)/python bench/bench_masking.py
 	$(BIN)/python bench/bench_masking.py --families
+
+# make bench-detect: what the C detectors buy (docs/performance.md, "Native code")
+bench-detect: install
+	$(BIN)/python bench/bench_detect.py
 
 bench-scan: install
 	$(BIN)/python bench/scan_quality.py
