@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from datacloner.core.errors import Refused
+from datacloner.engines.postgres import postdata
 from datacloner.engines.postgres.postdata import (
     BUILD,
     FOREIGN_KEY,
@@ -123,8 +124,12 @@ def _loaded(pg, source, target: str) -> None:
 
 
 @pytest.mark.parametrize("jobs", [1, 3])
-def test_parallel_post_data_builds_what_pg_dump_restores(pg, source, target_name, jobs):
+def test_parallel_post_data_builds_what_pg_dump_restores(
+    pg, source, target_name, jobs, monkeypatch
+):
     _loaded(pg, source, target_name)
+    if jobs > 1:  # every plain key as a unique index, then the constraint on it
+        monkeypatch.setattr(postdata, "SPLIT_BYTES", 0)
     run_post_data(source[2], pg.params(target_name), jobs)
     assert _catalog(pg, target_name) == _catalog(pg, source[0])
 
@@ -165,10 +170,14 @@ COMMENT ON INDEX public.a_b_idx IS 'x';
 """
 
 
+MB = 1 << 20
+
+
 def test_foreign_keys_wait_for_the_referenced_indexes_and_the_rest_keeps_its_order():
     steps = plan_steps(SCRIPT)
     tables = PdTables(
-        sizes={("public", "a"): 10, ("public", "p"): 0, ("public", "p_1"): 5, ("public", "B"): 8},
+        sizes={("public", "a"): 10 * MB, ("public", "p"): 0, ("public", "p_1"): 9 * MB}
+        | {("public", "B"): 12 * MB},
         children={("public", "p"): [("public", "p_1")]},
         partitioned={("public", "p")},
     )

@@ -132,9 +132,9 @@ class PgTargetBuild:
         script = self.source.schema_sql(section)
         # an archive being restored has no catalog to look names up in
         columns_of = getattr(self.source, "constraint_columns", None)
-        if section == "post-data":
+        if section == "post-data" and self.jobs > 1:
             # index and constraint builds over as many connections as the
-            # copy had workers (postdata.py)
+            # copy had workers (postdata.py); one job: psql, one transaction
             run_post_data(script, target, self.jobs, columns_of)
         else:
             restore_sql(self.tools, section, script, target, columns_of)

@@ -27,6 +27,7 @@ target is never touched), so the statements need no shared transaction.
 from __future__ import annotations
 
 import contextlib
+import heapq
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from datacloner.engines.postgres.connection import connect
 Name = tuple[str, str]  # (schema, name) as the server spells them; schema "" if unqualified
 
 BUILD, ATTACH, FOREIGN_KEY, OTHER = "build", "attach", "foreign key", "other"
+# a key of a smaller table is built by its one statement: two would cost more
+SPLIT_BYTES = 8 << 20
 DEADLOCK_RETRIES = 3  # a lock the scheduler could not foresee (e.g. a user's session)
 
 
@@ -327,7 +330,11 @@ def order(steps: list[Step], tables: Tables) -> list[Step]:
     for step in steps:
         if step.kind == OTHER:
             continue
-        if step.plain_key is not None and step.table not in tables.partitioned:
+        if (
+            step.plain_key is not None
+            and step.table not in tables.partitioned
+            and tables.sizes.get(step.table, 0) >= SPLIT_BYTES  # type: ignore[arg-type]
+        ):
             parallel.extend(_split(step, len(steps) + len(parallel)))
         else:
             parallel.append(step)
@@ -355,13 +362,14 @@ def order(steps: list[Step], tables: Tables) -> list[Step]:
             step.size += tables.size(step.other)
     # a foreign key needs the referenced table's unique index: every index of
     # that table (and its partitions), attached where partitioned, comes first
+    on_table: dict[Name | None, set[int]] = {}
+    for step in parallel:
+        if step.kind in (BUILD, ATTACH):
+            on_table.setdefault(step.table, set()).add(step.number)
     for step in parallel:
         if step.kind == FOREIGN_KEY:
             assert step.other is not None
-            referenced = set(tables.tree(step.other))
-            step.after = {
-                s.number for s in parallel if s.kind in (BUILD, ATTACH) and s.table in referenced
-            }
+            step.after = set().union(*(on_table.get(t, ()) for t in tables.tree(step.other)))
     # the longest chain first (its size and that of the steps waiting on it):
     # a small table's key must not hold a big foreign key back to the end
     by_number = {s.number: s for s in parallel}
@@ -464,38 +472,59 @@ def _run_one(
         raise _failed(step, exc, columns_of) from None
 
 
+class _Queue:
+    """The steps whose dependencies are done, the highest priority first."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.waiting = {s.number: len(s.after) for s in steps}
+        self.dependents: dict[int, list[Step]] = {}
+        for step in steps:
+            for number in step.after:
+                self.dependents.setdefault(number, []).append(step)
+        self.heap = [(-s.priority, s.number, s) for s in steps if not s.after]
+        heapq.heapify(self.heap)
+
+    def take(self, locks: _Locks) -> Step | None:
+        """The first ready step whose locks are free (None: wait for one to end)."""
+        skipped = []
+        found = None
+        while self.heap:
+            item = heapq.heappop(self.heap)
+            if locks.free(item[2]):
+                found = item[2]
+                break
+            skipped.append(item)
+        for item in skipped:
+            heapq.heappush(self.heap, item)
+        return found
+
+    def done(self, step: Step) -> None:
+        for later in self.dependents.get(step.number, ()):
+            self.waiting[later.number] -= 1
+            if self.waiting[later.number] == 0:
+                heapq.heappush(self.heap, (-later.priority, later.number, later))
+
+
 def _run_parallel(
     steps: list[Step],
     sessions: list[_Session],
     columns_of: Callable[[str, str], list[str]] | None,
 ) -> None:
-    if len(sessions) == 1:
-        # one connection: dependencies only (every lock is free)
-        pending = sorted(steps, key=lambda s: (-s.priority, s.number))
-        done: set[int] = set()
-        while pending:
-            step = next(s for s in pending if s.after <= done)
-            pending.remove(step)
-            _run_one(sessions[0], step, columns_of)
-            done.add(step.number)
-        return
-    pending = sorted(steps, key=lambda s: (-s.priority, s.number))  # the largest first
-    finished: set[int] = set()
+    queue = _Queue(steps)
     locks = _Locks()
+    if len(sessions) == 1:  # one connection: in this thread, dependencies only
+        while (step := queue.take(locks)) is not None:
+            _run_one(sessions[0], step, columns_of)
+            queue.done(step)
+        return
     idle = list(reversed(sessions))
     running: dict[Future[None], tuple[Step, _Session]] = {}
     pool = ThreadPoolExecutor(max_workers=len(sessions), thread_name_prefix="post-data")
     failure: tuple[Step, BaseException] | None = None
+    left = len(steps)
     try:
-        while pending or running:
-            while idle:
-                step = next(
-                    (s for s in pending if s.after <= finished and locks.free(s)),
-                    None,
-                )
-                if step is None:
-                    break
-                pending.remove(step)
+        while left:
+            while idle and (step := queue.take(locks)) is not None:
                 locks.take(step)
                 session = idle.pop()
                 running[pool.submit(session.run, step)] = (step, session)
@@ -509,7 +538,8 @@ def _run_parallel(
                 error = future.exception()
                 if error is not None and failure is None:
                     failure = (step, error)
-                finished.add(step.number)
+                queue.done(step)
+                left -= 1
             if failure is not None:
                 break
     finally:
