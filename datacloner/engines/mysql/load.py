@@ -9,8 +9,11 @@ import contextlib
 import datetime as dt
 import json
 import os
+import queue
 import re
+import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pymysql
@@ -69,6 +72,49 @@ def _my_value(value: Any) -> Any:
 _MY_VALUES = encode_each(_my_value)
 
 
+def _masked(pages: Iterator[list[list[Any]]], masker: TableMasker) -> Iterator[list[list[Any]]]:
+    for batch in pages:
+        if masker.active:
+            masker.apply(batch, lambda _column: (None, _MY_VALUES))
+        yield batch
+
+
+def prefetch(pages: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``pages`` produced by a thread, ``depth`` ahead: the source's read (and
+    the masking) of one page overlaps the server's load of the one before."""
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        ready.put(("page", page), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(("end", None))
+        except BaseException as exc:
+            ready.put(("error", exc))
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 class Loader:
     def __init__(self, params: Params, schema: str, sql_mode: str, folder: str) -> None:
         self.name = schema
@@ -120,9 +166,7 @@ class Loader:
             return self._copy_lines(source, plan, batch_size, advance)
         try:
             run(self.conn, "START TRANSACTION")
-            for batch in source.rows(plan, batch_size, masker.unless):
-                if masker.active:
-                    masker.apply(batch, lambda _column: (None, _MY_VALUES))
+            for batch in prefetch(_masked(source.rows(plan, batch_size, masker.unless), masker)):
                 if load:
                     self._load_data(plan, batch)
                     loaded += len(batch)
@@ -168,7 +212,7 @@ class Loader:
         loaded = 0
         try:
             run(self.conn, "START TRANSACTION")
-            for lines in source.lines(plan, batch_size):
+            for lines in prefetch(source.lines(plan, batch_size)):
                 self._load_file(plan, ("\n".join(lines) + "\n").encode(), len(lines))
                 loaded += len(lines)
                 advance(len(lines))
