@@ -243,8 +243,10 @@ class Loader:
                 f"LOAD DATA LOCAL INFILE '{escape_string(path)}' INTO TABLE "
                 f"{q(self.name)}.{q(plan.table.name)} CHARACTER SET utf8mb4 ({columns})"
             )
-            warnings = rows(self.conn, "SHOW WARNINGS LIMIT 1")
-        if warnings or cur.rowcount != count:
+            # the OK packet counts warnings: asked for only when there are some
+            warned = cur.warning_count
+            warnings = rows(self.conn, "SHOW WARNINGS LIMIT 1") if warned else []
+        if warned or cur.rowcount != count:
             code = f" (MySQL warning {int(warnings[0][1])})" if warnings else ""
             lost = count - max(cur.rowcount, 0)
             raise Refused(
