@@ -504,3 +504,37 @@ def test_kill_9_in_the_swap_window_leaves_a_whole_copy_and_the_next_run_repairs(
         assert report.rows == 50
     finally:
         mariadb.drop(src)
+
+
+def test_check_and_preview_on_sakila(mariadb: MyServer, sakila: str, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        mariadb.url(sakila),
+        ROOT / "rules" / "sakila-mysql.yml",
+        {"dev": mariadb.url("dct_unused")},
+        secret=SECRET,
+    )
+    result = runtime.check(load_config(config))  # `datacloner check`, in process
+    assert len(result.plan.tables) == 16 and result.source["database"] == sakila
+    done = run_cli("preview", "customer", "--rows", "2", "-c", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    real = {r[0] for r in mariadb.query("SELECT email FROM customer", sakila)}
+    shown = set(re.findall(r"[\w.+-]+@[\w.-]+", done.stdout))
+    assert shown & real and shown - real  # each original beside its fake
+
+
+def test_protected_host_is_refused_under_another_spelling(
+    mariadb: MyServer, target: str, tmp_path: Path
+) -> None:
+    (tmp_path / "rules.yml").write_text("tables: {}\n")
+    config = write_config(
+        tmp_path,
+        mariadb.url("dct_nothing"),
+        "rules.yml",
+        {"dev": f"mysql://root@127.0.0.1:{mariadb.port}/{target}"},
+        extra="protected: [localhost]\n",
+    )
+    done = run_cli("refresh", "dev", "-c", str(config), "--yes")
+    assert done.returncode != 0
+    assert "protected host localhost" in done.stderr
+    assert not mariadb.exists(target + "__dc_new") and not mariadb.exists(target)
