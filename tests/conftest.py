@@ -8,6 +8,7 @@ a skip.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -109,7 +110,7 @@ class PgServer:
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
 
-    def create(self, name: str, *sql_files: Path) -> str:
+    def create(self, name: str, *sql_files: Path, analyze: bool = False) -> str:
         self.drop(name)
         with self.connect() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -126,6 +127,48 @@ class PgServer:
                 env=env,
                 check=True,
                 capture_output=True,
+            )
+        if analyze:
+            with self.connect(name) as conn:
+                conn.execute("ANALYZE")
+        return self.url(name)
+
+    def clone(self, name: str, *sql_files: Path, analyze: bool = False) -> str:
+        """``create`` for a fixture many sessions and workers load: the files are
+        loaded once into a template database named by their content, which each
+        call copies (CREATE DATABASE ... TEMPLATE: a second, not a reload). The
+        template stays for the next run; one built from older files is dropped."""
+        digest = hashlib.sha256(b"analyze" if analyze else b"")
+        for path in sql_files:
+            digest.update(path.read_bytes())
+        stem = "dct_tpl_" + (sql_files[0].stem.replace("-", "_")[:20] if sql_files else "empty")
+        template = f"{stem}_{digest.hexdigest()[:10]}"
+        with self.connect() as conn:
+            # one builder at a time (xdist workers, parallel sessions); the others wait
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (stem,))
+            try:
+                if not self.exists(template):
+                    building = f"{template}_b{os.getpid()}"
+                    self.create(building, *sql_files, analyze=analyze)
+                    stale = conn.execute(  # older templates, and builds left by a kill
+                        "SELECT datname FROM pg_database WHERE datname LIKE %s "
+                        "AND datname NOT IN (%s, %s)",
+                        (stem.replace("_", r"\_") + r"\_%", template, building),
+                    ).fetchall()
+                    self.drop(*(r[0] for r in stale))
+                    conn.execute(
+                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                            sql.Identifier(building), sql.Identifier(template)
+                        )
+                    )
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (stem,))
+        self.drop(name)
+        with self.connect() as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
             )
         return self.url(name)
 
@@ -214,11 +257,12 @@ def _fixture(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def pagila_src(pg: PgServer, run_id: str) -> Iterator[str]:
     name = f"dct_{run_id}_pagila"
-    url = pg.create(
-        name, _fixture("pagila", "pagila-schema.sql"), _fixture("pagila", "pagila-data.sql")
+    url = pg.clone(
+        name,
+        _fixture("pagila", "pagila-schema.sql"),
+        _fixture("pagila", "pagila-data.sql"),
+        analyze=True,
     )
-    with pg.connect(name) as conn:
-        conn.execute("ANALYZE")
     yield url
     pg.drop(name)
 
@@ -226,7 +270,7 @@ def pagila_src(pg: PgServer, run_id: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def northwind_src(pg: PgServer, run_id: str) -> Iterator[str]:
     name = f"dct_{run_id}_northwind"
-    url = pg.create(name, _fixture("northwind", "northwind.sql"))
+    url = pg.clone(name, _fixture("northwind", "northwind.sql"))
     yield url
     pg.drop(name)
 
@@ -234,7 +278,7 @@ def northwind_src(pg: PgServer, run_id: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def traps_src(pg: PgServer, run_id: str) -> Iterator[str]:
     name = f"dct_{run_id}_traps"
-    url = pg.create(name, LOCAL_FIXTURES / "traps.sql")
+    url = pg.clone(name, LOCAL_FIXTURES / "traps.sql")
     yield url
     pg.drop(name)
 
