@@ -262,8 +262,8 @@ def test_read_only_source_user_and_orphans_refused(
     try:
         source = f"mysql://{user}@{mariadb.host}:{mariadb.port}/{src}"
         (tmp_path / "rules.yml").write_text(
-            "tables:\n  parent:\n    mask: {name: first_name}\n    keep: [id]\n"
-            "  child:\n    keep: [id, parent_id]\n"
+            "tables:\n  parent:\n    unless: \"name LIKE 'o%'\"\n    mask: {name: first_name}\n"
+            "    keep: [id]\n  child:\n    keep: [id, parent_id]\n"
         )
         config = write_config(tmp_path, source, "rules.yml", {"dev": mariadb.url(target)})
         report = _refresh(config, jobs=2)
@@ -271,6 +271,9 @@ def test_read_only_source_user_and_orphans_refused(
         assert any("--jobs 2: FLUSH TABLES WITH READ LOCK" in w for w in report.warnings)
         assert _one(mariadb, "SELECT count(*) FROM both_", target) == "2"
         assert _one(mariadb, "SELECT count(*) FROM child", target) == "3"
+        # `unless` (a LIKE pattern: its % reaches the server as written) keeps row 1
+        names = mariadb.query("SELECT name FROM parent ORDER BY id", target)
+        assert names[0] == ("one",) and names[1] != ("two",)
         before = mariadb.query("SELECT * FROM child ORDER BY id", target)
 
         (tmp_path / "rules.yml").write_text(

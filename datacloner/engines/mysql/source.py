@@ -292,7 +292,10 @@ class MySource:
             where, args = ("", []) if last is None else _after(key, last)
             with self.conn.cursor() as cur:
                 cur.execute(
-                    f"SELECT {select} FROM {relation}{where} ORDER BY {order} LIMIT %s",
+                    pct(f"SELECT {select} FROM {relation}")
+                    + where
+                    + pct(f" ORDER BY {order}")
+                    + " LIMIT %s",
                     [*args, batch_size],
                 )
                 page = [list(r) for r in cur.fetchall()]
@@ -335,7 +338,8 @@ class MySource:
         try:
             found = rows(
                 self.conn,
-                f"SELECT {cols} FROM {q(self.schema)}.{q(table.name)} ORDER BY {order} LIMIT %s",
+                pct(f"SELECT {cols} FROM {q(self.schema)}.{q(table.name)} ORDER BY {order}")
+                + " LIMIT %s",
                 (limit,),
             )
         except pymysql.err.MySQLError as exc:
@@ -373,12 +377,18 @@ def _escaped(column: str) -> str:
     return f"IFNULL({value}, CONCAT({_BACKSLASH}, 'N'))"
 
 
+def pct(sql: str) -> str:
+    """SQL text put before driver parameters: its own ``%`` (a LIKE pattern
+    in ``unless``, a name) doubled so the driver reads none as a placeholder."""
+    return sql.replace("%", "%%")
+
+
 def _after(key: list[str], last: list[Any]) -> tuple[str, list[Any]]:
     """``WHERE (a > x) OR (a = x AND b > y)``: the rows after the last page's."""
     terms = []
     args: list[Any] = []
     for n in range(len(key)):
-        parts = [f"{q(k)} = %s" for k in key[:n]] + [f"{q(key[n])} > %s"]
+        parts = [f"{pct(q(k))} = %s" for k in key[:n]] + [f"{pct(q(key[n]))} > %s"]
         terms.append("(" + " AND ".join(parts) + ")")
         args += last[: n + 1]
     return " WHERE " + " OR ".join(terms), args

@@ -23,7 +23,7 @@ from datacloner.engines.mysql.connection import (
     run,
     text,
 )
-from datacloner.engines.mysql.source import OWN_PREFIX, MySource
+from datacloner.engines.mysql.source import OWN_PREFIX, MySource, pct
 from datacloner.engines.mysql.swap import MANIFEST
 from datacloner.masking.columns import INT, JSON, OTHER, TEXT, column_type
 
@@ -71,8 +71,8 @@ class MySampler:
                 f"WHERE {col} IS NOT NULL{keep}"
             )
         query = (
-            f"SELECT DISTINCT v FROM ({inner}) AS dc WHERE v IS NOT NULL AND v <> '' "
-            "ORDER BY CRC32(v), v LIMIT %s"
+            pct(f"SELECT DISTINCT v FROM ({inner}) AS dc WHERE v IS NOT NULL AND v <> '' ")
+            + "ORDER BY CRC32(v), v LIMIT %s"
         )
         try:
             found = rows(self.conn, query, (limit,))
