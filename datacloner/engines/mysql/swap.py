@@ -140,10 +140,7 @@ class MyGenerations:
         name = f"datacloner:{self.target}"
         if len(name) > 64:
             name = "datacloner:" + hashlib.sha1(self.target.encode()).hexdigest()
-        if scalar(self.conn, "SELECT GET_LOCK(%s, 0)", (name,)) != b"1" and (
-            text(scalar(self.conn, "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (name,)) or "0")
-            != "1"
-        ):
+        if text(scalar(self.conn, "SELECT GET_LOCK(%s, 0)", (name,))) != "1":
             raise Refused(
                 f"another datacloner run is refreshing or rolling back {self.target} right now",
                 hint="wait for it to finish; runs of one environment never interleave",
