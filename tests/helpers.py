@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,3 +56,27 @@ def run_cli(
         text=True,
         timeout=600,
     )
+
+
+def run_in_process(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run_cli` without a new interpreter (its second of imports): the same
+    app, arguments, exit code and separate stdout/stderr, through Typer's runner.
+    For a verb's answer only: what needs a process of its own (signals, kills,
+    the hash seed of a fresh process, output written by C straight to a file
+    descriptor) stays with run_cli."""
+    from typer.testing import CliRunner
+
+    from datacloner.cli import app
+
+    cleared: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith("DATACLONER_") and k != "DATACLONER_PG_BIN"
+    }
+    full_env = {**cleared, **(env or {}), "COLUMNS": "200"}
+    with contextlib.chdir(cwd or os.getcwd()):
+        result = CliRunner().invoke(app, list(args), env=full_env)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))  # as Python prints it
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, stderr)
