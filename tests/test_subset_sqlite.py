@@ -1,6 +1,7 @@
-"""Subsetting on SQLite, end to end through the CLI (docs/subset.md): every
-foreign key holds in the copy (PRAGMA foreign_key_check), the start share,
-the same rows on every run, and new rows never displace chosen ones."""
+"""Subsetting on SQLite (docs/subset.md): every foreign key holds in the copy
+(PRAGMA foreign_key_check), the start share, the same rows on every run, new
+rows never displace chosen ones, and a row masks as in a full copy. The
+runtime runs in-process (tests/test_subset_pg.py runs the CLI)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import json
 import sqlite3
 from pathlib import Path
 
+from datacloner.core.config import load_config
+from datacloner.core.progress import QuietProgress
+from datacloner.runtime import refresh as runtime
 from datacloner.subset.select import subset_salt
-from tests.helpers import run_cli, write_config
+from tests.helpers import write_config
 
 SECRET = "test-secret-0123456789"
 SCHEMA = """
@@ -73,9 +77,8 @@ def _refresh(tmp_path: Path, source: Path, target: Path, subset: str) -> dict:
         tmp_path, f"sqlite:///{source}", rules, {"dev": f"sqlite:///{target}"}, secret=SECRET
     )
     cfg.write_text(cfg.read_text() + "    subset:\n" + subset)
-    result = run_cli("refresh", "dev", "--config", str(cfg), "--yes", "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    report = runtime.refresh(load_config(cfg), "dev", QuietProgress(), lambda _: None)
+    return json.loads(report.to_json())  # as --json prints it
 
 
 def _start(source: Path, share: float) -> set[int]:
@@ -149,8 +152,7 @@ def test_sqlite_a_subset_row_masks_as_in_a_full_copy(tmp_path: Path) -> None:
     )
     cfg.write_text(cfg.read_text() + "    subset: {main.users: 10%}\n")
     for env in ("full", "part"):
-        result = run_cli("refresh", env, "--config", str(cfg), "--yes")
-        assert result.returncode == 0, result.stderr[-2000:]
+        runtime.refresh(load_config(cfg), env, QuietProgress(), lambda _: None)
 
     def emails(path: Path) -> dict[int, str]:
         conn = sqlite3.connect(path)
