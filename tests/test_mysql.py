@@ -406,7 +406,7 @@ def test_types_survive_byte_for_byte_and_keep_two(
         mariadb.drop(src)
 
 
-def test_on_busy_fail_waits_for_metadata_locks_then_leaves_target(
+def test_on_busy_fail_and_terminate_under_a_metadata_lock(
     mariadb: MyServer, run_id: str, target: str, tmp_path: Path
 ) -> None:
     src = f"dct_{run_id}_busy"
@@ -435,6 +435,22 @@ def test_on_busy_fail_waits_for_metadata_locks_then_leaves_target(
             reader.close()
         assert _one(mariadb, "SELECT count(*) FROM t", target) == "2"
         assert not mariadb.exists(target + "__dc_new")
+
+        # on_busy: terminate ends the session holding the lock, then swaps
+        config.write_text(config.read_text().replace("on_busy: fail", "on_busy: terminate"))
+        reader = mariadb.connect(target)
+        try:
+            with reader.cursor() as cur:
+                cur.execute("START TRANSACTION")
+                cur.execute("SELECT count(*) FROM t")
+            report = runtime.refresh(
+                load_config(config), "dev", QuietProgress(), confirm=lambda t: None, drain_timeout=1
+            )
+            assert any("ended 1 session(s)" in w for w in report.warnings)
+            with pytest.raises(pymysql.err.OperationalError), reader.cursor() as cur:
+                cur.execute("SELECT 1")  # its session was ended
+        finally:
+            reader.close()
     finally:
         mariadb.drop(src)
 
