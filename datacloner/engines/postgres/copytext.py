@@ -1,9 +1,9 @@
-"""PostgreSQL COPY text format: split raw COPY data into rows and fields, and
-decode/encode only the fields that get masked, so kept fields pass through
-byte for byte.
+"""PostgreSQL COPY text format: take the fields that get masked out of a
+block of whole rows, decode and encode them, and splice them back, so kept
+fields pass through byte for byte and never become objects.
 
 In text format a row ends with ``\\n`` and fields are separated by ``\\t``;
-both are escaped inside data, so splitting on the raw bytes is exact.
+both are escaped inside data, so cutting on the raw bytes is exact.
 """
 
 from __future__ import annotations
