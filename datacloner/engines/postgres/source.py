@@ -52,6 +52,11 @@ OWN_SCHEMAS = ("datacloner",)
 
 _SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema') "
 SEQUENCE_BATCH = 500  # sequences read per statement
+# A table the catalog estimates below this many rows is read in this session,
+# not by a psql child: a process and a connection (tens of ms) cost more than
+# libpq's per-row work on so few rows, and at a thousand small tables they
+# were most of the data stage. 0 (never analyzed) may be big: psql reads it.
+PSQL_MIN_ROWS = 10_000
 
 
 class PgSource:
@@ -67,8 +72,9 @@ class PgSource:
 
         ``psql_reader``: tables are read by a psql child process (in the same
         snapshot), which takes libpq's per-row work to the other core: 15% off
-        a one-job refresh. ``--jobs`` workers read through psycopg instead:
-        there the cores are busy already, and each psql would add to memory."""
+        a one-job refresh; small ones (``PSQL_MIN_ROWS``) are read here.
+        ``--jobs`` workers read through psycopg instead: there the cores are
+        busy already, and each psql would add to memory."""
         self.psql_reader = psql_reader
         self.params = params if params is not None else conn_params(url)
         self.conn = connect(self.params, "source")
@@ -217,7 +223,8 @@ class PgSource:
             )
         else:
             query = sql.SQL("COPY {} ({}) TO STDOUT").format(rel, column_list(plan))
-        if not self.psql_reader:
+        small = 0 < plan.table.row_estimate < PSQL_MIN_ROWS
+        if not self.psql_reader or small:
             try:
                 with self.conn.cursor() as cur, cur.copy(query) as copy:
                     yield copy_blocks(copy)
