@@ -69,7 +69,8 @@ def check(config: Config, scan_sample: int = 0) -> CheckResult:
     ``scan_sample``, kept columns that scan thinks personal are reported too."""
     ruleset = load_rules(config.rules_path)
     url = config.require_source()
-    with engine_for(url).open_source(url) as source:
+    engine = engine_for(url)
+    with engine.open_source(url) as source:
         catalog = source.read_catalog()
         plan = build_plan(catalog, ruleset, check_rule)
         check_conditions(source, plan.copied)
@@ -77,7 +78,7 @@ def check(config: Config, scan_sample: int = 0) -> CheckResult:
         for name, env in config.environments.items():
             if env.subset is not None:  # the names and `where`s against the live source
                 result.subsets[name] = describe(
-                    catalog, plan_subset(source, catalog, env.subset, plan.tables)
+                    catalog, plan_subset(engine, source, catalog, env.subset, plan.tables)
                 )
         if scan_sample:
             findings = scan_source(source, catalog, scan_sample).findings
@@ -129,7 +130,9 @@ def refresh(
     with engine.open_source(src_url) as source:
         catalog = source.read_catalog()
         plan = build_plan(catalog, ruleset, check_rule)
-        chosen = plan_subset(source, catalog, env.subset, plan.tables) if env.subset else None
+        chosen = (
+            plan_subset(engine, source, catalog, env.subset, plan.tables) if env.subset else None
+        )
         if chosen is not None and jobs > 1:
             # --jobs workers read whole tables; a subset reads its selection
             progress.note(f"note: a subset copies one table at a time (--jobs {jobs} ignored)")

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from datacloner.core.catalog import Catalog, QualifiedName, display_name
-from datacloner.core.errors import Refused
+from datacloner.core.errors import Refused, UsageError
 from datacloner.core.plan import TablePlan
 from datacloner.core.progress import ProgressSink
 from datacloner.core.subset import SubsetSpec
@@ -16,12 +16,25 @@ from datacloner.subset.graph import EMPTY, SubsetPlan, build_subset
 from datacloner.subset.select import select
 
 
+def refuse_unsupported(engine: Any, spec: SubsetSpec) -> None:
+    """A ``subset:`` on an engine without the ``subset`` capability is a
+    UsageError at its file:line, before anything is read or created (config
+    refuses it too, but not while the environment's URL is still unset)."""
+    if not getattr(engine, "subset", False):
+        raise UsageError(
+            f"{spec.location}: subset: not supported on this engine yet",
+            hint="remove `subset:` (the copy will be whole), or use `skip` in the rules "
+            "for tables you do not need",
+        )
+
+
 def plan_subset(
-    source: Any, catalog: Catalog, spec: SubsetSpec, tables: list[TablePlan]
+    engine: Any, source: Any, catalog: Catalog, spec: SubsetSpec, tables: list[TablePlan]
 ) -> SubsetPlan:
     """The subset's plan over the live source: unknown tables and start
     ``where``s that do not run are UsageErrors at their file:line. ``tables``:
     the rules' plan (a table skipped there stays empty)."""
+    refuse_unsupported(engine, spec)
     skipped = frozenset(tp.table.qualified for tp in tables if tp.skip)
     plan = build_subset(catalog, source.foreign_keys(catalog), spec, skipped)
     errors = ErrorList()
