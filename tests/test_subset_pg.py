@@ -251,7 +251,7 @@ def test_max_rows_stops_before_loading(pg, tiny_src, target_name, tmp_path):
     subset = "      public.users: 10%\n      max_rows: 100\n"
     with pytest.raises(DataclonerError) as caught:
         _refresh(tmp_path, tiny_src, None, pg.url(target_name), subset)
-    assert caught.value.exit_code == 1
+    assert caught.value.exit_code == 1  # the CLI exits with it (cli/app.py `run`)
     assert "over max_rows (100)" in caught.value.message
     assert "nothing was loaded" in caught.value.message
     assert not pg.exists(target_name) and not pg.exists(target_name + "__dc_new")
