@@ -28,14 +28,15 @@ lint: install
 	$(BIN)/ruff format --check datacloner tests examples bench
 
 # make bench: the slow tests, then every contender at 100k and 1M users, on 1,100
-# small tables and on MariaDB (docs/performance.md, "How to measure"); about 20 min
+# small tables and on MariaDB (docs/performance.md, "How to measure"); about 25 min
+# on a quiet 2-core machine, twice that when others keep its CPUs busy
 bench: install
 	$(BIN)/pytest -m slow -o addopts="" -v
 	$(BIN)/python bench/bench_masking.py --families
 	$(BIN)/python bench/bench_detect.py
 	$(BIN)/python bench/run_bench.py
 
-# make bench-quick: 100k users and 300 tables only, about 5 min
+# make bench-quick: 100k users, 300 tables and MariaDB only, about 10 min
 bench-quick: install
 	$(BIN)/python bench/run_bench.py --quick
 

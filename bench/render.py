@@ -53,6 +53,9 @@ def section_table(section: Section) -> list[str]:
             lines.append(f"| {_cell(row.label)} |{dashes} – | – | {_cell(why)} |")
             continue
         runs = ""
+        procs = max(m.processes for m in row.runs)
+        if procs > 1:  # the tree's RSS is a sum over this many processes
+            notes = "; ".join(filter(None, [notes, f"up to {procs} processes"]))
         if len(row.runs) > 1:
             runs = "runs " + ", ".join(f"{m.seconds:.1f}" for m in row.runs)
             notes = "; ".join(filter(None, [runs, notes]))
@@ -83,8 +86,17 @@ def _verdict(value: float | None, limit: float, what: str) -> str:
     return f"{what}: {value:.2f}× (≤ {limit}×) {'met' if value <= limit else '**not met**'}"
 
 
-def targets(sections: list[Section], jobs: int, users: list[int], tables: int) -> list[str]:
+def targets(
+    sections: list[Section], jobs: int, users: list[int], tables: int, background: float
+) -> list[str]:
     out = ["## Targets (issue 15)", ""]
+    if background > 0.25:
+        out += [
+            f"**Others kept up to {background:.1f} CPUs busy during this run**: every contender",
+            "was slowed, not all alike, so these verdicts are not evidence either way; run",
+            "again on a quiet machine.",
+            "",
+        ]
     by_title = {s.title: s for s in sections}
     if users:
         big = by_title[f"{max(users):,} users"]
@@ -174,5 +186,5 @@ def render(
     lines += [f"| busiest background before a timed step | {background:.2f} CPUs |", ""]
     for section in sections:
         lines += section_table(section)
-    lines += targets(sections, jobs, users, tables)
+    lines += targets(sections, jobs, users, tables, background)
     return "\n".join(lines)
