@@ -1,5 +1,6 @@
-"""Subsets on MySQL/MariaDB (docs/subset.md): an engine without the `subset`
-capability refuses a `subset:` cleanly at check time."""
+"""Subsets on MySQL/MariaDB (docs/subset.md): a share of a start table with
+its children and the parents they need, no orphan, the same rows every
+time; an engine without the `subset` capability refuses a `subset:` cleanly."""
 
 from __future__ import annotations
 
@@ -10,9 +11,19 @@ import pytest
 from conftest import MyServer
 from helpers import run_in_process
 
+from datacloner.core.config import load_config
+from datacloner.core.progress import QuietProgress
 from datacloner.engines.mysql.engine import MysqlEngine
+from datacloner.runtime import refresh as runtime
 
 SECRET = "mysql-subset-secret-0123456789"
+
+
+@pytest.fixture
+def target(mariadb: MyServer, run_id: str) -> Iterator[str]:
+    name = f"dct_{run_id}_msdst"
+    yield name
+    mariadb.drop(*(name + s for s in ("", "__dc_new", "__dc_prev", "__dc_prev2", "__dc_tmp")))
 
 
 @pytest.fixture
@@ -62,3 +73,42 @@ def test_subset_on_an_engine_without_the_capability_is_refused_at_check(
     assert result.returncode == 2, result.stderr
     assert "datacloner.yml:7: subset: not supported on this engine yet" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _ids(server: MyServer, schema: str, table: str) -> list[int]:
+    return [int(r[0]) for r in server.query(f"SELECT id FROM `{table}` ORDER BY id", schema)]
+
+
+def test_share_children_and_self_reference_without_orphans_twice_the_same(
+    mariadb: MyServer, shop: str, target: str, tmp_path: Path
+) -> None:
+    config = _config(
+        tmp_path,
+        mariadb.url(shop),
+        mariadb.url(target),
+        f"      {shop}.customers: 10%\n      {shop}.employees: 5%\n",
+    )
+    runtime.refresh(load_config(config), "dev", QuietProgress(), confirm=lambda t: None)
+    customers = _ids(mariadb, target, "customers")
+    assert 50 <= len(customers) <= 150  # 10% of 1000, by a hash of the key
+    orders = _ids(mariadb, target, "orders")
+    # every order of a chosen customer came down, and none other
+    assert len(orders) == 3 * len(customers)
+    assert mariadb.query(
+        "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
+        "WHERE c.id IS NULL",
+        target,
+    ) == [("0",)]
+    # the self-reference: a chosen employee pulls its reports down and its bosses up
+    assert mariadb.query(
+        "SELECT count(*) FROM employees e LEFT JOIN employees b ON b.id = e.boss_id "
+        "WHERE e.boss_id IS NOT NULL AND b.id IS NULL",
+        target,
+    ) == [("0",)]
+    assert 1 in _ids(mariadb, target, "employees")  # the root boss of everyone
+    tables = {str(r[0]) for r in mariadb.query("SHOW TABLES", target)}
+    assert not [t for t in tables if t.startswith("__dc_subset")]
+    first = (customers, orders, _ids(mariadb, target, "employees"))
+    runtime.refresh(load_config(config), "dev", QuietProgress(), confirm=lambda t: None)
+    again = tuple(_ids(mariadb, target, t) for t in ("customers", "orders", "employees"))
+    assert again == first

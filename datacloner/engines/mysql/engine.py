@@ -8,10 +8,13 @@ and the target's generations are the schemas ``app``, ``app__dc_prev``...
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from datacloner.core import guards, urls
+from datacloner.core.catalog import Catalog
 from datacloner.engines.base import EngineBase, SwapPolicy
 from datacloner.engines.mysql.build import MyTargetBuild
 from datacloner.engines.mysql.connection import (
@@ -33,6 +36,23 @@ class MysqlEngine(EngineBase):
     exported_snapshot = False
     rename_database = False  # tables move between schemas; the schemas stay
     archives = False
+    subset = True
+
+    @contextlib.contextmanager
+    def subset_store(
+        self, target: MyTargetBuild, source: MySource, catalog: Catalog, salt: str
+    ) -> Iterator[Any]:
+        """The selection of a subset (engines/mysql/subset.py), its keys kept in
+        the new copy's schema; the copy then reads only the selected rows."""
+        from datacloner.engines.mysql.subset import MySubsetStore
+
+        store = MySubsetStore(source, catalog, target.params, target.name, salt)
+        source.selected = store.keys
+        try:
+            yield store
+        finally:
+            source.selected = None
+            store.close()
 
     def url_problem(self, url: str) -> str | None:
         return url_problem(url)

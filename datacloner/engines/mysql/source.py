@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pymysql
 
-from datacloner.core.catalog import Catalog, Column, Table
+from datacloner.core.catalog import Catalog, Column, QualifiedName, Table
 from datacloner.core.errors import Refused, UsageError
 from datacloner.core.plan import TablePlan
 from datacloner.engines.mysql.connection import (
@@ -102,6 +102,9 @@ class MySource:
             self.conn.close()
             raise
         self._catalog: Catalog | None = None
+        # a subset's selected rows (engines/mysql/subset.py): a table's unique
+        # key and its selected values in batches, or None for every row
+        self.selected: Callable[[QualifiedName], Any] | None = None
 
     def sibling(self, conn: pymysql.connections.Connection) -> MySource:
         """This source read through another session (a ``--jobs`` reader)."""
@@ -281,6 +284,10 @@ class MySource:
         key: list[str] | None = None,
     ) -> Iterator[list[list[Any]]]:
         relation = f"{q(self.schema)}.{q(plan.table.name)}"
+        chosen = self.selected(plan.table.qualified) if self.selected else None
+        if chosen is not None:  # a subset: only the selected keys, a batch at a time
+            yield from self._selected_pages(relation, select, *chosen)
+            return
         key = self.unique_key(plan.table) if key is None else key
         if not key or any(k not in names for k in key):
             yield from self._stream(f"SELECT {select} FROM {relation}", batch_size)
@@ -305,6 +312,33 @@ class MySource:
             yield page
             if len(page) < batch_size:
                 return
+
+    def _selected_pages(
+        self, relation: str, select: str, key: list[str], batches: Iterator[list[tuple[Any, ...]]]
+    ) -> Iterator[list[list[Any]]]:
+        columns = "(" + ", ".join(q(k) for k in key) + ")"
+        for batch in batches:
+            values = ", ".join(
+                "(" + ", ".join(self.conn.escape(v) for v in row) + ")" for row in batch
+            )
+            query = f"SELECT {select} FROM {relation} WHERE {columns} IN ({values})"
+            with self.conn.cursor() as cur:
+                cur.execute(query + f" ORDER BY {', '.join(q(k) for k in key)}")
+                page = [list(r) for r in cur.fetchall()]
+            if page:
+                yield page
+
+    def foreign_keys(self, catalog: Catalog) -> list[Any]:
+        """Every foreign key between the catalog's tables, for subsetting."""
+        from datacloner.engines.mysql.subset import foreign_keys as subset_keys
+
+        return subset_keys(self.conn, catalog)
+
+    def subset_where_problem(self, table: Table, where: str) -> str | None:
+        """What is wrong with a subset start's ``where`` on the live table."""
+        from datacloner.engines.mysql.subset import check_where
+
+        return check_where(self.conn, table, where)
 
     def _stream(self, query: str, batch_size: int) -> Iterator[list[list[Any]]]:
         with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
