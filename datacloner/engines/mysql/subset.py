@@ -310,10 +310,15 @@ class MySubsetStore:
         if table not in self.tables:
             return None
         ids = self.ids[table]
+        return ids, self._keys(table, ids)
+
+    def _keys(self, table: QualifiedName, ids: list[str]) -> Iterator[list[tuple[Any, ...]]]:
+        # streamed: the store's session does nothing else while the rows are copied
         order = ", ".join(f"c{j}" for j in range(len(ids)))
-        found = rows(self.conn, f"SELECT {order} FROM {q(self.tables[table])} ORDER BY {order}")
-        typed_rows = [tuple(self._typed(table, ids, r)) for r in found]
-        return ids, (typed_rows[i : i + BATCH] for i in range(0, len(typed_rows), BATCH))
+        with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(f"SELECT {order} FROM {q(self.tables[table])} ORDER BY {order}")
+            while batch := cur.fetchmany(BATCH):
+                yield [tuple(self._typed(table, ids, r)) for r in batch]
 
     def finish(self, nulled: list[ForeignKey]) -> None:
         """After the rows, before post-data: a nullable key whose parent row was
