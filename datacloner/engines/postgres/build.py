@@ -40,6 +40,10 @@ from datacloner.masking.table_masker import (
 
 log = logging.getLogger(__name__)
 
+# tables (sequences) per health-check (setval) statement: one round trip per
+# chunk, while a statement stays small for a schema of thousands of tables
+_CHUNK = 500
+
 
 class PgTargetBuild:
     parallel_copy = True  # copy_tables: --jobs worker processes
@@ -181,10 +185,16 @@ class PgTargetBuild:
 
     def finalize(self) -> None:
         assert self.conn is not None
-        for schema, name, last_value, is_called in self.source.sequences():
+        # one statement per chunk of sequences, not one round trip each
+        sequences = list(self.source.sequences())
+        for start in range(0, len(sequences), _CHUNK):
+            chunk = sequences[start : start + _CHUNK]
+            params: list[Any] = []
+            for schema, name, last_value, is_called in chunk:
+                params += [sql.Identifier(schema, name).as_string(self.conn), last_value, is_called]
+            setval = sql.SQL("pg_catalog.setval(%s::regclass, %s, %s)")
             self.conn.execute(
-                "SELECT pg_catalog.setval(%s::regclass, %s, %s)",
-                (sql.Identifier(schema, name).as_string(self.conn), last_value, is_called),
+                sql.SQL("SELECT ") + sql.SQL(", ").join([setval] * len(chunk)), params
             )
         populated = self.source.populated_matviews()
         for schema, name in self._matviews_in_order():
@@ -241,17 +251,26 @@ class PgTargetBuild:
         """Before the swap: every table holds the rows loaded into it, and every
         constraint the source validated is valid here too."""
         assert self.conn is not None
-        for (schema, name), rows in loaded.items():
-            row = self.conn.execute(
-                sql.SQL("SELECT count(*) FROM ONLY {}").format(relation(schema, name))
-            ).fetchone()
-            if row is None or row[0] != rows:
-                raise Refused(
-                    f"health check: {schema}.{name} has {row[0] if row else 0} rows in the new "
-                    f"copy, {rows} were loaded; the target was not changed",
-                    hint="rows changed between the load and the post-data section: "
-                    "a trigger or rule fired; the target was not changed",
+        # one UNION ALL query per chunk of tables, not one round trip each
+        tables = list(loaded.items())
+        for start in range(0, len(tables), _CHUNK):
+            chunk = tables[start : start + _CHUNK]
+            query = sql.SQL(" UNION ALL ").join(
+                sql.SQL("SELECT {}, count(*) FROM ONLY {}").format(
+                    sql.Literal(index), relation(schema, name)
                 )
+                for index, ((schema, name), _) in enumerate(chunk)
+            )
+            counts = dict(self.conn.execute(query).fetchall())
+            for index, ((schema, name), rows) in enumerate(chunk):
+                found = counts.get(index, 0)
+                if found != rows:
+                    raise Refused(
+                        f"health check: {schema}.{name} has {found} rows in the new "
+                        f"copy, {rows} were loaded; the target was not changed",
+                        hint="rows changed between the load and the post-data section: "
+                        "a trigger or rule fired; the target was not changed",
+                    )
         invalid = self.conn.execute(
             "SELECT conrelid::regclass::text, conname FROM pg_constraint c "
             "JOIN pg_namespace n ON n.oid = c.connamespace WHERE NOT c.convalidated "
