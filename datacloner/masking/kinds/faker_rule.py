@@ -152,6 +152,7 @@ def _check_provider_name(spec: MaskSpec, column: str | None, locale: str) -> str
 
 
 SAMPLES = 5  # fixed seeds a provider is probed with at plan time
+_SAMPLES: dict[tuple[str, str, str], tuple[Any, ...]] = {}  # (locale, provider, args)
 
 
 def sample_outputs(spec: MaskSpec, column: str | None) -> list[Any]:
@@ -168,6 +169,13 @@ def sample_outputs(spec: MaskSpec, column: str | None) -> list[Any]:
             f"got {spec.args!r}",
             hint="e.g. {faker: date_of_birth, args: {minimum_age: 18}}",
         )
+    # Fixed seeds give the same samples every time: a schema with the same
+    # provider on a thousand columns probes it once. Only successes are kept, so
+    # an error still names its own rule's file:line.
+    key = (locale, name, repr(sorted(spec.args.items())))
+    cached = _SAMPLES.get(key)
+    if cached is not None:
+        return list(cached)
     generator = _reference_generator(locale)
     provider = getattr(generator, name)
     samples = []
@@ -193,6 +201,7 @@ def sample_outputs(spec: MaskSpec, column: str | None) -> list[Any]:
                     f"{type(exc).__name__}: {exc}",
                     hint=f"It takes: {name}{_signature(provider)}",
                 ) from None
+    _SAMPLES[key] = tuple(samples)
     return samples
 
 
