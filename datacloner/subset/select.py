@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from datacloner.core.catalog import QualifiedName
 from datacloner.core.subset import Start
@@ -47,6 +48,61 @@ class Store(Protocol):
     def counts(self) -> dict[QualifiedName, int]:
         """Selected rows per selected leaf."""
         ...
+
+
+class FollowingStore(ABC):
+    """``down`` and ``up`` along a foreign key, the same for every engine. An
+    engine's store says how the keys of one generation are followed
+    (``_follow``) and how a table copied whole pulls its parents
+    (``_up_from_whole``)."""
+
+    tables: dict[QualifiedName, Any]  # the selected tables -> their key store
+
+    @abstractmethod
+    def _follow(
+        self,
+        frm: QualifiedName,
+        frm_columns: tuple[str, ...],
+        to: QualifiedName,
+        to_columns: tuple[str, ...],
+        generation: str,
+        gen: int,
+        down: bool,
+        cap: int | None,
+    ) -> int:
+        """Rows of ``to`` whose ``to_columns`` match ``frm_columns`` of the
+        ``frm`` rows with ``generation`` (``down_gen``/``up_gen``) = gen - 1,
+        stored as rows of ``gen`` (down rows when ``down``); rows added."""
+
+    @abstractmethod
+    def _up_from_whole(self, edge: Edge) -> int:
+        """Every parent the rows of a child copied whole reference, once."""
+
+    def down(self, edge: Edge, round_: int) -> int:
+        return self._follow(
+            edge.parent,
+            edge.fk.ref_columns,
+            edge.child,
+            edge.fk.columns,
+            "down_gen",
+            round_,
+            True,
+            edge.cap,
+        )
+
+    def up(self, edge: Edge, round_: int) -> int:
+        if edge.child not in self.tables:  # a table copied whole: all its rows, once
+            return self._up_from_whole(edge)
+        return self._follow(
+            edge.child,
+            edge.fk.columns,
+            edge.parent,
+            edge.fk.ref_columns,
+            "up_gen",
+            round_,
+            False,
+            None,
+        )
 
 
 def subset_salt(secret: bytes) -> str:

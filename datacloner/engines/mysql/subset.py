@@ -28,6 +28,7 @@ from datacloner.core.errors import UsageError
 from datacloner.core.subset import Start
 from datacloner.engines.mysql.connection import connect, error_text, q, rows, run, text
 from datacloner.subset.graph import Edge, ForeignKey, SubsetPlan
+from datacloner.subset.select import FollowingStore
 
 PREFIX = "__dc_subset_"
 BATCH = 5_000  # key values per query on the source; rows per insert into the store
@@ -86,7 +87,7 @@ def typed(column_type: str, value: Any) -> Any:
     return value
 
 
-class MySubsetStore:
+class MySubsetStore(FollowingStore):
     """The selection (a :class:`datacloner.subset.select.Store`): reads on the
     source's snapshot session, keys kept in the new copy's schema."""
 
@@ -224,7 +225,7 @@ class MySubsetStore:
         frm_cols: tuple[str, ...],
         to: QualifiedName,
         to_cols: tuple[str, ...],
-        where: str,
+        generation: str,
         gen: int,
         down: bool,
         cap: int | None,
@@ -232,7 +233,7 @@ class MySubsetStore:
         t = self.catalog.tables[to]
         rel = f"{q(t.schema)}.{q(t.name)}"
         before = self._selected(to)
-        values = self._values(frm, frm_cols, where)
+        values = self._values(frm, frm_cols, f"{generation} = {gen - 1}")
         lhs = "(" + ", ".join(f"r.{q(c)}" for c in to_cols) + ")"
         for i in range(0, len(values), BATCH):
             batch = values[i : i + BATCH]
@@ -258,41 +259,18 @@ class MySubsetStore:
         after = self._selected(to)
         return after[1] - before[1] if down else after[0] - before[0]
 
-    def down(self, edge: Edge, round_: int) -> int:
-        return self._follow(
-            edge.parent,
-            edge.fk.ref_columns,
-            edge.child,
-            edge.fk.columns,
-            f"down_gen = {round_ - 1}",
-            round_,
-            True,
-            edge.cap,
+    def _up_from_whole(self, edge: Edge) -> int:
+        child, parent = self.catalog.tables[edge.child], self.catalog.tables[edge.parent]
+        refs = ", ".join(f"r.{q(c)}" for c in edge.fk.ref_columns)
+        cols = ", ".join(f"c.{q(c)}" for c in edge.fk.columns)
+        query = (
+            f"SELECT {self._select_cols(edge.parent, 'r')} FROM "
+            f"{q(parent.schema)}.{q(parent.name)} r WHERE ({refs}) IN "
+            f"(SELECT {cols} FROM {q(child.schema)}.{q(child.name)} c)"
         )
-
-    def up(self, edge: Edge, round_: int) -> int:
-        if edge.child not in self.tables:  # a table copied whole: all its rows, once
-            child, parent = self.catalog.tables[edge.child], self.catalog.tables[edge.parent]
-            refs = ", ".join(f"r.{q(c)}" for c in edge.fk.ref_columns)
-            cols = ", ".join(f"c.{q(c)}" for c in edge.fk.columns)
-            query = (
-                f"SELECT {self._select_cols(edge.parent, 'r')} FROM "
-                f"{q(parent.schema)}.{q(parent.name)} r WHERE ({refs}) IN "
-                f"(SELECT {cols} FROM {q(child.schema)}.{q(child.name)} c)"
-            )
-            before = self._selected(edge.parent)[0]
-            self._fill(edge.parent, query, [], 0, False)
-            return self._selected(edge.parent)[0] - before
-        return self._follow(
-            edge.child,
-            edge.fk.columns,
-            edge.parent,
-            edge.fk.ref_columns,
-            f"up_gen = {round_ - 1}",
-            round_,
-            False,
-            None,
-        )
+        before = self._selected(edge.parent)[0]
+        self._fill(edge.parent, query, [], 0, False)
+        return self._selected(edge.parent)[0] - before
 
     def counts(self) -> dict[QualifiedName, int]:
         return {table: self._selected(table)[0] for table in self.tables}

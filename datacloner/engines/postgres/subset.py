@@ -22,6 +22,7 @@ from datacloner.core.subset import Start
 from datacloner.engines.postgres.connection import connect
 from datacloner.engines.postgres.rows import relation
 from datacloner.subset.graph import Edge, ForeignKey, SubsetPlan
+from datacloner.subset.select import FollowingStore
 
 SCHEMA = "__dc_subset"
 BATCH = 20_000  # key values per query on the source; rows per insert into the store
@@ -88,7 +89,7 @@ def check_where(conn: psycopg.Connection, table: Table, where: str) -> str | Non
     return None
 
 
-class PgSubsetStore:
+class PgSubsetStore(FollowingStore):
     """The selection (a :class:`datacloner.subset.select.Store`): reads on
     ``source``'s connection, keys kept in the new copy ``params`` names."""
 
@@ -259,16 +260,16 @@ class PgSubsetStore:
 
     def _follow(
         self,
-        edge: Edge,
         frm: QualifiedName,
         frm_columns: tuple[str, ...],
         to: QualifiedName,
         to_columns: tuple[str, ...],
-        where: sql.Composable,
+        generation: str,
         gen: int,
         down: bool,
         cap: int | None,
     ) -> int:
+        where = sql.SQL("{} = {}").format(sql.Identifier(generation), sql.Literal(gen - 1))
         target = self.catalog.tables[to]
         query = self._matching(target, to_columns, cap)
         added = 0
@@ -279,36 +280,6 @@ class PgSubsetStore:
             for rows in self._read_source(query, params):
                 added += self._insert(to, rows, gen, down)
         return added
-
-    def down(self, edge: Edge, round_: int) -> int:
-        where = sql.SQL("down_gen = {}").format(sql.Literal(round_ - 1))
-        return self._follow(
-            edge,
-            edge.parent,
-            edge.fk.ref_columns,
-            edge.child,
-            edge.fk.columns,
-            where,
-            round_,
-            True,
-            edge.cap,
-        )
-
-    def up(self, edge: Edge, round_: int) -> int:
-        if edge.child not in self.tables:  # a table copied whole: all its rows, once
-            return self._up_from_whole(edge)
-        where = sql.SQL("up_gen = {}").format(sql.Literal(round_ - 1))
-        return self._follow(
-            edge,
-            edge.child,
-            edge.fk.columns,
-            edge.parent,
-            edge.fk.ref_columns,
-            where,
-            round_,
-            False,
-            None,
-        )
 
     def _up_from_whole(self, edge: Edge) -> int:
         child, parent = self.catalog.tables[edge.child], self.catalog.tables[edge.parent]

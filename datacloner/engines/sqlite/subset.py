@@ -22,6 +22,7 @@ from datacloner.core.catalog import Catalog, QualifiedName, Table
 from datacloner.core.errors import UsageError
 from datacloner.core.subset import Start
 from datacloner.subset.graph import Edge, ForeignKey, SubsetPlan
+from datacloner.subset.select import FollowingStore
 
 PREFIX = "__dc_subset_"
 BATCH = 20_000  # key values per query on the source; rows per insert into the store
@@ -71,7 +72,7 @@ def check_where(conn: sqlite3.Connection, table: Table, where: str) -> str | Non
     return None
 
 
-class SqliteSubsetStore:
+class SqliteSubsetStore(FollowingStore):
     """The selection (a :class:`datacloner.subset.select.Store`) on SQLite."""
 
     def __init__(
@@ -217,14 +218,14 @@ class SqliteSubsetStore:
         frm_cols: tuple[str, ...],
         to: QualifiedName,
         to_cols: tuple[str, ...],
-        where: str,
+        generation: str,
         gen: int,
         down: bool,
         cap: int | None,
     ) -> int:
         query = self._matching(self.catalog.tables[to], to_cols, cap)
         added = 0
-        for values in self._values(frm, frm_cols, where):
+        for values in self._values(frm, frm_cols, f"{generation} = {gen - 1}"):
             payload = json.dumps(
                 [v[0] for v in values] if len(frm_cols) == 1 else [list(v) for v in values]
             )
@@ -233,41 +234,18 @@ class SqliteSubsetStore:
                 added += self._insert(to, rows, gen, down)
         return added
 
-    def down(self, edge: Edge, round_: int) -> int:
-        return self._follow(
-            edge.parent,
-            edge.fk.ref_columns,
-            edge.child,
-            edge.fk.columns,
-            f"down_gen = {round_ - 1}",
-            round_,
-            True,
-            edge.cap,
+    def _up_from_whole(self, edge: Edge) -> int:
+        child, parent = self.catalog.tables[edge.child], self.catalog.tables[edge.parent]
+        refs = ", ".join(f"r.{_q(c)}" for c in edge.fk.ref_columns)
+        cols = ", ".join(f"c.{_q(c)}" for c in edge.fk.columns)
+        query = (
+            f"SELECT r.rowid{self._keys(edge.parent, 'r')} FROM {_q(parent.name)} r "
+            f"WHERE ({refs}) IN (SELECT {cols} FROM {_q(child.name)} c)"
         )
-
-    def up(self, edge: Edge, round_: int) -> int:
-        if edge.child not in self.tables:
-            child, parent = self.catalog.tables[edge.child], self.catalog.tables[edge.parent]
-            refs = ", ".join(f"r.{_q(c)}" for c in edge.fk.ref_columns)
-            cols = ", ".join(f"c.{_q(c)}" for c in edge.fk.columns)
-            query = (
-                f"SELECT r.rowid{self._keys(edge.parent, 'r')} FROM {_q(parent.name)} r "
-                f"WHERE ({refs}) IN (SELECT {cols} FROM {_q(child.name)} c)"
-            )
-            added = 0
-            for rows in self._read(query, ()):
-                added += self._insert(edge.parent, rows, 0, down=False)
-            return added
-        return self._follow(
-            edge.child,
-            edge.fk.columns,
-            edge.parent,
-            edge.fk.ref_columns,
-            f"up_gen = {round_ - 1}",
-            round_,
-            False,
-            None,
-        )
+        added = 0
+        for rows in self._read(query, ()):
+            added += self._insert(edge.parent, rows, 0, down=False)
+        return added
 
     def counts(self) -> dict[QualifiedName, int]:
         return {
