@@ -249,35 +249,51 @@ def copy_check(opts: Options, counts: dict[str, int], db: str) -> Callable[[], s
     return check
 
 
-def bench_users(opts: Options, users: int, subset: bool) -> Section:
+def pg_section(
+    opts: Options,
+    src: str,
+    title: str,
+    origin: str,
+    make_config: Callable[[Path, str, str], tuple[Path, str]],
+) -> tuple[Section, list[Contender], dict[str, int]]:
+    """A PostgreSQL data set's section and its contenders, each checked for the
+    source's row counts; the two refreshes write targets of their own."""
     server = opts.server
-    src = f"{opts.prefix}_{users}"
-    datasets.ensure_users(server, src, users, opts.rebuild)
     counts = datasets.row_counts(server, src)
     size = int(server.one("SELECT pg_database_size(%s)", args=(src,)))
     section = Section(
-        f"{users:,} users",
-        f"{sum(counts.values()):,} rows in {len(counts)} tables, {size / MB:,.0f} MB "
-        "(bench/make_db.sql, masked by bench/rules.yml)",
+        title,
+        f"{sum(counts.values()):,} rows in {len(counts):,} tables, {size / MB:,.0f} MB ({origin})",
         baseline="fc",
     )
-    config, env_name = datasets.users_config(
-        opts.folder, server.url(src), server.url(f"{src}_dc1"), None
-    )
+    config, env_name = make_config(opts.folder, server.url(src), server.url(f"{src}_dc1"))
     contenders = pg_contenders(opts, src, config, env_name)
-    # both refreshes write their own target: the jobs one gets its own config
-    jobs_config, _ = datasets.users_config(
-        opts.folder / "jobs", server.url(src), server.url(f"{src}_dc{opts.jobs}"), None
+    jobs_config, _ = make_config(
+        opts.folder / "jobs", server.url(src), server.url(f"{src}_dc{opts.jobs}")
     )
     contenders[-1].cmd = datacloner(jobs_config, env_name, opts.jobs)
     for c in contenders:
         c.check = copy_check(opts, counts, f"{src}_{c.key}")
+    return section, contenders, counts
+
+
+def bench_users(opts: Options, users: int, subset: bool) -> Section:
+    server = opts.server
+    src = f"{opts.prefix}_{users}"
+    datasets.ensure_users(server, src, users, opts.rebuild)
+    section, contenders, counts = pg_section(
+        opts,
+        src,
+        f"{users:,} users",
+        "bench/make_db.sql, masked by bench/rules.yml",
+        lambda folder, source, target: datasets.users_config(folder, source, target, None),
+    )
 
     def masked_checks() -> str:
         section.checks = datasets.check_masked(server, src, f"{src}_dc1")
         return datasets.same_rows(server, counts, f"{src}_dc1")
 
-    contenders[3].check = masked_checks
+    next(c for c in contenders if c.key == "dc1").check = masked_checks
     if subset:
         contenders.append(subset_contender(opts, src, counts))
     timed(opts, section, contenders)
@@ -314,27 +330,15 @@ def subset_contender(opts: Options, src: str, counts: dict[str, int]) -> Contend
 
 
 def bench_tables(opts: Options, tables: int) -> Section:
-    server = opts.server
     src = f"{opts.prefix}_tables_{tables}"
-    datasets.ensure_tables(server, src, tables, opts.rebuild)
-    counts = datasets.row_counts(server, src)
-    size = int(server.one("SELECT pg_database_size(%s)", args=(src,)))
-    section = Section(
+    datasets.ensure_tables(opts.server, src, tables, opts.rebuild)
+    section, contenders, _ = pg_section(
+        opts,
+        src,
         f"{tables:,} small tables",
-        f"{sum(counts.values()):,} rows in {len(counts):,} tables, {size / MB:,.0f} MB "
-        "(bench/many_tables.py, its own rules)",
-        baseline="fc",
+        "bench/many_tables.py, its own rules",
+        lambda folder, source, target: datasets.tables_config(folder, source, target, tables),
     )
-    config, env_name = datasets.tables_config(
-        opts.folder, server.url(src), server.url(f"{src}_dc1"), tables
-    )
-    contenders = pg_contenders(opts, src, config, env_name)
-    jobs_config, _ = datasets.tables_config(
-        opts.folder / "jobs", server.url(src), server.url(f"{src}_dc{opts.jobs}"), tables
-    )
-    contenders[-1].cmd = datacloner(jobs_config, env_name, opts.jobs)
-    for c in contenders:
-        c.check = copy_check(opts, counts, f"{src}_{c.key}")
     timed(opts, section, contenders)
     return section
 
