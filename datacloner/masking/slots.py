@@ -117,6 +117,7 @@ def _identity(locale: str, name: str, args: Mapping[str, Any]) -> str:
 
 
 _POOLS: dict[bytes, Slots] = {}
+_POOL_LOCK = threading.Lock()  # two threads asking for a new pool build one
 
 
 def pool(secret: bytes, locale: str, name: str, args: Mapping[str, Any]) -> Slots:
@@ -140,9 +141,6 @@ def pool(secret: bytes, locale: str, name: str, args: Mapping[str, Any]) -> Slot
             if found is None:
                 found = _POOLS[key] = Slots(key, call)
     return found
-
-
-_POOL_LOCK = threading.Lock()
 
 
 def clear() -> None:
