@@ -13,10 +13,9 @@ import pymysql
 
 from datacloner.core.catalog import Column, Table
 from datacloner.core.errors import UsageError
-from datacloner.engines.base import TargetTable
+from datacloner.engines.base import TargetTable, sample_error
 from datacloner.engines.mysql.connection import (
     connect,
-    error_text,
     params_of,
     q,
     rows,
@@ -77,11 +76,7 @@ class MySampler:
         try:
             found = rows(self.conn, query, (limit,))
         except pymysql.err.MySQLError as exc:
-            raise UsageError(
-                f"cannot sample {table.display}.{column.name} in the source: "
-                f"{error_text(exc, [column.name])}",
-                hint="check that table's `unless:` condition in the rules",
-            ) from None
+            raise sample_error(table, column, exc) from None
         return [text(r[0]) for r in found]
 
 
