@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,6 @@ import pymysql
 import pytest
 from conftest import FIXTURES, MyServer, PgServer, _missing
 from helpers import ROOT, run_cli, write_config
-from killing import Run
 
 from datacloner.core.config import load_config
 from datacloner.core.errors import Refused
@@ -451,77 +449,6 @@ def test_on_busy_fail_and_terminate_under_a_metadata_lock(
                 cur.execute("SELECT 1")  # its session was ended
         finally:
             reader.close()
-    finally:
-        mariadb.drop(src)
-
-
-def test_kill_9_in_the_swap_window_leaves_a_whole_copy_and_the_next_run_repairs(
-    mariadb: MyServer, run_id: str, target: str, tmp_path: Path
-) -> None:
-    """kill -9 while the swap's RENAME waits for a reader's metadata lock (the
-    target's triggers are dropped by then): the target holds one whole copy,
-    old or new, and the next run recreates what the window left missing."""
-    src = f"dct_{run_id}_kill"
-    mariadb.drop(src)
-    mariadb.execute(f"CREATE DATABASE `{src}`")
-    mariadb.execute(
-        "CREATE TABLE t (id int PRIMARY KEY, email varchar(80), note varchar(20));"
-        "INSERT INTO t VALUES "
-        + ", ".join(f"({i}, 'u{i}@corp.example', NULL)" for i in range(50))
-        + "; CREATE TRIGGER stamp BEFORE INSERT ON t FOR EACH ROW SET NEW.note = 'trigger';",
-        src,
-    )
-    emails = "SELECT email FROM t ORDER BY id"
-    triggers = (
-        f"SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{target}'"
-    )
-    try:
-        (tmp_path / "rules.yml").write_text(
-            "tables:\n  t:\n    mask: {email: email}\n    keep: [id, note]\n"
-        )
-        config = write_config(tmp_path, mariadb.url(src), "rules.yml", {"dev": mariadb.url(target)})
-        _refresh(config)
-        first = mariadb.query(emails, target)
-        config = write_config(
-            tmp_path,
-            mariadb.url(src),
-            "rules.yml",
-            {"dev": mariadb.url(target)},
-            secret="another-secret-0123456789",
-        )
-        config.write_text(config.read_text() + "    on_busy: wait\n")
-        holder = mariadb.connect(target)
-        try:
-            with holder.cursor() as cur:
-                cur.execute("START TRANSACTION")
-                cur.execute("SELECT count(*) FROM t")
-            run = Run(config, "dev")
-            run.wait_stage("swap")
-            run.wait_for(
-                "the swap waiting on the reader",
-                lambda: mariadb.query(
-                    "SELECT 1 FROM information_schema.PROCESSLIST WHERE STATE LIKE "
-                    "'%metadata lock%' AND (INFO LIKE 'RENAME TABLE%' OR INFO LIKE 'DROP TRIGGER%')"
-                ),
-            )
-            run.kill()
-        finally:
-            holder.close()
-        deadline = time.monotonic() + 20
-        while mariadb.query(
-            "SELECT 1 FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%' "
-            "OR INFO LIKE 'DROP TRIGGER%'"
-        ):
-            assert time.monotonic() < deadline, "the RENAME never ended"
-            time.sleep(0.05)
-        now = mariadb.query(emails, target)
-        assert len(now) == 50 and (now == first or not set(now) & set(first))
-
-        report = _refresh(config)  # the next run: repairs, then refreshes
-        assert _names(mariadb, triggers) == {"stamp"}
-        mariadb.execute("INSERT INTO t (id, email) VALUES (999, 'x@example.com')", target)
-        assert _one(mariadb, "SELECT note FROM t WHERE id = 999", target) == "trigger"
-        assert report.rows == 50
     finally:
         mariadb.drop(src)
 
