@@ -85,6 +85,12 @@ class Run:
                 raise AssertionError(f"never saw {what}")
             time.sleep(0.02)
 
+    def wait(self, timeout: float = 60) -> int:
+        """Until the run ends by itself; its exit code, all its output read."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=30)
+        return code
+
     def kill(self) -> None:
         """kill -9: no cleanup, no signal handler, nothing runs in the process."""
         if self.proc.poll() is None:

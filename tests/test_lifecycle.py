@@ -16,6 +16,7 @@ import pytest
 from helpers import run_cli
 from killing import (
     Run,
+    blocked,
     gone,
     hold_rename_of,
     killed_before_sqlite_swap,
@@ -312,6 +313,31 @@ def test_kill_9_at_any_moment_leaves_a_complete_copy(pg, small_src, target_name,
     assert _digest(pg, target_name) != before
     assert not pg.exists(target_name + "__dc_new")
     assert not pg.exists(target_name + "__dc_tmp")
+
+
+def test_rows_changed_after_the_load_fail_the_run_with_the_target_untouched(
+    pg, small_src, target_name, tmp_path
+):
+    """Another session of the new copy deletes a loaded row while post-data
+    waits for its lock: the health check's count no longer matches what was
+    loaded, and the run fails before the swap."""
+    url = pg.url(target_name)
+    assert _refresh(_config(tmp_path, small_src, url, "one")).returncode == 0
+    before = _digest(pg, target_name)
+    new = target_name + "__dc_new"
+    run = Run(_config(tmp_path, small_src, url, "two"))
+    run.wait_stage("data")  # the table exists; its rows (3,000 masked) are loading
+    with pg.connect(new, autocommit=False) as other:
+        # this transaction's share lock holds post-data's ALTER TABLE back
+        other.execute("SELECT count(*) FROM people")
+        run.wait_for("post-data waiting", lambda: blocked(pg, "ALTER TABLE"))
+        other.execute("DELETE FROM people WHERE id = 7")  # the lock is ours: no queue
+    assert run.wait() == 1
+    told = "".join(run.lines)
+    assert "health check: public.people has 2999 rows in the new copy, 3000 were loaded" in told
+    assert "swap" not in run.stages
+    assert _digest(pg, target_name) == before
+    assert not pg.exists(new)
 
 
 def test_sqlite_kill_in_the_swap_and_rollback(tmp_path):

@@ -184,3 +184,35 @@ def test_kill_9_at_any_stage_leaves_the_previous_copy_serving(
     mariadb.execute("INSERT INTO a (id, email) VALUES (999, 'x@example.com')", target)
     assert mariadb.query("SELECT note FROM a WHERE id = 999", target) == [("trigger",)]
     assert not mariadb.exists(target + "__dc_new")
+
+
+def test_rows_changed_after_the_load_fail_the_run_with_the_target_untouched(
+    mariadb: MyServer, kill_src: str, target: str, tmp_path: Path
+) -> None:
+    """Another session deletes a loaded row of the new copy while the run is
+    still loading (held on the source's table b): the health check's row
+    count no longer matches what was loaded, and the run fails before the swap."""
+    url = mariadb.url(target)
+    first = _config(tmp_path, mariadb.url(kill_src), url, "one-secret-0123456789")
+    runtime.refresh(load_config(first), "dev", QuietProgress(), confirm=lambda t: None)
+    before = _state(mariadb, target)
+
+    second = _config(tmp_path, mariadb.url(kill_src), url, "two-secret-0123456789")
+    source = mariadb.connect(kill_src)
+    try:
+        with source.cursor() as cur:
+            cur.execute("LOCK TABLES b WRITE")
+        run = Run(second, "dev")
+        run.wait_stage("data")
+        run.wait_for("the read of b waiting", lambda: _waiting(mariadb, kill_src, "SELECT"))
+        mariadb.execute("DELETE FROM a WHERE id = 7", target + "__dc_new")  # a is loaded
+        with source.cursor() as cur:
+            cur.execute("UNLOCK TABLES")
+        assert run.wait() == 1
+    finally:
+        source.close()
+    told = "".join(run.lines)
+    assert "health check: a has 29 rows in the new copy, 30 were loaded" in told, told
+    assert "swap" not in run.stages
+    assert _state(mariadb, target) == before
+    assert not mariadb.exists(target + "__dc_new")
