@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import run_in_process
 from killing import (
     Run,
     gone,
@@ -62,7 +62,9 @@ def _config(folder: Path, source: str, envs: dict[str, str], secret: str = "one"
 
 
 def _refresh(cfg: Path, env: str = "staging", *extra: str):
-    return run_cli("refresh", env, "-c", str(cfg), "--yes", *extra)
+    # in this process (no second of imports per run): every test here checks a
+    # verb's answer and the databases; the kills run a real process (Run)
+    return run_in_process("refresh", env, "-c", str(cfg), "--yes", *extra)
 
 
 def _digest(pg, name: str) -> str:
@@ -126,7 +128,7 @@ def test_a_system_database_is_never_a_target(pg, small_src, target, tmp_path, sp
     cfg = _config(tmp_path, small_src, {"staging": url})
     before = _system_state(pg)
     for args in (("refresh", "staging", "--yes"), ("rollback", "staging", "--yes")):
-        done = run_cli(*args, "-c", str(cfg))
+        done = run_in_process(*args, "-c", str(cfg))
         assert done.returncode == 2, (args, done.stderr)
         assert "is a PostgreSQL system database" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
@@ -137,12 +139,12 @@ def test_a_system_database_is_never_a_target(pg, small_src, target, tmp_path, sp
 def test_restore_onto_a_system_database_is_refused(pg, small_src, target, tmp_path):
     cfg = _config(tmp_path, small_src, {"staging": pg.url(target)})
     archive = tmp_path / "snap.dcz"
-    done = run_cli("dump", str(archive), "--unsigned", "-c", str(cfg))
+    done = run_in_process("dump", str(archive), "--unsigned", "-c", str(cfg))
     assert done.returncode == 0, done.stderr
     url = f"'postgresql://{pg.user}@{pg.host}:{pg.port}/{target}?dbname=template1'"
     cfg = _config(tmp_path, small_src, {"staging": url})
     before = _system_state(pg)
-    done = run_cli(
+    done = run_in_process(
         "restore", str(archive), "--to", "staging", "--allow-unsigned", "--yes", "-c", str(cfg)
     )
     assert done.returncode == 2, done.stderr
@@ -175,7 +177,7 @@ def test_another_environment_named_like_a_previous_copy_is_refused_at_load(pg, t
         {"staging": f"{pg.url(target)}\n    keep: 2", "demo": pg.url(other)},
     )
     for verb in (("refresh", "staging", "--yes"), ("rollback", "demo", "--yes")):
-        done = run_cli(*verb, "-c", str(cfg))
+        done = run_in_process(*verb, "-c", str(cfg))
         assert done.returncode == 2, done.stderr
         assert "environments.demo.url: the database " + other in done.stderr
         assert "is a working copy of environments.staging.url (" in done.stderr
@@ -189,7 +191,7 @@ def test_a_sqlite_file_named_like_a_working_copy_is_refused_at_load(tmp_path):
         "source: sqlite:///app.db.prev2\nrules: rules.yml\n"
         "environments:\n  dev: {url: 'sqlite:///app.db'}\n"
     )
-    done = run_cli("status", "dev", "-c", str(cfg))
+    done = run_in_process("status", "dev", "-c", str(cfg))
     assert done.returncode == 2, done.stderr
     assert "app.db.prev2 is a working copy of environments.dev.url" in done.stderr
 
@@ -226,7 +228,7 @@ def test_an_unmarked_working_name_is_never_dropped_or_swapped_in_by_rollback(
         previous = _digest(pg, target + "__dc_prev")
     before = _digest(pg, target)
     _hand_made(pg, target + suffix)
-    done = run_cli("rollback", "staging", "-c", str(cfg), "--yes")
+    done = run_in_process("rollback", "staging", "-c", str(cfg), "--yes")
     assert done.returncode == 1, done.stderr
     assert f"{target + suffix} exists but has no datacloner marker" in done.stderr
     assert _still_hand_made(pg, target + suffix)
@@ -249,9 +251,9 @@ def test_a_hand_made_target_becomes_the_marked_previous_copy(pg, small_src, targ
     assert comment.startswith("datacloner:") and "the team's sandbox" in comment
     # rollback brings it back; a second rollback returns to the copy
     copy = _digest(pg, target)
-    assert run_cli("rollback", "staging", "-c", str(cfg), "--yes").returncode == 0
+    assert run_in_process("rollback", "staging", "-c", str(cfg), "--yes").returncode == 0
     assert _still_hand_made(pg, target)
-    assert run_cli("rollback", "staging", "-c", str(cfg), "--yes").returncode == 0
+    assert run_in_process("rollback", "staging", "-c", str(cfg), "--yes").returncode == 0
     assert _digest(pg, target) == copy
     # the next refresh rotates it out (keep: 1): it carries the marker now
     done = _refresh(_config(tmp_path, small_src, {"staging": pg.url(target)}, "two"))
