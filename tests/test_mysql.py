@@ -453,6 +453,45 @@ def test_on_busy_fail_and_terminate_under_a_metadata_lock(
         mariadb.drop(src)
 
 
+def test_verify_fails_without_a_value_when_the_source_sample_cannot_be_read(
+    mariadb: MyServer, run_id: str, target: str, tmp_path: Path
+) -> None:
+    """Between refresh and verify the source changed: the function a table's
+    `unless:` calls now raises with the row's value in its message (SIGNAL).
+    verify fails, naming the column, never printing the value."""
+    src = f"dct_{run_id}_vfy"
+    mariadb.drop(src)
+    mariadb.execute(f"CREATE DATABASE `{src}`")
+    mariadb.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, email varchar(80));"
+        "INSERT INTO people VALUES (1, 'ann@private.example'), (2, 'bob@private.example');"
+        "CREATE FUNCTION vip(v varchar(80)) RETURNS int DETERMINISTIC RETURN 0;",
+        src,
+    )
+    try:
+        (tmp_path / "rules.yml").write_text(
+            "tables:\n  people:\n    mask: {email: email}\n    keep: [id]\n"
+            '    unless: "vip(email) = 1"\n'
+        )
+        config = write_config(tmp_path, mariadb.url(src), "rules.yml", {"dev": mariadb.url(target)})
+        _refresh(config)
+        assert run_cli("verify", "dev", "-c", str(config)).returncode == 0
+        mariadb.execute(
+            # the first row passes (verify's check of the condition reads one), bob's raises
+            "DROP FUNCTION vip; CREATE FUNCTION vip(v varchar(80)) RETURNS int DETERMINISTIC "
+            "BEGIN IF v LIKE 'bob%' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v; END IF; "
+            "RETURN 0; END",
+            src,
+        )
+        done = run_cli("verify", "dev", "-c", str(config))
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"cannot sample {src}.people.email in the source" in done.stderr
+        assert "raised an error (SIGNAL) (MySQL error 1644)" in done.stderr  # not its text
+        assert "private.example" not in done.stdout + done.stderr
+    finally:
+        mariadb.drop(src)
+
+
 def test_check_and_preview_on_sakila(mariadb: MyServer, sakila: str, tmp_path: Path) -> None:
     config = write_config(
         tmp_path,

@@ -290,6 +290,9 @@ _MYSQL_NAMING = frozenset(
 )
 
 
+_MYSQL_SIGNAL = 1644  # ER_SIGNAL_EXCEPTION: a user's SIGNAL, its MESSAGE_TEXT as written
+
+
 def from_mysql(exc: BaseException, allowed: Iterable[str] = ()) -> str:
     """``duplicate entry for key email (MySQL error 1062)``: a MySQL or
     MariaDB error (its args: code, message) without the values it quotes
@@ -302,6 +305,9 @@ def from_mysql(exc: BaseException, allowed: Iterable[str] = ()) -> str:
     if code == 1062:  # Duplicate entry 'VALUE' for key 'NAME': the key only
         key = re.search(r"for key '([^']*)'\s*$", message)
         shown = f"duplicate entry for key {key.group(1)}" if key else "duplicate entry"
+    elif code == _MYSQL_SIGNAL:
+        # the text a routine or trigger wrote (SIGNAL): anything, unquoted values too
+        shown = "a routine or trigger raised an error (SIGNAL)"
     elif code in _MYSQL_NAMING:
         shown = _clip(message)
     else:
