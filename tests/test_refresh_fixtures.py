@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import LOCAL_RULES, RULES, run_cli, write_config
+from helpers import LOCAL_RULES, RULES, run_cli, run_in_process, write_config
 from pgcompare import (
     catalog_counts,
     column_values,
@@ -32,9 +32,11 @@ class Refreshed:
     report: dict
 
 
-def _refresh(tmp: Path, source_url: str, rules: Path, target_url: str, secret: str) -> dict:
+def _refresh(
+    tmp: Path, source_url: str, rules: Path, target_url: str, secret: str, run=run_in_process
+) -> dict:
     cfg = write_config(tmp, source_url, rules, {"dev": target_url}, secret=secret)
-    done = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    done = run("refresh", "dev", "-c", str(cfg), "--yes", "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -42,8 +44,9 @@ def _refresh(tmp: Path, source_url: str, rules: Path, target_url: str, secret: s
 def _refreshed(pg, tmp: Path, source_url: str, rules: Path, name: str) -> Refreshed:
     target, other = f"{name}_dev", f"{name}_other"
     pg.drop(target, target + "__dc_prev", other, other + "__dc_prev")
-    # twice with one secret (the first copy is kept as __dc_prev), once with another
-    _refresh(tmp, source_url, rules, pg.url(target), "secret-one-0123456789")
+    # twice with one secret (the first copy is kept as __dc_prev), once with another;
+    # the first as a process of its own: the same copy from another hash seed
+    _refresh(tmp, source_url, rules, pg.url(target), "secret-one-0123456789", run_cli)
     report = _refresh(tmp, source_url, rules, pg.url(target), "secret-one-0123456789")
     _refresh(tmp, source_url, rules, pg.url(other), "secret-two-0123456789")
     plan = runtime.check(load_config(tmp / "datacloner.yml")).plan
