@@ -237,8 +237,9 @@ def test_same_value_same_fake_on_postgresql_and_mariadb(
 def test_read_only_source_user_and_orphans_refused(
     mariadb: MyServer, run_id: str, target: str, tmp_path: Path
 ) -> None:
-    """The source needs SELECT and SHOW VIEW only; a masked foreign key that
-    leaves orphans fails the run with the target untouched."""
+    """The source needs SELECT and SHOW VIEW only, and is never written (the
+    server would refuse it; its checksums are unchanged); a masked foreign key
+    that leaves orphans fails the run with the target untouched."""
     src = f"dct_{run_id}_ro"
     user = f"dc_ro_{run_id}"
     mariadb.drop(src)
@@ -257,6 +258,8 @@ def test_read_only_source_user_and_orphans_refused(
         f"DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%'; "
         f"GRANT SELECT, SHOW VIEW ON `{src}`.* TO '{user}'@'%';"
     )
+    checksum = "CHECKSUM TABLE parent, child EXTENDED"
+    unchanged = mariadb.query(checksum, src)
     try:
         source = f"mysql://{user}@{mariadb.host}:{mariadb.port}/{src}"
         (tmp_path / "rules.yml").write_text(
@@ -283,6 +286,9 @@ def test_read_only_source_user_and_orphans_refused(
             _refresh(config)
         assert mariadb.query("SELECT * FROM child ORDER BY id", target) == before
         assert not mariadb.exists(target + "__dc_new")
+        assert mariadb.query(checksum, src) == unchanged  # the source is only read
+        grants = " ".join(str(r[0]) for r in mariadb.query(f"SHOW GRANTS FOR '{user}'@'%'"))
+        assert "SELECT, SHOW VIEW ON" in grants and "INSERT" not in grants  # nothing else
     finally:
         mariadb.execute(f"DROP USER IF EXISTS '{user}'@'%'")
         mariadb.drop(src)
