@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,11 +66,20 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
+def _docker_problem() -> str | None:
+    """Why no Docker engine can run a container here, or None if one answers."""
+    if shutil.which("docker") is None:
+        return "no docker command"
+    done = subprocess.run(["docker", "info"], capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        return "`docker info` failed: " + (lines[-1] if lines else "no Docker daemon")
+    return None
+
+
 def _docker_postgres():  # type: ignore[no-untyped-def]
     """A testcontainers PostgreSQL where a Docker engine answers, else None."""
-    if shutil.which("docker") is None:
-        return None
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+    if _docker_problem() is not None:
         return None
     from testcontainers.postgres import PostgresContainer
 
@@ -377,6 +387,44 @@ class MyServer:
                 capture_output=True,
             )
         return self.url(name)
+
+
+MYSQL8_IMAGE = os.environ.get("DATACLONER_TEST_MYSQL8_IMAGE", "mysql:8.0")
+
+
+@pytest.fixture(scope="session")
+def mysql8() -> Iterator[MyServer]:
+    """MySQL 8 in a testcontainers container, where a Docker engine answers
+    (its image pulled or already there); skipped, with the reason, only when
+    Docker cannot run a container (docs/mysql.md, "Versions")."""
+    problem = _docker_problem()
+    if problem is not None:
+        pytest.skip(f"MySQL 8 runs in Docker (testcontainers): {problem}")
+    import pymysql
+    from testcontainers.core.container import DockerContainer
+
+    container = (
+        DockerContainer(MYSQL8_IMAGE)
+        .with_env("MYSQL_ALLOW_EMPTY_PASSWORD", "yes")
+        .with_exposed_ports(3306)
+    )
+    container.start()
+    try:
+        server = MyServer(
+            container.get_container_host_ip(), int(container.get_exposed_port(3306)), "root"
+        )
+        deadline = time.monotonic() + 180  # the image initialises its data directory first
+        while True:
+            try:
+                server.connect().close()
+                break
+            except pymysql.err.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        yield server
+    finally:
+        container.stop()
 
 
 @pytest.fixture(scope="session")

@@ -32,8 +32,11 @@ from .contract_env import (
 
 # --- the fixture --------------------------------------------------------------------
 
+# the servers the mysql engine runs against: MariaDB here, MySQL 8 where Docker runs
+MY_SERVERS = {"mysql": "mariadb", "mysql8": "mysql8"}
 
-@pytest.fixture(scope="module", params=ENGINES)
+
+@pytest.fixture(scope="module", params=(*ENGINES, "mysql8"))
 def engine_source(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, run_id: str
 ) -> Iterator[tuple[str, str]]:
@@ -44,8 +47,8 @@ def engine_source(
         pg_source(pg, name)
         yield request.param, pg.url(name)
         pg.drop(name)
-    elif request.param == "mysql":
-        server = request.getfixturevalue("mariadb")
+    elif request.param in MY_SERVERS:
+        server = request.getfixturevalue(MY_SERVERS[request.param])
         name = f"dct_{run_id}_contract_src"
         mysql_source(server, name)
         yield request.param, server.url(name)
@@ -83,11 +86,11 @@ def engine_env(
                 target, target + "__dc_new", target + "__dc_prev", target + "__dc_prev2"
             )
         )
-    elif name == "mysql":
-        server = request.getfixturevalue("mariadb")
+    elif name in MY_SERVERS:
+        server = request.getfixturevalue(MY_SERVERS[name])
         target = f"dct_{run_id}_ct{uuid.uuid4().hex[:4]}"
         env = EngineEnv(
-            name=name,
+            name="mysql",
             engine=engines.engine_of(source_url),
             source_url=source_url,
             target_url=server.url(target),
