@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, RULES, run_cli, write_config
+from helpers import ROOT, RULES, run_cli, run_in_process, write_config
 
 from datacloner.runtime import verify as v
 
@@ -182,6 +182,9 @@ def test_each_run_has_its_own_key():
 
 
 # --- PostgreSQL: Pagila through the real command ---------------------------------------
+# Refreshes and most verifies run in this process (helpers.run_in_process: the same
+# app without a second of imports); in each test that a value is never printed, one
+# verify at least runs as a process of its own (all it writes, whatever writes it).
 
 
 def _output(result: subprocess.CompletedProcess[str]) -> str:
@@ -200,7 +203,7 @@ def pagila_dev(pg, pagila_src, tmp_path_factory) -> Iterator[tuple[Path, str]]:
     name = f"dct_v{uuid.uuid4().hex[:6]}"
     folder = tmp_path_factory.mktemp("verify-pagila")
     cfg = write_config(folder, pagila_src, RULES / "pagila.yml", {"dev": pg.url(name)})
-    refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    refreshed = run_in_process("refresh", "dev", "-c", str(cfg), "--yes", "--json")
     assert refreshed.returncode == 0, refreshed.stderr
     yield cfg, name
     pg.drop(name, name + "__dc_new", name + "__dc_prev")
@@ -208,7 +211,7 @@ def pagila_dev(pg, pagila_src, tmp_path_factory) -> Iterator[tuple[Path, str]]:
 
 def test_a_clean_refresh_of_pagila_verifies(pagila_dev):
     cfg, _ = pagila_dev
-    result = run_cli("verify", "dev", "-c", str(cfg))
+    result = run_in_process("verify", "dev", "-c", str(cfg))
     assert result.returncode == 0, _output(result)
     assert "ok: no sampled source value found in dev" in result.stdout
     assert "masked columns of the source" in result.stdout  # what was sampled
@@ -227,7 +230,7 @@ def test_a_source_email_planted_in_a_kept_column_fails_verify(pg, pagila_src, pa
         )
         try:
             result = run_cli("verify", "dev", "-c", str(cfg))
-            as_json = run_cli("verify", "dev", "-c", str(cfg), "--json")
+            as_json = run_in_process("verify", "dev", "-c", str(cfg), "--json")
         finally:
             conn.execute("UPDATE film SET description = %s WHERE film_id = 1", (before,))
     assert result.returncode == 1, _output(result)
@@ -316,7 +319,7 @@ def small_dev(pg, run_id, tmp_path_factory) -> Iterator[tuple[Path, str, str]]:
     target = f"dct_v{uuid.uuid4().hex[:6]}"
     url = pg.create(source, folder / "small.sql")
     cfg = write_config(folder, url, "rules.yml", {"dev": pg.url(target)})
-    refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    refreshed = run_in_process("refresh", "dev", "-c", str(cfg), "--yes", "--json")
     assert refreshed.returncode == 0, refreshed.stderr
     yield cfg, source, target
     pg.drop(source, target, target + "__dc_new", target + "__dc_prev")
@@ -324,7 +327,7 @@ def small_dev(pg, run_id, tmp_path_factory) -> Iterator[tuple[Path, str, str]]:
 
 def test_values_planted_in_jsonb_arrays_and_a_materialized_view_are_found(pg, small_dev):
     cfg, source, target = small_dev
-    clean = run_cli("verify", "dev", "-c", str(cfg))
+    clean = run_in_process("verify", "dev", "-c", str(cfg))
     assert clean.returncode == 0, _output(clean)
     assert "1 materialized views" in clean.stdout
     with pg.connect(source) as src:
@@ -406,7 +409,7 @@ def test_traps_verify_runs_and_never_prints_a_value(pg, traps_src, tmp_path):
         tmp_path, traps_src, ROOT / "tests" / "fixtures" / "traps.yml", {"dev": pg.url(target)}
     )
     try:
-        refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+        refreshed = run_in_process("refresh", "dev", "-c", str(cfg), "--yes", "--json")
         assert refreshed.returncode == 0, refreshed.stderr
         result = run_cli("verify", "dev", "-c", str(cfg), "--json")
     finally:
@@ -471,8 +474,8 @@ def test_the_demo_verifies_and_a_planted_email_fails(tmp_path):
         capture_output=True,
     )
     cfg = str(folder / "datacloner.yml")
-    assert run_cli("refresh", "dev", "-c", cfg, "--yes", "--json").returncode == 0
-    clean = run_cli("verify", "dev", "-c", cfg)
+    assert run_in_process("refresh", "dev", "-c", cfg, "--yes", "--json").returncode == 0
+    clean = run_in_process("verify", "dev", "-c", cfg)
     assert clean.returncode == 0, _output(clean)
 
     src = sqlite3.connect(folder / "source.db")
@@ -496,7 +499,7 @@ def test_the_demo_verifies_and_a_planted_email_fails(tmp_path):
     dev.execute("UPDATE users SET last_name = ? WHERE id = 2", (last.upper(),))
     dev.commit()
     dev.close()
-    same = run_cli("verify", "dev", "-c", cfg, "--json")
+    same = run_in_process("verify", "dev", "-c", cfg, "--json")
     assert same.returncode == 1, _output(same)
     hits = {(h["table"], h["column"]): h["same_row"] for h in json.loads(same.stdout)["hits"]}
     assert hits == {("main.users", "last_name"): 1}
@@ -587,7 +590,7 @@ def trust_dev(pg, run_id, tmp_path_factory) -> Iterator[tuple[Path, str, str]]:
         )
     (folder / "rules.yml").write_text(TRUST_RULES)
     cfg = write_config(folder, pg.url(source), "rules.yml", {"dev": pg.url(target)})
-    refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    refreshed = run_in_process("refresh", "dev", "-c", str(cfg), "--yes", "--json")
     assert refreshed.returncode == 0, refreshed.stderr
     yield cfg, source, target
     pg.drop(source, target, target + "__dc_new", target + "__dc_prev")
@@ -610,7 +613,7 @@ def test_a_correct_copy_of_faker_made_data_verifies(pg, trust_dev):
     assert sum(1 for f in fakes if f in real) >= 1
     assert "New Hampshire" in regions
     assert kept >= 700
-    result = run_cli("verify", "dev", "-c", str(cfg), "--json")
+    result = run_in_process("verify", "dev", "-c", str(cfg), "--json")
     assert result.returncode == 0, _output(result)
     report = json.loads(result.stdout)
     assert report["totals"]["values_kept"] > 1000  # it did look for the source's values
@@ -627,7 +630,7 @@ def test_a_leak_in_a_kept_column_a_json_value_or_a_view_fails_verify(pg, trust_d
         conn.execute("UPDATE documents SET title = %s WHERE id = 5", (f"send to {email}",))
         conn.execute("REFRESH MATERIALIZED VIEW customer_documents")
         conn.execute("UPDATE documents SET title = %s WHERE id = 5", (before,))
-        view_only = run_cli("verify", "dev", "-c", str(cfg), "--json")
+        view_only = run_in_process("verify", "dev", "-c", str(cfg), "--json")
         conn.execute("UPDATE documents SET title = %s WHERE id = 6", (f"cc {email.upper()}",))
         conn.execute(
             "UPDATE customers SET profile = jsonb_set(profile, '{order}', to_jsonb(%s::text)) "
@@ -635,7 +638,7 @@ def test_a_leak_in_a_kept_column_a_json_value_or_a_view_fails_verify(pg, trust_d
             (email,),
         )
         try:
-            result = run_cli("verify", "dev", "-c", str(cfg), "--json")
+            result = run_in_process("verify", "dev", "-c", str(cfg), "--json")
             plain = run_cli("verify", "dev", "-c", str(cfg))
         finally:
             conn.execute("UPDATE documents SET title = %s WHERE id = 6", (before,))
@@ -700,7 +703,7 @@ def test_in_a_json_column_a_value_a_fake_could_be_counts_where_the_rule_keeps(pg
             (email,),
         )
         try:
-            masked_path = run_cli("verify", "dev", "-c", str(cfg), "--json")
+            masked_path = run_in_process("verify", "dev", "-c", str(cfg), "--json")
             conn.execute(
                 "UPDATE customers SET profile = jsonb_set(profile, '{order}', to_jsonb(%s::text)) "
                 "WHERE id = 9",
