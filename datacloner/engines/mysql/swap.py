@@ -414,8 +414,8 @@ class MyGenerations:
         outgoing = self.objects(self.target) if self.has_table(self.target, OBJECTS) else []
         warnings: list[str] = []
         with signals.held(commits=True):  # a stop waits: the whole swap or none
-            # the window opens: DROP TRIGGER waits for the same metadata locks as RENAME
-            warnings += self._busy(policy, lambda: self.drop_objects(self.target, ("trigger",)))
+            # the window opens: dropping the triggers waits for the same metadata locks as RENAME
+            warnings += self._busy(policy, self._drop_triggers)
             try:
                 warnings += self._busy(policy, lambda: run(self.conn, statement))
             except BaseException:
@@ -437,6 +437,20 @@ class MyGenerations:
             finally:
                 run(self.conn, "USE information_schema")
         return warnings
+
+    def _drop_triggers(self) -> None:
+        """The target's triggers, dropped once its tables are ours. The wait is
+        in ``LOCK TABLES ... WRITE``, not in ``DROP TRIGGER``: a statement a
+        killed run left waiting still runs when the lock comes, and a lock
+        taken then dies with the session, where a drop would be done."""
+        if not self.live_objects(self.target, ("trigger",)):
+            return
+        tables = ", ".join(f"{q(self.target)}.{q(t)} WRITE" for t in self.tables(self.target))
+        run(self.conn, f"LOCK TABLES {tables}")
+        try:
+            self.drop_objects(self.target, ("trigger",))
+        finally:
+            run(self.conn, "UNLOCK TABLES")
 
     def _busy(self, policy: SwapPolicy, action: Callable[[], None]) -> list[str]:
         """DROP TRIGGER and RENAME TABLE wait for the metadata locks of sessions
