@@ -47,11 +47,23 @@ def kill_src(mariadb: MyServer, run_id: str) -> Iterator[str]:
     mariadb.drop(name)
 
 
-@pytest.fixture
-def target(mariadb: MyServer, run_id: str) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def target(mariadb: MyServer, kill_src: str, run_id: str) -> Iterator[str]:
+    """A target the module's tests share: each finds it serving the copy the
+    last one's final refresh made (the first one here), and leaves another."""
     name = f"dct_{run_id}_myk{uuid.uuid4().hex[:4]}"
     yield name
     mariadb.drop(*(name + s for s in ("", "__dc_new", "__dc_prev", "__dc_old", "__dc_tmp")))
+
+
+def _refreshed(folder: Path, server: MyServer, src: str, target: str) -> Path:
+    """The config of a refresh with a secret of its own, after making sure
+    the target serves a copy: the next refresh is always a change."""
+    if not server.exists(target):
+        first = _config(folder, server.url(src), server.url(target), "first-secret-0123456789")
+        runtime.refresh(load_config(first), "dev", QuietProgress(), confirm=lambda t: None)
+    secret = f"{uuid.uuid4().hex}-secret"
+    return _config(folder, server.url(src), server.url(target), secret)
 
 
 def _config(folder: Path, source: str, target: str, secret: str) -> Path:
@@ -159,13 +171,9 @@ def _kill_at(server: MyServer, moment: str, config: Path, src: str, target: str)
 def test_kill_9_at_any_stage_leaves_the_previous_copy_serving(
     mariadb: MyServer, kill_src: str, target: str, tmp_path: Path, moment: str
 ) -> None:
-    url = mariadb.url(target)
-    first = _config(tmp_path, mariadb.url(kill_src), url, "one-secret-0123456789")
-    runtime.refresh(load_config(first), "dev", QuietProgress(), confirm=lambda t: None)
+    second = _refreshed(tmp_path, mariadb, kill_src, target)
     before = _state(mariadb, target)
     assert before[0] == [(str(ROWS),)] and before[4] == [("stamp",)]
-
-    second = _config(tmp_path, mariadb.url(kill_src), url, "two-secret-0123456789")
     _kill_at(mariadb, moment, second, kill_src, target)
     after = _state(mariadb, target)
     # the previous copy, whole and serving; killed in the swap while it waited
@@ -179,6 +187,7 @@ def test_kill_9_at_any_stage_leaves_the_previous_copy_serving(
     assert again[2] != before[2] and again[:2] == before[:2] and again[3:] == before[3:]
     mariadb.execute("INSERT INTO a (id, email) VALUES (999, 'x@example.com')", target)
     assert mariadb.query("SELECT note FROM a WHERE id = 999", target) == [("trigger",)]
+    mariadb.execute("DELETE FROM a WHERE id = 999", target)  # the next test's copy as made
     assert not mariadb.exists(target + "__dc_new")
 
 
@@ -188,12 +197,8 @@ def test_rows_changed_after_the_load_fail_the_run_with_the_target_untouched(
     """Another session deletes a loaded row of the new copy while the run is
     still loading (held on the source's table b): the health check's row
     count no longer matches what was loaded, and the run fails before the swap."""
-    url = mariadb.url(target)
-    first = _config(tmp_path, mariadb.url(kill_src), url, "one-secret-0123456789")
-    runtime.refresh(load_config(first), "dev", QuietProgress(), confirm=lambda t: None)
+    second = _refreshed(tmp_path, mariadb, kill_src, target)
     before = _state(mariadb, target)
-
-    second = _config(tmp_path, mariadb.url(kill_src), url, "two-secret-0123456789")
     source = mariadb.connect(kill_src)
     try:
         with source.cursor() as cur:
