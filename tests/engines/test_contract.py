@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import run_cli
+from helpers import run_in_process
 
 from datacloner.core.errors import DataclonerError, Refused, UsageError
 from datacloner.core.manifest import secret_fingerprint
@@ -110,7 +110,7 @@ def test_previous_kept_status_newest_first_rollback_twice_redoes(engine_env: Eng
     assert first != second  # another secret, other fakes
 
     # `status` lists the copies newest first, each with its manifest
-    done = run_cli("status", "dev", "-c", str(engine_env.config_path), "--json")
+    done = run_in_process("status", "dev", "-c", str(engine_env.config_path), "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     listed = json.loads(done.stdout)
     assert [g["role"] for g in listed] == ["current", "previous"]
@@ -177,5 +177,5 @@ def test_working_names_are_refused(engine_env: EngineEnv, which: int) -> None:
 
 def test_verify_passes_on_a_correct_copy(engine_env: EngineEnv) -> None:
     _refresh(engine_env)
-    done = run_cli("verify", "dev", "-c", str(engine_env.config_path))
+    done = run_in_process("verify", "dev", "-c", str(engine_env.config_path))
     assert done.returncode == 0, done.stdout + done.stderr
