@@ -53,10 +53,12 @@ def _config(folder: Path, source: str, rules: Path | None, target: str, subset: 
     return cfg
 
 
-def _refresh(folder: Path, source: str, rules: Path | None, target: str, subset: str) -> dict:
+def _refresh(
+    folder: Path, source: str, rules: Path | None, target: str, subset: str, **options: Any
+) -> dict:
     """The runtime's refresh, in-process; the report as --json prints it."""
     cfg = _config(folder, source, rules, target, subset)
-    report = runtime.refresh(load_config(cfg), "dev", QuietProgress(), lambda _: None)
+    report = runtime.refresh(load_config(cfg), "dev", QuietProgress(), lambda _: None, **options)
     return json.loads(report.to_json())
 
 
@@ -212,6 +214,7 @@ def test_northwind_orders_share_and_every_key_validates(pg, northwind_src, targe
 
 
 def test_the_same_rows_every_run_and_new_rows_never_displace_old(pg, run_id, target_name, tmp_path):
+    """The second run copies with --jobs 2: workers read the same selection."""
     name = f"dct_{run_id}_sub_grow"
     source = pg.clone(name, TINY_SQL)  # a private copy: rows are added to it
     try:
@@ -224,7 +227,9 @@ def test_the_same_rows_every_run_and_new_rows_never_displace_old(pg, run_id, tar
             conn.execute(
                 "INSERT INTO users SELECT i, i / 2, 'u' || i FROM generate_series(3001, 6000) i"
             )
-        _refresh(tmp_path, source, None, pg.url(target_name), subset)
+        # --jobs workers, each selected table split into ranges of heap blocks:
+        # the same rows as one job
+        _refresh(tmp_path, source, None, pg.url(target_name), subset, jobs=2, split_rows=1)
         # the orders (all of old users) are the very same: the old rows' choice did not
         # change; every user chosen before is still there, and some new ones too
         assert _rows(pg, target_name, orders)[0][0] == first[1]

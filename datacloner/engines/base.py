@@ -122,6 +122,7 @@ class Engine(Protocol):
     # subset: ``subset_store`` selects rows (datacloner.subset.select.Store), and
     # the source's ``foreign_keys`` and ``subset_where_problem`` answer the plan
     subset: bool
+    subset_parallel: bool  # --jobs workers copy a subset's selected rows too
 
     def url_problem(self, url: str) -> str | None:
         """What is wrong with a URL this engine serves, before connecting."""
@@ -189,6 +190,7 @@ class EngineBase:
     rename_database = False
     archives = False
     subset = False
+    subset_parallel = False
 
     def url_problem(self, url: str) -> str | None:
         return None

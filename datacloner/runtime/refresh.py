@@ -133,8 +133,8 @@ def refresh(
         chosen = (
             plan_subset(engine, source, catalog, env.subset, plan.tables) if env.subset else None
         )
-        if chosen is not None and jobs > 1:
-            # --jobs workers read whole tables; a subset reads its selection
+        if chosen is not None and jobs > 1 and not engine.subset_parallel:
+            # this engine's --jobs readers read whole tables; a subset reads its selection
             progress.note(f"note: a subset copies one table at a time (--jobs {jobs} ignored)")
             jobs = 1
         for warning in plan.warnings:
@@ -175,6 +175,7 @@ def refresh(
                         progress,
                         report,
                         batch_size,
+                        parallel=(jobs, secret, split_rows),
                         before_post_data=lambda: store.finish(chosen.nulled),
                     )
     report.seconds = round(time.monotonic() - began, 3)
@@ -233,8 +234,8 @@ def build_and_swap(
                     table=tp.name,
                     action="skipped" if tp.skip else "masked" if tp.masked_columns else "copied",
                     rows=loaded.get(tp.table.qualified, 0),
-                    masked_columns=tp.masked_columns,
-                    seconds=elapsed,  # all tables ran at once
+                    masked_columns=[] if tp.skip else tp.masked_columns,  # as one job says
+                    seconds=0.0 if tp.skip else elapsed,  # all tables ran at once
                 )
             )
     else:

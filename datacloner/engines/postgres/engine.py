@@ -41,6 +41,7 @@ class PostgresEngine(EngineBase):
     rename_database = True
     archives = True
     subset = True
+    subset_parallel = True  # workers read the selection from the new copy (subset.Selection)
 
     @contextlib.contextmanager
     def subset_store(
@@ -51,12 +52,10 @@ class PostgresEngine(EngineBase):
         from datacloner.engines.postgres.subset import PgSubsetStore
 
         store = PgSubsetStore(source, catalog, {**target.params, "dbname": target.name}, salt)
-        source.selected = store.tids
         try:
             yield store
         finally:
-            source.selected = None
-            store.close()
+            store.close()  # ends the source's selection too
 
     def url_problem(self, url: str) -> str | None:
         return conninfo.url_problem(url)  # libpq's own keywords

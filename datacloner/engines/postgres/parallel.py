@@ -45,22 +45,30 @@ MAX_BATCH = 64  # tables in one batch: progress still moves
 WORKER_EXIT_SECONDS = 2.0  # after terminate(), then kill()
 
 
-def cost(plan: TablePlan) -> int:
-    """A table's estimated work: its rows, once for the copy and once per masked
-    column (masking is what takes the time, and it grows with the columns)."""
-    return max(plan.table.row_estimate, 0) * (1 + len(plan.masked_columns))
+def cost(plan: TablePlan, rows: int | None = None) -> int:
+    """A table's estimated work: its rows (``rows``, else the catalog's
+    estimate), once for the copy and once per masked column (masking is what
+    takes the time, and it grows with the columns)."""
+    rows = plan.table.row_estimate if rows is None else rows
+    return max(rows, 0) * (1 + len(plan.masked_columns))
 
 
 def _weighted(
     source: PgSource, tables: list[TablePlan], jobs: int, split_rows: int
 ) -> tuple[list[tuple[int, Task]], int]:
     """(work, task) pairs, costliest first, and the work one task aims at."""
-    costs = [cost(tp) for tp in tables]
+    # a subset's tables weigh what it selected, not what the source holds
+    rows = [source.rows(tp) for tp in tables]
+    costs = [cost(tp, n) for tp, n in zip(tables, rows, strict=True)]
     share = max(1, sum(costs) // (jobs * TASKS_PER_JOB))
     weighted: list[tuple[int, Task]] = []
-    for tp, work in zip(tables, costs, strict=True):
+    selected = source.selection.names if source.selection is not None else {}
+    for tp, n, work in zip(tables, rows, costs, strict=True):
         parts = min(MAX_PARTS, -(-work // share))
-        ranges = source.key_ranges(tp, parts) if tp.table.row_estimate >= split_rows else []
+        # a subset's few but costly rows (a user's many masked columns) are
+        # shared out too: ranges of blocks cost no read of the whole table
+        split = n >= split_rows or (tp.table.qualified in selected and parts > 1)
+        ranges = source.key_ranges(tp, parts) if split else []
         if ranges:
             weighted.extend((work // len(ranges), Task(tp, r)) for r in ranges)
         else:
@@ -112,7 +120,7 @@ def copy_parallel(
     jobs: int,
     split_rows: int | None = None,
 ) -> dict[QualifiedName, int]:
-    job = Job(source.params, source.snapshot, target, secret, batch_size)
+    job = Job(source.params, source.snapshot, target, secret, batch_size, source.selection)
     batches = plan_batches(
         source, [t for t in tables if not t.skip], jobs, split_rows or SPLIT_ROWS
     )

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -43,6 +43,9 @@ from datacloner.masking.table_masker import (
     TableMasker,
     batch_gc,
 )
+
+if TYPE_CHECKING:
+    from datacloner.engines.postgres.subset import Selection
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +93,9 @@ class PgSource:
             self.snapshot = snapshot
         self.server_major = self.conn.info.server_version // 10000
         self._tools: ClientTools | None = None
-        # a subset's selected rows (engines/postgres/subset.py): a table's
-        # ctids in batches, or None for every row
-        self.selected: Callable[[QualifiedName], Iterator[list[str]] | None] | None = None
+        # a subset's selected rows (engines/postgres/subset.py Selection): a
+        # table's ctids in batches; None: every row of every table
+        self.selection: Selection | None = None
 
     def _one(self, query: str, *args: Any) -> Any:
         row = self.conn.execute(query, args or None).fetchone()
@@ -106,6 +109,8 @@ class PgSource:
         return self._tools
 
     def close(self) -> None:
+        if self.selection is not None:
+            self.selection.close()
         with contextlib.suppress(psycopg.Error):
             self.conn.rollback()
             self.conn.execute("ROLLBACK")
@@ -202,7 +207,7 @@ class PgSource:
         self, plan: TablePlan, unless: str | None = None, key_range: KeyRange | None = None
     ) -> Iterator[Iterator[bytes]]:
         rel = relation(plan.table.schema, plan.table.name)
-        tids = self.selected(plan.table.qualified) if self.selected else None
+        tids = self.selection.tids(plan.table.qualified, key_range) if self.selection else None
         if tids is not None:
             yield self._copy_selected(plan, unless, tids)
             return
@@ -278,8 +283,18 @@ class PgSource:
 
         return check_where(self.conn, table, where)
 
+    def rows(self, plan: TablePlan) -> int:
+        """The rows a table's copy will read: a subset's selected rows when
+        counted, else the catalog's estimate."""
+        if self.selection is not None and plan.table.qualified in self.selection.rows:
+            return self.selection.rows[plan.table.qualified]
+        return plan.table.row_estimate
+
     def key_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
-        """Split a table with a single integer primary key into ``parts`` ranges."""
+        """Split a table with a single integer primary key into ``parts`` ranges
+        (a subset's selected table: into ranges of heap blocks)."""
+        if self.selection is not None and plan.table.qualified in self.selection.names:
+            return self.selection.block_ranges(plan.table.qualified, parts)
         key = plan.table.primary_key
         column = plan.table.column(key[0]) if len(key) == 1 else None
         if column is None or column.type not in ("integer", "bigint", "smallint") or parts < 2:

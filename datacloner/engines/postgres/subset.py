@@ -11,6 +11,7 @@ databases in batches (``unnest`` of text arrays, cast on the source).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from psycopg import sql
 from datacloner.core.catalog import Catalog, QualifiedName, Table
 from datacloner.core.subset import Start
 from datacloner.engines.postgres.connection import connect
-from datacloner.engines.postgres.rows import relation
+from datacloner.engines.postgres.rows import KeyRange, relation
 from datacloner.subset.graph import Edge, ForeignKey, SubsetPlan
 from datacloner.subset.select import FollowingStore
 
@@ -57,17 +58,42 @@ def foreign_keys(conn: psycopg.Connection, catalog: Catalog) -> list[ForeignKey]
     return found
 
 
-def row_hash(table: Table, alias: str) -> sql.Composable:
-    """A keyed hash of the row's primary key (all columns without one) in
-    [0, 2**60), computed by the server; the key (``%(salt)s``) comes from the
-    config's secret. md5, not ``hashtext``: the same value on every version."""
-    if table.primary_key:
+# key types whose ``ROW(k)::text`` is ``'(' || k::text || ')'``: written
+# directly, the record output function costs more than md5 itself
+_PLAIN_KEYS = ("smallint", "integer", "bigint")
+
+
+def row_hash(table: Table, alias: str, salt: str) -> sql.Composable:
+    """A keyed hash of the row's primary key (all columns without one), computed
+    by the server: the md5 (hex text, in the "C" collation) of the key from the
+    config's secret (``salt``) and the key's record text. md5, not ``hashtext``:
+    the same value on every version, and on MySQL and SQLite (docs/subset.md).
+    Its first 15 hex digits as a 60-bit number are what a share compares: on
+    fixed-width hex, ``text < hex(t)`` is that number ``< t``, without the
+    casts that took most of the time over a big table."""
+    key: sql.Composable
+    column = table.column(table.primary_key[0]) if len(table.primary_key) == 1 else None
+    if column is not None and column.type in _PLAIN_KEYS:
+        key = sql.SQL("'(' || {}::text || ')'").format(sql.Identifier(alias, column.name))
+    elif table.primary_key:
         key = sql.SQL("ROW({})::text").format(
             sql.SQL(", ").join(sql.Identifier(alias, c) for c in table.primary_key)
         )
     else:
         key = sql.SQL("{}::text").format(sql.Identifier(alias))
-    return sql.SQL("('x' || substr(md5(%(salt)s || {}), 1, 15))::bit(60)::bigint").format(key)
+    return sql.SQL('md5({} || {}) COLLATE "C"').format(sql.Literal(salt), key)
+
+
+def under_share(table: Table, alias: str, salt: str, share: float) -> sql.Composable:
+    """The row's hash falls under ``share`` percent of the hash range (2**60)."""
+    threshold = int(share / 100 * 2**60)
+    return sql.SQL("{} < {}").format(row_hash(table, alias, salt), sql.Literal(f"{threshold:015x}"))
+
+
+def text_array(values: list[str]) -> sql.Composable:
+    """``values`` as one ``text[]`` literal: COPY takes no parameters."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return sql.SQL("{}::text[]").format(sql.Literal("{" + ",".join(quoted) + "}"))
 
 
 def check_where(conn: psycopg.Connection, table: Table, where: str) -> str | None:
@@ -89,29 +115,108 @@ def check_where(conn: psycopg.Connection, table: Table, where: str) -> str | Non
     return None
 
 
+class Selection:
+    """Where the selected ``ctid``s are: the store's tables in the new copy.
+    The copy reads them through it, in the leader and in each ``--jobs``
+    worker (it travels in their Job: picklable, each process opens its own
+    connection on first use)."""
+
+    def __init__(self, params: dict[str, str], names: dict[QualifiedName, str]) -> None:
+        self.params = params
+        self.names = names  # selected leaf -> its table in the store
+        self.rows: dict[QualifiedName, int] = {}  # selected rows per leaf, once counted
+        self._conn: psycopg.Connection | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_conn": None}
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None:
+            self._conn = connect(self.params, "new target", autocommit=False)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def tids(self, table: QualifiedName, blocks: KeyRange | None) -> Iterator[list[str]] | None:
+        """The selected ``ctid``s of a selected leaf (in ``blocks``, a range of
+        heap blocks, when given), a batch at a time, in physical order; None
+        for a table not subset (copied whole or empty)."""
+        if table not in self.names:
+            return None
+        return self._tids(sql.Identifier(SCHEMA, self.names[table]), blocks)
+
+    def _tids(self, ident: sql.Identifier, blocks: KeyRange | None) -> Iterator[list[str]]:
+        where = sql.SQL("")
+        if blocks is not None:
+            where = sql.SQL(" WHERE tid >= {}::tid AND tid < {}::tid").format(
+                sql.Literal(f"({blocks.low},0)"), sql.Literal(f"({blocks.high},0)")
+            )
+        conn = self._connection()
+        with conn.cursor(name="dc_subset_tids") as cur:
+            cur.execute(sql.SQL("SELECT tid::text FROM {}{} ORDER BY tid").format(ident, where))
+            while rows := cur.fetchmany(TIDS):
+                yield [r[0] for r in rows]
+        conn.commit()
+
+    def block_ranges(self, table: QualifiedName, parts: int) -> list[KeyRange]:
+        """The heap blocks holding a leaf's selected rows in ``parts`` ranges,
+        for ``--jobs`` workers to copy apart (a key range would read them all)."""
+        conn = self._connection()
+        block = sql.SQL("((tid::text)::point)[0]::bigint")
+        row = conn.execute(
+            sql.SQL("SELECT min({b}), max({b}) FROM {t}").format(
+                b=block, t=sql.Identifier(SCHEMA, self.names[table])
+            )
+        ).fetchone()
+        conn.commit()
+        if parts < 2 or row is None or row[0] is None:
+            return []
+        low, high = int(row[0]), int(row[1]) + 1
+        step = max(1, -(-(high - low) // parts))
+        return [
+            KeyRange("ctid", start, min(start + step, high)) for start in range(low, high, step)
+        ]
+
+
 class PgSubsetStore(FollowingStore):
     """The selection (a :class:`datacloner.subset.select.Store`): reads on
     ``source``'s connection, keys kept in the new copy ``params`` names."""
 
     def __init__(self, source: Any, catalog: Catalog, params: dict[str, str], salt: str) -> None:
+        self.reader = source  # the PgSource: its copy reads through our Selection
         self.source = source.conn
+        self.params = params
         self.catalog = catalog
         self.salt = salt
         self.conn = connect(params, "new target", autocommit=False)
         self.tables: dict[QualifiedName, sql.Identifier] = {}
+        self.stages: dict[QualifiedName, sql.Identifier] = {}  # rows read, not yet merged
         self.keys: dict[QualifiedName, list[str]] = {}
         self.plan: SubsetPlan | None = None
 
     def close(self) -> None:
+        self._end_selection()
         self.conn.close()
+
+    def _end_selection(self) -> None:
+        if self.reader.selection is not None:
+            self.reader.selection.close()
+            self.reader.selection = None
 
     # -- the store -------------------------------------------------------------
     def prepare(self, plan: SubsetPlan) -> None:
         self.plan = plan
         self.conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA)))
+        names: dict[QualifiedName, str] = {}
         for i, table in enumerate(sorted(plan.selected)):
-            ident = sql.Identifier(SCHEMA, f"t{i}")
+            names[table] = f"t{i}"
+            ident = sql.Identifier(SCHEMA, names[table])
+            stage = sql.Identifier(SCHEMA, f"s{i}")
             self.tables[table], self.keys[table] = ident, plan.keys[table]
+            self.stages[table] = stage
             columns = sql.SQL("").join(
                 sql.SQL(", {} text").format(sql.Identifier(f"k{j}"))
                 for j in range(len(plan.keys[table]))
@@ -122,22 +227,43 @@ class PgSubsetStore(FollowingStore):
                     "down_gen int{})"
                 ).format(ident, columns)
             )
+            self.conn.execute(
+                sql.SQL("CREATE UNLOGGED TABLE {} (tid tid NOT NULL{})").format(stage, columns)
+            )
         self.conn.commit()
+        self.reader.selection = Selection(self.params, names)
 
     def _key_list(self, table: QualifiedName, alias: str) -> sql.Composable:
         return sql.SQL("").join(
             sql.SQL(", {}::text").format(sql.Identifier(alias, c)) for c in self.keys[table]
         )
 
-    def _insert(
-        self, table: QualifiedName, rows: list[tuple[Any, ...]], gen: int, down: bool
-    ) -> int:
-        if not rows:
-            return 0
+    def _pull(self, query: sql.Composable, table: QualifiedName) -> None:
+        """Stream the rows of ``query`` (``ctid`` and key text, on the source)
+        into ``table``'s stage in the store: COPY out, COPY in, the blocks
+        passed through as they come (no row is parsed here, memory stays flat)."""
         width = len(self.keys[table])
-        arrays = [[r[i] for r in rows] for i in range(width + 1)]
-        names = sql.SQL(", ").join(sql.Identifier(f"k{j}") for j in range(width))
-        casts = sql.SQL("").join(sql.SQL(", %s::text[]") for _ in range(width))
+        into = sql.SQL("COPY {} (tid{}) FROM STDIN").format(
+            self.stages[table],
+            sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(f"k{j}")) for j in range(width)),
+        )
+        out = sql.SQL("COPY ({}) TO STDOUT").format(query)
+        with (
+            self.source.cursor() as src,
+            src.copy(out) as rows,
+            self.conn.cursor() as dst,
+            dst.copy(into) as sink,
+        ):
+            for block in rows:
+                sink.write(block)
+
+    def _merge(self, table: QualifiedName, gen: int, down: bool) -> int:
+        """The staged rows into the table's store as rows of ``gen``; rows new
+        (or, ``down``, turned into down rows)."""
+        width = len(self.keys[table])
+        names = sql.SQL("").join(
+            sql.SQL(", {}").format(sql.Identifier(f"k{j}")) for j in range(width)
+        )
         conflict = (
             sql.SQL("DO UPDATE SET down_gen = EXCLUDED.down_gen WHERE {}.down_gen IS NULL").format(
                 self.tables[table]
@@ -145,57 +271,58 @@ class PgSubsetStore(FollowingStore):
             if down
             else sql.SQL("DO NOTHING")
         )
-        query = sql.SQL(
-            "INSERT INTO {t} (tid, up_gen, down_gen{sep}{names}) "
-            "SELECT DISTINCT ON (u.tid) u.tid, %s, %s{sep}{unames} "
-            "FROM unnest(%s::tid[]{casts}) u(tid{sep}{names}) ON CONFLICT (tid) {conflict}"
-        ).format(
-            t=self.tables[table],
-            sep=sql.SQL(", " if width else ""),
-            names=names,
-            unames=sql.SQL(", ").join(sql.Identifier("u", f"k{j}") for j in range(width)),
-            casts=casts,
-            conflict=conflict,
+        cur = self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {t} (tid, up_gen, down_gen{names}) "
+                "SELECT DISTINCT ON (tid) tid, {gen}, {down}{names} FROM {stage} "
+                "ON CONFLICT (tid) {conflict}"
+            ).format(
+                t=self.tables[table],
+                names=names,
+                gen=sql.Literal(gen),
+                down=sql.Literal(gen) if down else sql.SQL("NULL::int"),
+                stage=self.stages[table],
+                conflict=conflict,
+            )
         )
-        cur = self.conn.execute(query, [gen, gen if down else None, *arrays])
-        return max(cur.rowcount, 0)
-
-    def _read_source(
-        self, query: sql.Composable, params: dict[str, Any] | None
-    ) -> Iterator[list[tuple[Any, ...]]]:
-        # a server-side cursor in the source's open read-only transaction: a
-        # big child table's rows arrive a batch at a time, never all at once
-        with self.source.cursor(name="dc_subset_read") as cur:
-            cur.execute(query, params)
-            while rows := cur.fetchmany(BATCH):
-                yield rows
+        added = max(cur.rowcount, 0)
+        self.conn.execute(sql.SQL("TRUNCATE {}").format(self.stages[table]))
+        return added
 
     # -- the steps ---------------------------------------------------------------
     def seed(self, table: QualifiedName, start: Start) -> int:
         t = self.catalog.tables[table]
-        h = row_hash(t, "r")
-        query = sql.SQL("SELECT r.ctid::text{} FROM ONLY {} r").format(
+        query = sql.SQL("SELECT r.ctid{} FROM ONLY {} r").format(
             self._key_list(table, "r"), relation(t.schema, t.name)
         )
         conditions: list[sql.Composable] = []
         if start.where:
-            # `%` is psycopg's placeholder mark: a LIKE pattern's `%` is doubled
-            where = start.where.replace("%", "%%")
-            conditions.append(sql.SQL("({})").format(sql.SQL(where)))  # type: ignore[arg-type]
+            conditions.append(sql.SQL("({})").format(sql.SQL(start.where)))  # type: ignore[arg-type]
         if start.share is not None and start.share < 100:
             # membership depends on the row's own key only: later rows never displace it
-            threshold = int(start.share / 100 * 2**60)
-            conditions.append(sql.SQL("{} < {}").format(h, sql.Literal(threshold)))
+            conditions.append(under_share(t, "r", self.salt, start.share))
         if conditions:
             query = sql.SQL("{} WHERE {}").format(query, sql.SQL(" AND ").join(conditions))
         if start.count is not None:
             query = sql.SQL("{} ORDER BY {}, r.ctid LIMIT {}").format(
-                query, h, sql.Literal(start.count)
+                query, row_hash(t, "r", self.salt), sql.Literal(start.count)
             )
-        added = 0
-        for rows in self._read_source(query, {"salt": self.salt}):
-            added += self._insert(table, rows, 0, down=True)
-        return added
+        with self._parallel():
+            self._pull(query, table)
+        return self._merge(table, 0, down=True)
+
+    @contextlib.contextmanager
+    def _parallel(self) -> Iterator[None]:
+        """A start's scan of a whole table in parallel workers where the source
+        allows them: the planner, thinking md5 cheap, would scan alone, and the
+        hash is most of a seed's time. Session settings only, put back after."""
+        names = ("parallel_setup_cost", "parallel_tuple_cost")
+        before = [self.source.execute(f"SHOW {n}").fetchone() for n in names]
+        for name in names:
+            self.source.execute(f"SET LOCAL {name} = 0")
+        yield  # on an error the run stops: the source's transaction is rolled back
+        for name, row in zip(names, before, strict=True):
+            self.source.execute("SELECT set_config(%s, %s, true)", (name, row[0] if row else ""))
 
     def _values(
         self, table: QualifiedName, columns: tuple[str, ...], where: sql.Composable
@@ -203,8 +330,8 @@ class PgSubsetStore(FollowingStore):
         """Distinct non-NULL values of ``columns`` among the store's rows of
         ``table`` that ``where`` picks, a batch at a time."""
         keys = self.keys[table]
-        picked = [sql.Identifier(f"k{keys.index(c)}") for c in columns]
-        query = sql.SQL("SELECT DISTINCT {} FROM {} WHERE {} AND {}").format(
+        picked = [sql.Identifier("c", f"k{keys.index(c)}") for c in columns]
+        query = sql.SQL("SELECT DISTINCT {} FROM {} c WHERE {} AND {}").format(
             sql.SQL(", ").join(picked),
             self.tables[table],
             where,
@@ -215,9 +342,16 @@ class PgSubsetStore(FollowingStore):
             while rows := cur.fetchmany(BATCH):
                 yield rows
 
-    def _matching(self, target: Table, columns: tuple[str, ...], cap: int | None) -> sql.Composable:
-        """Rows of ``target`` whose ``columns`` equal one of the values sent as
-        text arrays (%(v0)s, ...), cast to the columns' types on the source."""
+    def _matching(
+        self,
+        target: Table,
+        columns: tuple[str, ...],
+        values: list[tuple[Any, ...]],
+        cap: int | None,
+    ) -> sql.Composable:
+        """Rows of ``target`` whose ``columns`` equal one of ``values`` (sent as
+        text arrays, cast to the columns' types on the source). Literal arrays:
+        the planner then knows how many values there are."""
         cols = [target.column(c) for c in columns]
         width = len(columns)
         unnest = sql.SQL("SELECT DISTINCT {} FROM unnest({}) u({})").format(
@@ -227,7 +361,7 @@ class PgSubsetStore(FollowingStore):
                 )
                 for i, c in enumerate(cols)
             ),
-            sql.SQL(", ").join(sql.SQL(f"%(v{i})s::text[]") for i in range(width)),
+            sql.SQL(", ").join(text_array([v[i] for v in values]) for i in range(width)),
             sql.SQL(", ").join(sql.Identifier(f"v{i}") for i in range(width)),
         )
         match = sql.SQL("({}) IN ({})").format(
@@ -236,9 +370,9 @@ class PgSubsetStore(FollowingStore):
         rel = relation(target.schema, target.name)
         keys = self._key_list(target.qualified, "r")
         if cap is None:
-            return sql.SQL("SELECT r.ctid::text{} FROM ONLY {} r WHERE {}").format(keys, rel, match)
+            return sql.SQL("SELECT r.ctid{} FROM ONLY {} r WHERE {}").format(keys, rel, match)
         ranked = sql.SQL(
-            "SELECT r.ctid::text AS tid{}, row_number() OVER (PARTITION BY {} ORDER BY {}, r.ctid) "
+            "SELECT r.ctid AS tid{}, row_number() OVER (PARTITION BY {} ORDER BY {}, r.ctid) "
             "AS n FROM ONLY {} r WHERE {}"
         ).format(
             sql.SQL("").join(
@@ -246,7 +380,7 @@ class PgSubsetStore(FollowingStore):
                 for j, c in enumerate(self.keys[target.qualified])
             ),
             sql.SQL(", ").join(sql.Identifier("r", c) for c in columns),
-            row_hash(target, "r"),
+            row_hash(target, "r", self.salt),
             rel,
             match,
         )
@@ -269,22 +403,33 @@ class PgSubsetStore(FollowingStore):
         down: bool,
         cap: int | None,
     ) -> int:
-        where = sql.SQL("{} = {}").format(sql.Identifier(generation), sql.Literal(gen - 1))
+        where = sql.SQL("c.{} = {}").format(sql.Identifier(generation), sql.Literal(gen - 1))
+        if not down and all(c in self.keys[to] for c in to_columns):
+            # a parent already selected is not looked up again: the referenced
+            # key is unique, so its row is the one the store holds (most of an
+            # up step, when the children came down from that very parent)
+            mine, theirs = self.keys[frm], self.keys[to]
+            where = sql.SQL("{} AND NOT EXISTS (SELECT FROM {} p WHERE {})").format(
+                where,
+                self.tables[to],
+                sql.SQL(" AND ").join(
+                    sql.SQL("p.{} = c.{}").format(
+                        sql.Identifier(f"k{theirs.index(t)}"), sql.Identifier(f"k{mine.index(f)}")
+                    )
+                    for f, t in zip(frm_columns, to_columns, strict=True)
+                ),
+            )
         target = self.catalog.tables[to]
-        query = self._matching(target, to_columns, cap)
-        added = 0
+        # every batch of values staged, then merged once: a row matches one
+        # value tuple only, so no batch repeats another's rows
         for values in self._values(frm, frm_columns, where):
-            params: dict[str, Any] = {"salt": self.salt}
-            for i in range(len(frm_columns)):
-                params[f"v{i}"] = [v[i] for v in values]
-            for rows in self._read_source(query, params):
-                added += self._insert(to, rows, gen, down)
-        return added
+            self._pull(self._matching(target, to_columns, values, cap), to)
+        return self._merge(to, gen, down)
 
     def _up_from_whole(self, edge: Edge) -> int:
         child, parent = self.catalog.tables[edge.child], self.catalog.tables[edge.parent]
         query = sql.SQL(
-            "SELECT r.ctid::text{} FROM ONLY {} r WHERE ({}) IN (SELECT {} FROM ONLY {} c)"
+            "SELECT r.ctid{} FROM ONLY {} r WHERE ({}) IN (SELECT {} FROM ONLY {} c)"
         ).format(
             self._key_list(edge.parent, "r"),
             relation(parent.schema, parent.name),
@@ -292,10 +437,8 @@ class PgSubsetStore(FollowingStore):
             sql.SQL(", ").join(sql.Identifier("c", c) for c in edge.fk.columns),
             relation(child.schema, child.name),
         )
-        added = 0
-        for rows in self._read_source(query, None):
-            added += self._insert(edge.parent, rows, 0, down=False)
-        return added
+        self._pull(query, edge.parent)
+        return self._merge(edge.parent, 0, down=False)
 
     def counts(self) -> dict[QualifiedName, int]:
         found = {}
@@ -303,6 +446,8 @@ class PgSubsetStore(FollowingStore):
             row = self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()
             found[table] = int(row[0]) if row else 0
         self.conn.commit()
+        if self.reader.selection is not None:
+            self.reader.selection.rows = found
         return found
 
     def whole_count(self, table: QualifiedName) -> int:
@@ -311,21 +456,6 @@ class PgSubsetStore(FollowingStore):
             sql.SQL("SELECT count(*) FROM ONLY {}").format(relation(t.schema, t.name))
         ).fetchone()
         return int(row[0]) if row else 0
-
-    # -- the copy ------------------------------------------------------------------
-    def tids(self, table: QualifiedName) -> Iterator[list[str]] | None:
-        """The selected ``ctid``s of a selected leaf, a batch at a time, in
-        physical order; None for a table not subset (copied whole or empty)."""
-        if table not in self.tables:
-            return None
-        return self._tids(self.tables[table])
-
-    def _tids(self, ident: sql.Identifier) -> Iterator[list[str]]:
-        with self.conn.cursor(name="dc_subset_tids") as cur:
-            cur.execute(sql.SQL("SELECT tid::text FROM {} ORDER BY tid").format(ident))
-            while rows := cur.fetchmany(TIDS):
-                yield [r[0] for r in rows]
-        self.conn.commit()
 
     def finish(self, nulled: list[ForeignKey]) -> None:
         """After the rows, before the foreign keys are created: a nullable key
@@ -350,6 +480,7 @@ class PgSubsetStore(FollowingStore):
                     ),
                 )
             )
+        self._end_selection()  # its reader's session would hold the store's tables
         self.conn.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA))
         )

@@ -54,6 +54,7 @@ class Job:
     target: dict[str, str]
     secret: bytes
     batch_size: int
+    selection: Any = None  # a subset's Selection (engines/postgres/subset.py): rows to read
 
 
 def command(leader: int) -> list[str]:
@@ -101,6 +102,7 @@ class _Copier:
         self.job = job
         self.cache = MaskerCache(compile_mask, job.secret)
         self.source = PgSource("", params=job.source, snapshot=job.snapshot, psql_reader=False)
+        self.source.selection = job.selection  # closed with the source
         try:
             self.target = connect(job.target, "new target", autocommit=False)
             self.target.execute("SET synchronous_commit = off")
