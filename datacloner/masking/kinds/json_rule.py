@@ -46,6 +46,9 @@ from datacloner.masking.spec import BAD, MaskSpec, RuleSource, SpecParser
 # scan says; without it (not built, DATACLONER_PURE_PYTHON) json parses.
 _jsonscan = extension("datacloner.masking._jsonscan")
 plain_numbers = None if _jsonscan is None else _jsonscan.plain_numbers
+# jsonb text: the fakes spliced into the text, which is never parsed into
+# objects nor written again (a third of the cost); jsonb stores the same value
+mask_paths = None if _jsonscan is None else _jsonscan.mask_paths
 
 _SENTINEL = object()
 
@@ -140,7 +143,30 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
     plain = [all(p != "*" and not p.isdigit() for p in parts) for parts, _ in compiled]
     batches = [over_batch(fn) for _, fn in compiled]
 
+    # jsonb only: json and text columns keep the documented compact layout
+    splice = mask_paths is not None and col is not None and col.base == "jsonb" and all(plain)
+    plain_paths = [parts for parts, _ in compiled]
+
     def mask_texts(texts: list[str]) -> list[str]:
+        """``parse_texts`` of the texts; for jsonb, the fakes spliced into each
+        text where that gives the same value (see _jsonscan.c), the others parsed."""
+        if not splice:
+            return parse_texts(texts)
+        try:
+            out = mask_paths(texts, plain_paths, batches, _encode_fake)
+        except BadValue:  # parse_texts names the document
+            return parse_texts(texts)
+        rest = [n for n, text in enumerate(out) if text is None]
+        if rest:
+            try:
+                redone = parse_texts([texts[n] for n in rest])
+            except BadValue as exc:
+                raise BadValue(rest[exc.index], exc.reason) from None
+            for n, text in zip(rest, redone, strict=True):
+                out[n] = text
+        return out
+
+    def parse_texts(texts: list[str]) -> list[str]:
         """JSON texts masked: parsed here, so changed in place. Each plain path's
         values are gathered across the texts and masked in one call of its batch
         masker (native where it can be); a text no path matched comes back byte
@@ -228,6 +254,11 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
 
     mask.map = mask_batch  # type: ignore[attr-defined]  # see base.over_batch
     return mask
+
+
+def _encode_fake(value: Any) -> str:
+    """A fake that is not text, as JSON, as the parsing path writes it."""
+    return _encode(_jsonable_deep(value))
 
 
 def _jsonable_deep(value: Any) -> Any:
