@@ -120,6 +120,10 @@ def test_sakila_refreshed_with_views_triggers_routines(
         }
     finally:
         conn.close()
+    # keys and foreign keys, added after the rows (engines/mysql/keys.py), as the source's
+    for t in tables:
+        show = f"SHOW CREATE TABLE `{t}`"
+        assert mariadb.query(show, target) == mariadb.query(show, sakila), t
 
     # views, triggers and routines are there and work on the copy's own tables
     for kind, query in (
@@ -291,6 +295,33 @@ def test_read_only_source_user_and_orphans_refused(
         assert "SELECT, SHOW VIEW ON" in grants and "INSERT" not in grants  # nothing else
     finally:
         mariadb.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        mariadb.drop(src)
+
+
+def test_a_masked_value_repeated_in_a_unique_key_is_refused(
+    mariadb: MyServer, run_id: str, target: str, tmp_path: Path
+) -> None:
+    """The unique key is added after the rows (engines/mysql/keys.py): a rule
+    that gives every row the same value fails there, without the value."""
+    src = f"dct_{run_id}_uniq"
+    mariadb.drop(src)
+    mariadb.execute(f"CREATE DATABASE `{src}`")
+    mariadb.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, email varchar(120), UNIQUE KEY (email));"
+        "INSERT INTO people VALUES (1, 'ann@corp.example'), (2, 'bob@corp.example');",
+        src,
+    )
+    try:
+        (tmp_path / "rules.yml").write_text(
+            "tables:\n  people:\n    mask:\n      email: {value: same@dev.example}\n"
+            "    keep: [id]\n"
+        )
+        config = write_config(tmp_path, mariadb.url(src), "rules.yml", {"dev": mariadb.url(target)})
+        with pytest.raises(Refused, match="adding its keys to people") as caught:
+            _refresh(config)
+        assert "same@dev" not in str(caught.value) and "1062" in str(caught.value)
+        assert not mariadb.exists(target + "__dc_new")
+    finally:
         mariadb.drop(src)
 
 

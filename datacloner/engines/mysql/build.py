@@ -31,6 +31,7 @@ from datacloner.engines.mysql.connection import (
     scalar,
     text,
 )
+from datacloner.engines.mysql.keys import Deferred, split_keys
 from datacloner.engines.mysql.load import Loader
 from datacloner.engines.mysql.parallel import copy_parallel, snapshot_sessions
 from datacloner.engines.mysql.source import (
@@ -62,6 +63,7 @@ class MyTargetBuild:
         self.conn: pymysql.connections.Connection | None = None
         self.loader: Loader | None = None
         self.folder = ""
+        self.deferred = Deferred(self.name)  # keys added after the rows (keys.py)
         self._created = False
         self._swapped = False
         self._objects = source.objects()
@@ -82,7 +84,9 @@ class MyTargetBuild:
             g.create(self.name, self.source.charset())
         self._created = True
         self.folder = tempfile.mkdtemp(prefix="datacloner-my-")  # 0700: batches of rows
-        self.loader = Loader(self.params, self.name, self.source.sql_mode, self.folder)
+        self.loader = Loader(
+            self.params, self.name, self.source.sql_mode, self.folder, self.deferred
+        )
         self.conn = self.loader.conn
 
     def discard(self) -> None:
@@ -108,7 +112,9 @@ class MyTargetBuild:
         assert self.conn is not None
         if section == "pre-data":
             for table in self.source.catalog().load_order():
-                statement = self.source.create_table(table.name)
+                statement, keys, foreign = split_keys(self.source.create_table(table.name))
+                self.deferred.keys[table.name] = keys
+                self.deferred.foreign[table.name] = foreign
                 with refused_on_error(
                     f"creating {table.name} in the new copy failed",
                     hint="the target was not changed; the target server may lack a feature "
@@ -159,7 +165,7 @@ class MyTargetBuild:
             self.warnings.append(f"--jobs {jobs}: {why}; the rows were read by one session")
 
         def writer() -> Loader:
-            return Loader(self.params, self.name, self.source.sql_mode, self.folder)
+            return Loader(self.params, self.name, self.source.sql_mode, self.folder, self.deferred)
 
         try:
             loaded = copy_parallel(
@@ -171,7 +177,10 @@ class MyTargetBuild:
         return {**{tp.table.qualified: 0 for tp in tables}, **loaded}
 
     def finalize(self) -> None:
-        """AUTO_INCREMENT positions are in each CREATE TABLE; nothing else to do."""
+        """The keys no load added, and the foreign keys (AUTO_INCREMENT positions
+        are in each CREATE TABLE)."""
+        assert self.conn is not None
+        self.deferred.add_rest(self.conn)
 
     def health_check(self, loaded: dict[QualifiedName, int]) -> None:
         assert self.conn is not None

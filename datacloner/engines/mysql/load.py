@@ -32,6 +32,7 @@ from datacloner.engines.mysql.connection import (
     scalar,
     text,
 )
+from datacloner.engines.mysql.keys import Deferred
 from datacloner.masking.table_masker import TableMasker, encode_each
 
 STATEMENT_BYTES = 4 << 20  # one INSERT stays well under max_allowed_packet (16 MiB default)
@@ -138,8 +139,16 @@ def prefetch(pages: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 
 
 class Loader:
-    def __init__(self, params: Params, schema: str, sql_mode: str, folder: str) -> None:
+    def __init__(
+        self,
+        params: Params,
+        schema: str,
+        sql_mode: str,
+        folder: str,
+        deferred: Deferred | None = None,
+    ) -> None:
         self.name = schema
+        self.deferred = deferred  # the keys this session adds after a table's rows
         self.conn = connect(params, "target")
         mode = ",".join(sorted({m for m in sql_mode.split(",") if m} | {"NO_AUTO_VALUE_ON_ZERO"}))
         try:
@@ -175,7 +184,21 @@ class Loader:
         advance: Advance,
     ) -> int:
         """Stream one table from ``source`` (a snapshot session) through
-        ``masker`` into the new copy, in one transaction; rows copied."""
+        ``masker`` into the new copy, in one transaction, then add its keys;
+        rows copied."""
+        copied = self._copy(source, plan, masker, batch_size, advance)
+        if self.deferred is not None:
+            self.deferred.add_keys(self.conn, plan.table.name)
+        return copied
+
+    def _copy(
+        self,
+        source: Any,
+        plan: TablePlan,
+        masker: TableMasker,
+        batch_size: int,
+        advance: Advance,
+    ) -> int:
         head = (
             f"INSERT INTO {q(self.name)}.{q(plan.table.name)} ("
             + ", ".join(q(c.name) for c in plan.columns)
