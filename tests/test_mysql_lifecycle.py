@@ -217,3 +217,30 @@ def test_rows_changed_after_the_load_fail_the_run_with_the_target_untouched(
     assert "swap" not in run.stages
     assert _state(mariadb, target) == before
     assert not mariadb.exists(target + "__dc_new")
+
+
+def test_a_target_user_without_lock_tables_still_swaps_a_copy_with_triggers(
+    mariadb: MyServer, kill_src: str, target: str, run_id: str, tmp_path: Path
+) -> None:
+    """The privileges docs/mysql.md lists for the target, LOCK TABLES not
+    among them: the swap drops the triggers without the lock first."""
+    user = f"dc_tg_{run_id}"
+    like = target + "%"  # the target and its __dc_* schemas ("_" matches itself too)
+    mariadb.execute(
+        f"DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%'; "
+        f"GRANT CREATE, DROP, ALTER, INDEX, INSERT, SELECT, DELETE, CREATE VIEW, SHOW VIEW, "
+        f"TRIGGER, CREATE ROUTINE, ALTER ROUTINE, EVENT, REFERENCES ON `{like}`.* TO '{user}'@'%';"
+        f"GRANT SELECT, SHOW VIEW, TRIGGER ON `{kill_src}`.* TO '{user}'@'%';"
+    )
+    try:
+        _refreshed(tmp_path, mariadb, kill_src, target)
+        before = _state(mariadb, target)
+        at = f"{user}@{mariadb.host}:{mariadb.port}"
+        config = _config(
+            tmp_path, f"mysql://{at}/{kill_src}", f"mysql://{at}/{target}", "lt-secret-0123456789"
+        )
+        runtime.refresh(load_config(config), "dev", QuietProgress(), confirm=lambda t: None)
+        after = _state(mariadb, target)
+        assert after[2] != before[2] and after[3:] == before[3:]  # new rows, view, trigger
+    finally:
+        mariadb.execute(f"DROP USER IF EXISTS '{user}'@'%'")
