@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import RULES, run_cli, write_config
+from helpers import RULES, run_cli, run_in_process, write_config
 from psycopg import sql
 
 PAGILA_RULES = RULES / "pagila.yml"
@@ -55,8 +55,10 @@ def _config(tmp_path: Path, source: str, rules: Path, pg, target: str, **kwargs)
     return write_config(tmp_path, source, rules, {"dev": pg.url(target)}, **kwargs)
 
 
-def _refresh(cfg: Path, *more: str, env: dict[str, str] | None = None):
-    return run_cli("refresh", "dev", "-c", str(cfg), *more, env=env)
+def _refresh(cfg: Path, *more: str, env: dict[str, str] | None = None, run=run_cli):
+    # each test's first command runs as a user runs it; a `check` after it, or a
+    # verb's message alone, runs in this process (no second of imports)
+    return run("refresh", "dev", "-c", str(cfg), *more, env=env)
 
 
 # --- configuration ---------------------------------------------------------------
@@ -122,11 +124,13 @@ def test_datacloner_config_variable_is_honoured(pg, pagila_src, tmp_path) -> Non
     assert "ok:" in done.stdout
 
     missing = tmp_path / "missing.yml"
-    done = run_cli("check", cwd=elsewhere, env={"DATACLONER_CONFIG": str(missing)})
+    done = run_in_process("check", cwd=elsewhere, env={"DATACLONER_CONFIG": str(missing)})
     _assert_fails(done, 2, str(missing), "$DATACLONER_CONFIG")
 
     # --config wins over the variable
-    done = run_cli("check", "-c", str(cfg), cwd=elsewhere, env={"DATACLONER_CONFIG": str(missing)})
+    done = run_in_process(
+        "check", "-c", str(cfg), cwd=elsewhere, env={"DATACLONER_CONFIG": str(missing)}
+    )
     assert done.returncode == 0, _text(done)
 
 
@@ -138,7 +142,7 @@ def test_datacloner_yml_in_the_working_directory_is_honoured(pg, pagila_src, tmp
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    done = run_cli("check", cwd=empty)
+    done = run_in_process("check", cwd=empty)
     _assert_fails(done, 2, f"no datacloner.yml in {empty}", "--config", "DATACLONER_CONFIG")
 
 
@@ -147,7 +151,7 @@ def test_unreachable_source_is_a_clear_error(pg, target_name, tmp_path) -> None:
     done = _refresh(cfg, "--yes")
     _assert_fails(done, 2, "cannot connect to the source", "127.0.0.1:1", "check the URL")
     _assert_nothing_created(pg, target_name)
-    done = run_cli("check", "-c", str(cfg))
+    done = run_in_process("check", "-c", str(cfg))
     _assert_fails(done, 2, "cannot connect to the source", "127.0.0.1:1")
 
 
@@ -160,7 +164,7 @@ def test_unknown_table_suggests_the_closest(pg, pagila_src, target_name, tmp_pat
     done = _refresh(cfg, "--yes")
     _assert_fails(done, 2, f"{rules}:{line}:", "public.custmer", "did you mean public.customer")
     _assert_nothing_created(pg, target_name)
-    _assert_fails(run_cli("check", "-c", str(cfg)), 2, f"{rules}:{line}:", "public.customer")
+    _assert_fails(run_in_process("check", "-c", str(cfg)), 2, f"{rules}:{line}:", "public.customer")
 
 
 def test_unknown_column_names_the_closest(pg, pagila_src, target_name, tmp_path) -> None:
@@ -194,14 +198,14 @@ def test_unclassified_column_stops_strict_refresh_and_check(
     _assert_fails(done, 1, "unclassified", "public.customer:", "create_date", "mask")
     _assert_nothing_created(pg, target_name)
 
-    done = run_cli("check", "-c", str(cfg))
+    done = run_in_process("check", "-c", str(cfg))
     _assert_fails(done, 1, "unclassified", "public.customer:", "create_date")
 
 
 def test_unclassified_column_message_has_the_yaml_to_paste(pg, pagila_src, tmp_path) -> None:
     rules, _ = _edited_rules(tmp_path, "      - create_date ", "      # create_date ")
     cfg = _config(tmp_path, pagila_src, rules, pg, "dct_unused")
-    done = run_cli("check", "-c", str(cfg))
+    done = run_in_process("check", "-c", str(cfg))
     assert done.returncode == 1
     output = done.stdout + done.stderr
     assert "  public.customer:\n    keep: [create_date]" in output, output
@@ -212,7 +216,7 @@ def test_unclassified_column_with_strict_false_copies_and_warns(
 ) -> None:
     rules, _ = _edited_rules(tmp_path, "      - create_date ", "      # create_date ", strict=False)
     cfg = _config(tmp_path, pagila_src, rules, pg, target_name)
-    done = _refresh(cfg, "--yes")
+    done = _refresh(cfg, "--yes", run=run_in_process)
     assert done.returncode == 0, _text(done)
     warning = _text(done)
     assert "warning:" in warning and "public.customer" in warning
@@ -222,15 +226,15 @@ def test_unclassified_column_with_strict_false_copies_and_warns(
         assert dst.execute(query).fetchall() == src.execute(query).fetchall()
 
     # check warns and passes; the CI gate `check --strict` fails on the warning
-    done = run_cli("check", "-c", str(cfg))
+    done = run_in_process("check", "-c", str(cfg))
     assert done.returncode == 0, _text(done)
     assert "create_date" in _text(done)
-    _assert_fails(run_cli("check", "--strict", "-c", str(cfg)), 1, "create_date", "--strict")
+    _assert_fails(run_in_process("check", "--strict", "-c", str(cfg)), 1, "create_date", "--strict")
 
 
 def test_check_on_good_config_exits_0(pg, pagila_src, tmp_path) -> None:
     cfg = write_config(tmp_path, pagila_src, PAGILA_RULES, {"dev": pg.url("dct_unused")})
-    done = run_cli("check", "-c", str(cfg))
+    done = run_in_process("check", "-c", str(cfg))
     assert done.returncode == 0, _text(done)
     assert "every column classified" in done.stdout
     assert "Traceback" not in done.stderr
