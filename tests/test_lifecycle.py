@@ -16,7 +16,6 @@ import pytest
 from helpers import run_cli
 from killing import (
     Run,
-    blocked,
     gone,
     hold_rename_of,
     killed_before_sqlite_swap,
@@ -316,28 +315,61 @@ def test_kill_9_at_any_moment_leaves_a_complete_copy(pg, small_src, target_name,
 
 
 def test_rows_changed_after_the_load_fail_the_run_with_the_target_untouched(
-    pg, small_src, target_name, tmp_path
+    pg, run_id, target_name, tmp_path
 ):
-    """Another session of the new copy deletes a loaded row while post-data
-    waits for its lock: the health check's count no longer matches what was
-    loaded, and the run fails before the swap."""
+    """Another session of the new copy deletes a loaded row while the run is
+    held on a later table: the health check's count no longer matches what was
+    loaded, and the run fails before the swap. The hold is the source's own:
+    the later table's ``unless:`` takes a shared advisory lock this test holds
+    (a lock, not a write: the source stays read-only), so no timing decides."""
+    src = f"dct_{run_id}_gate"
+    pg.drop(src)
+    with pg.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{src}"')
+    with pg.connect(src) as conn:
+        conn.execute(
+            "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, password text,"
+            " city text);"
+            "INSERT INTO people SELECT g, 'user' || g || '@corp.example', 'hunter2', 'Paris' "
+            f"FROM generate_series(1, {ROWS}) g;"
+            "CREATE TABLE zz_gate (id int PRIMARY KEY, note text);"
+            "INSERT INTO zz_gate VALUES (1, 'n')"
+        )
     url = pg.url(target_name)
-    assert _refresh(_config(tmp_path, small_src, url, "one")).returncode == 0
+    cfg = _config(tmp_path, pg.url(src), url, "one")
+    with (tmp_path / "rules.yml").open("a") as rules:
+        rules.write(
+            "  public.zz_gate:\n    mask:\n      note: {value: x}\n    keep: [id]\n"
+            "    unless: pg_advisory_xact_lock_shared(4242) IS NULL\n"
+        )
+    assert _refresh(cfg).returncode == 0
     before = _digest(pg, target_name)
     new = target_name + "__dc_new"
-    run = Run(_config(tmp_path, small_src, url, "two"))
-    run.wait_stage("data")  # the table exists; its rows (3,000 masked) are loading
-    with pg.connect(new, autocommit=False) as other:
-        # this transaction's share lock holds post-data's ALTER TABLE back
-        other.execute("SELECT count(*) FROM people")
-        run.wait_for("post-data waiting", lambda: blocked(pg, "ALTER TABLE"))
-        other.execute("DELETE FROM people WHERE id = 7")  # the lock is ours: no queue
+    with pg.connect(src) as gate:
+        gate.execute("SELECT pg_advisory_lock(4242)")
+        run = Run(cfg)
+        try:
+            run.wait_for("people loaded", lambda: _committed_rows(pg, new) == ROWS)
+            with pg.connect(new) as other:
+                other.execute("DELETE FROM people WHERE id = 7")
+        finally:
+            gate.execute("SELECT pg_advisory_unlock(4242)")
     assert run.wait() == 1
     told = "".join(run.lines)
     assert "health check: public.people has 2999 rows in the new copy, 3000 were loaded" in told
     assert "swap" not in run.stages
     assert _digest(pg, target_name) == before
     assert not pg.exists(new)
+    pg.drop(src)
+
+
+def _committed_rows(pg, db: str) -> int:
+    """Rows of ``people`` committed in ``db`` (0 while it or the table is not there)."""
+    try:
+        with pg.connect(db) as conn:
+            return conn.execute("SELECT count(*) FROM people").fetchone()[0]
+    except psycopg.Error:
+        return 0
 
 
 def test_sqlite_kill_in_the_swap_and_rollback(tmp_path):
