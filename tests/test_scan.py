@@ -359,7 +359,9 @@ def test_write_refuses_to_overwrite(northwind_src: str, tmp_path: Path) -> None:
     done = run_cli("scan", "-c", str(cfg), "--write", str(existing))
     assert done.returncode == 2 and "--force" in _text(done)
     assert existing.read_text() == "# mine\n"
-    done = run_cli("scan", "-c", str(cfg), "--write", str(existing), "--force", "--sample", "50")
+    done = run_in_process(
+        "scan", "-c", str(cfg), "--write", str(existing), "--force", "--sample", "50"
+    )
     assert done.returncode == 0, _text(done)
     assert "tables:" in existing.read_text()
 
@@ -398,7 +400,7 @@ def test_values_never_printed_without_show_values(
     assert emails and all(f["personal"] and "examples" not in f for f in emails)
     assert payload["personal"] == len([f for f in payload["findings"] if f["personal"]])
     # --show-values does print them: the check above would catch a leak
-    shown = run_cli("scan", "-c", str(cfg), "--json", "--show-values")
+    shown = run_in_process("scan", "-c", str(cfg), "--json", "--show-values")
     assert shown.returncode == 0
     assert any(v.lower() in shown.stdout.lower() for v in values if "@" in v)
 
