@@ -67,17 +67,21 @@ def run_selection(
     tables: list[TablePlan],
     progress: ProgressSink,
 ) -> dict[QualifiedName, int]:
-    """Select the rows (the store keeps them); rows per copied table. Refused
-    (exit 1) before any row is loaded when over ``max_rows``."""
+    """Select the rows (the store keeps them); rows per copied table (a table
+    copied whole is counted only under ``max_rows``: a count reads it all).
+    Refused (exit 1) before any row is loaded when over ``max_rows``."""
     progress.stage("subset")
     counts = select(plan, store, progress.note)
+    limit = plan.spec.max_rows
     rows: dict[QualifiedName, int] = {}
     for tp in tables:
         name = tp.table.qualified
         if tp.skip:
             continue
-        rows[name] = counts[name] if name in counts else store.whole_count(name)
-    limit = plan.spec.max_rows
+        if name in counts:
+            rows[name] = counts[name]
+        elif limit is not None:
+            rows[name] = store.whole_count(name)
     total = sum(rows.values())
     if limit is not None and total > limit:
         biggest = sorted(rows.items(), key=lambda kv: -kv[1])[:5]
