@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from helpers import RULES, run_cli, write_config
+from helpers import RULES, run_cli, run_in_process, write_config
 from pgcompare import all_digests as _all_digests
 from pgcompare import catalog_counts, columns_digest, sequence_positions
 
@@ -25,6 +25,8 @@ CI_ENV = {archive_sign.PUBLIC_ENV: archive_sign.encode_public(_KEY.public_key())
 
 @pytest.fixture(scope="module")
 def archive(pg, pagila_src, tmp_path_factory) -> Path:
+    """Dumped by a process of its own; the restores and the direct refresh then run
+    in this one (helpers.run_in_process: no second of imports), another hash seed."""
     folder = tmp_path_factory.mktemp("dump")
     cfg = write_config(folder, pagila_src, RULES / "pagila.yml", {"dev": pg.url("unused")})
     done = run_cli("dump", str(folder / "snapshot.dcz"), "-c", str(cfg), "--json", env=DUMP_ENV)
@@ -49,7 +51,7 @@ def test_restore_equals_a_direct_refresh_without_source_or_secret(
     restored = target_name
     direct = target_name + "_direct"
     try:
-        done = run_cli(
+        done = run_in_process(
             "restore",
             str(archive),
             "--to",
@@ -64,7 +66,7 @@ def test_restore_equals_a_direct_refresh_without_source_or_secret(
         folder = tmp_path / "direct"
         folder.mkdir()
         cfg = write_config(folder, pagila_src, RULES / "pagila.yml", {"dev": pg.url(direct)})
-        assert run_cli("refresh", "dev", "-c", str(cfg), "--yes").returncode == 0
+        assert run_in_process("refresh", "dev", "-c", str(cfg), "--yes").returncode == 0
 
         assert _all_digests(pg, restored) == _all_digests(pg, direct)
         with pg.connect(restored) as a, pg.connect(direct) as b:
@@ -76,7 +78,9 @@ def test_restore_equals_a_direct_refresh_without_source_or_secret(
 
 def _existing_target(pg, archive: Path, name: str, folder: Path) -> str:
     cfg = _ci_config(folder, pg.url(name))
-    done = run_cli("restore", str(archive), "--to", "test", "-c", str(cfg), "--yes", env=CI_ENV)
+    done = run_in_process(
+        "restore", str(archive), "--to", "test", "-c", str(cfg), "--yes", env=CI_ENV
+    )
     assert done.returncode == 0, done.stderr
     with pg.connect(name) as conn:
         return columns_digest(conn, "public", "customer", ["customer_id", "email"])
@@ -101,7 +105,7 @@ def test_a_damaged_archive_is_refused_and_nothing_changes(
             for item in src.infolist():
                 if item.filename != "manifest.json":
                     dst.writestr(item, src.read(item.filename))
-    done = run_cli(
+    done = run_in_process(
         "restore",
         str(broken),
         "--to",
@@ -129,7 +133,7 @@ def test_an_archive_of_another_format_version_is_refused(archive, tmp_path, pg, 
                 manifest["format_version"] = 99
                 body = json.dumps(manifest).encode()
             dst.writestr(item, body)
-    done = run_cli(
+    done = run_in_process(
         "restore",
         str(other),
         "--to",
