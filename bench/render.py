@@ -16,6 +16,7 @@ ONE_VS_DUMP = 1.8  # one job / pg_dump -Fc | pg_restore, 1M users
 TABLES_VS_DUMP = 1.5  # 1,000+ small tables
 MAX_RSS = 300 * MB  # --jobs 2, process tree
 MAX_RSS_GROWTH = 1.2  # largest N over smallest N
+MYSQL_JOBS_VS_DUMP = 1.5  # issue 17: --jobs 2 / mysqldump | mysql, MariaDB at 1M users
 
 
 def _ratio(seconds: float | None, base: float | None) -> str:
@@ -89,7 +90,7 @@ def _verdict(value: float | None, limit: float, what: str) -> str:
 def targets(
     sections: list[Section], jobs: int, users: list[int], tables: int, background: float
 ) -> list[str]:
-    out = ["## Targets (issue 15)", ""]
+    out = ["## Targets (issues 15 and 17)", ""]
     if background > 0.25:
         out += [
             f"**Others kept up to {background:.1f} CPUs busy during this run**: every contender",
@@ -98,7 +99,7 @@ def targets(
             "",
         ]
     by_title = {s.title: s for s in sections}
-    if users:
+    if users and f"{max(users):,} users" in by_title:
         big = by_title[f"{max(users):,} users"]
         at = "" if max(users) == 1_000_000 else f" (at {max(users):,} users, not 1M)"
         fc, ref = big.seconds("fc"), big.seconds("pgcopydb")
@@ -130,7 +131,7 @@ def targets(
         )
         peaks = {}
         for n in users:
-            row = by_title[f"{n:,} users"].row(f"dc{jobs}")
+            row = by_title[f"{n:,} users"].row(f"dc{jobs}") if f"{n:,} users" in by_title else None
             if row and row.best:
                 peaks[n] = max(m.peak_tree for m in row.runs)
         if peaks:
@@ -146,7 +147,7 @@ def targets(
                 ok = "met" if growth <= MAX_RSS_GROWTH else "**not met**"
                 line += f"; {hi:,} users over {lo:,} users {growth:.2f}× (≤ {MAX_RSS_GROWTH}×) {ok}"
             out.append(line)
-    if tables:
+    if tables and f"{tables:,} small tables" in by_title:
         many = by_title[f"{tables:,} small tables"]
         fc = many.seconds("fc")
         small = "" if tables >= 1000 else f" (at {tables:,} tables, not 1,000+)"
@@ -156,6 +157,27 @@ def targets(
                 "- "
                 + _verdict(s / fc if s and fc else None, TABLES_VS_DUMP, f"small tables, {what}")
                 + small
+            )
+    maria = next((s for s in sections if s.title.startswith("MariaDB")), None)
+    if maria is not None:
+        dump, dcj = maria.seconds("dump"), maria.seconds(f"dc{jobs}")
+        at = "" if maria.title.endswith(" 1,000,000 users") else " (not at 1M users)"
+        out.append(
+            "- "
+            + _verdict(
+                dcj / dump if dcj and dump else None,
+                MYSQL_JOBS_VS_DUMP,
+                f"MariaDB `--jobs {jobs}` / `mysqldump | mysql`",
+            )
+            + at
+        )
+        row = maria.row(f"dc{jobs}")
+        if row and row.best:
+            top = max(m.peak_tree for m in row.runs)
+            ok = "met" if top <= MAX_RSS else "**not met**"
+            out.append(
+                f"- MariaDB peak RSS of the tree, `--jobs {jobs}`: {top / MB:.0f} MB "
+                f"(≤ {MAX_RSS / MB:.0f} MB) {ok}"
             )
     return out + [""]
 

@@ -1,8 +1,9 @@
 """``make bench``: datacloner against the plain copies, in one run, on this machine.
 
-    python bench/run_bench.py            # 100k and 1M users, 1,100 small tables, MariaDB
-    python bench/run_bench.py --quick    # smoke run: 100k users, 300 tables
+    python bench/run_bench.py            # 100k and 1M users, 1,100 small tables, MariaDB at 1M
+    python bench/run_bench.py --quick    # smoke run: 100k users, 300 tables, MariaDB at 100k
     python bench/run_bench.py --users 200000 --tables 0 --no-mysql
+    python bench/run_bench.py --users 1000000 --only mysql   # the MariaDB rows alone
 
 Each data set is copied, one contender after the other (``--repeat K``: K rounds
 of all of them, the fastest of each kept), by
@@ -16,8 +17,8 @@ of all of them, the fastest of each kept), by
 on N users (bench/make_db.sql, masked by bench/rules.yml) and on a schema of
 many small tables (bench/many_tables.py). At the largest N a masked refresh
 of a 2% subset of the users is timed as well (when ``subset:`` is accepted),
-and the smallest N is loaded into MariaDB for ``mysqldump | mysql`` against a
-refresh of it (when ``mysql://`` URLs are accepted). For every row: wall
+and loaded into MariaDB for ``mysqldump | mysql`` against a refresh of it
+(when ``mysql://`` URLs are accepted; the load is kept for the next run). For every row: wall
 time, its ratio to ``pg_dump -Fc | pg_restore`` and to pgcopydb, the peak RSS
 of its whole process tree and its client CPU seconds (bench/harness.py). The
 Markdown table, with the date, the machine and the commit, goes to
@@ -442,6 +443,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="MariaDB/MySQL server URL without a database ($DATACLONER_BENCH_MYSQL)",
     )
     parser.add_argument("--no-mysql", action="store_true", help="no MariaDB rows")
+    parser.add_argument(
+        "--only",
+        choices=("mysql",),
+        help="only this section (mysql: the MariaDB rows, at the largest --users)",
+    )
     parser.add_argument("--no-subset", action="store_true", help="no subset row")
     parser.add_argument("--prefix", default="dc_bench", help="database name prefix")
     parser.add_argument("--jobs", type=int, default=2, help="parallelism of every contender")
@@ -460,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 2:
         parser.error("--jobs must be at least 2 (one job is always timed)")
+    if args.only and args.no_mysql:
+        parser.error("--only mysql and --no-mysql exclude each other")
     users = sorted(set(args.users or (QUICK_USERS if args.quick else DEFAULT_USERS)))
     tables = (
         args.tables if args.tables is not None else (QUICK_TABLES if args.quick else DEFAULT_TABLES)
@@ -475,19 +483,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = Options(server, Path(tmp), args.prefix, args.jobs, max(1, args.repeat), args.rebuild)
         # the smallest data set first, so a broken contender shows early
         subset = {users[-1]: not args.no_subset}
-        sections.append(bench_users(opts, users[0], subset.get(users[0], False)))
-        if tables:
-            sections.append(bench_tables(opts, tables))
-        for n in users[1:]:
-            sections.append(bench_users(opts, n, subset.get(n, False)))
+        if not args.only:
+            sections.append(bench_users(opts, users[0], subset.get(users[0], False)))
+            if tables:
+                sections.append(bench_tables(opts, tables))
+            for n in users[1:]:
+                sections.append(bench_users(opts, n, subset.get(n, False)))
         if not args.no_mysql:
             maria = mysql_row.MariaDB.parse(args.mysql)
-            sections.append(bench_mysql(opts, maria, users[0]))
+            # the largest N (issue 17: 1M users); it needs the PostgreSQL source
+            datasets.ensure_users(server, f"{args.prefix}_{users[-1]}", users[-1], args.rebuild)
+            sections.append(bench_mysql(opts, maria, users[-1]))
         shown = sys.argv[1:] if argv is None else list(argv)
         command = " ".join(["python bench/run_bench.py", *shown])
         background = max(opts.background, default=0.0)
         text = render.render(sections, info, command, background, args.jobs, users, tables)
-        if args.profile:
+        if args.profile and not args.only:
             src = f"{args.prefix}_{users[0]}"
             config, env_name = datasets.users_config(
                 Path(tmp) / "profile", server.url(src), server.url(f"{src}_profile"), None
@@ -501,10 +512,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             text += profile_refresh.render_profile(title, prof)
     if args.drop_sources:
         server.drop(*[f"{args.prefix}_{n}" for n in users])
-        if tables:
+        if tables and not args.only:
             server.drop(f"{args.prefix}_tables_{tables}")
         if not args.no_mysql and not mysql_row.MariaDB.parse(args.mysql).missing():
-            mysql_row.MariaDB.parse(args.mysql).drop(f"{args.prefix}_{users[0]}")
+            mysql_row.MariaDB.parse(args.mysql).drop(f"{args.prefix}_{users[-1]}")
     print(text)
     path = args.results or results_path(info, args.quick)
     path.parent.mkdir(parents=True, exist_ok=True)
