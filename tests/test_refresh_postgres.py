@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import run_cli, write_config
+from helpers import run_cli, run_in_process, write_config
 from pgcompare import columns_digest
 
 from datacloner.core.errors import Refused, UsageError
@@ -50,7 +50,8 @@ def _rules(folder: Path, email_rule: str = "email") -> Path:
 
 def test_kill_during_the_load_leaves_the_target_serving(pg, big_src, target_name, tmp_path):
     cfg = write_config(tmp_path, big_src, _rules(tmp_path), {"dev": pg.url(target_name)})
-    first = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    # the runs before and after the kill in this process (no second of imports each)
+    first = run_in_process("refresh", "dev", "-c", str(cfg), "--yes", "--json")
     assert first.returncode == 0, first.stderr
     with pg.connect(target_name) as conn:
         before = columns_digest(conn, "public", "people", ["id", "email", "city"])
@@ -98,7 +99,7 @@ def test_kill_during_the_load_leaves_the_target_serving(pg, big_src, target_name
     with pg.connect(target_name) as conn:  # still serving the previous copy, unchanged
         assert columns_digest(conn, "public", "people", ["id", "email", "city"]) == before
 
-    again = run_cli("refresh", "dev", "-c", str(cfg), "--yes", "--json")
+    again = run_in_process("refresh", "dev", "-c", str(cfg), "--yes", "--json")
     assert again.returncode == 0, again.stderr
     assert not pg.exists(target_name + "__dc_new")
     with pg.connect(target_name) as conn:
