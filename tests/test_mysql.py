@@ -15,7 +15,7 @@ from pathlib import Path
 import pymysql
 import pytest
 from conftest import FIXTURES, MyServer, PgServer, _missing
-from helpers import ROOT, run_cli, write_config
+from helpers import ROOT, run_cli, run_in_process, write_config
 
 from datacloner.core.config import load_config
 from datacloner.core.errors import Refused
@@ -353,7 +353,7 @@ def test_archives_are_refused_with_a_reason(mariadb: MyServer, tmp_path: Path) -
     config = write_config(
         tmp_path, mariadb.url("dct_nothing"), "rules.yml", {"dev": mariadb.url("dct_nothing_dev")}
     )
-    done = run_cli("dump", str(tmp_path / "x.dcz"), "-c", str(config), "--unsigned")
+    done = run_in_process("dump", str(tmp_path / "x.dcz"), "-c", str(config), "--unsigned")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "this URL is MySQL/MariaDB" in done.stderr
 
@@ -434,7 +434,7 @@ def test_types_survive_byte_for_byte_and_keep_two(
         for query in every:
             assert mariadb.query(query, target) == mariadb.query(query, src)
             assert mariadb.query(query, target + "__dc_prev2") == mariadb.query(query, src)
-        done = run_cli("status", "dev", "-c", str(config), "--json")
+        done = run_in_process("status", "dev", "-c", str(config), "--json")
         assert done.returncode == 0, done.stderr
         assert done.stdout.count('"role"') == 3
     finally:
@@ -512,7 +512,7 @@ def test_verify_fails_without_a_value_when_the_source_sample_cannot_be_read(
         )
         config = write_config(tmp_path, mariadb.url(src), "rules.yml", {"dev": mariadb.url(target)})
         _refresh(config)
-        assert run_cli("verify", "dev", "-c", str(config)).returncode == 0
+        assert run_in_process("verify", "dev", "-c", str(config)).returncode == 0
         mariadb.execute(
             # the first row passes (verify's check of the condition reads one), bob's raises
             "DROP FUNCTION vip; CREATE FUNCTION vip(v varchar(80)) RETURNS int DETERMINISTIC "
@@ -539,7 +539,7 @@ def test_check_and_preview_on_sakila(mariadb: MyServer, sakila: str, tmp_path: P
     )
     result = runtime.check(load_config(config))  # `datacloner check`, in process
     assert len(result.plan.tables) == 16 and result.source["database"] == sakila
-    done = run_cli("preview", "customer", "--rows", "2", "-c", str(config))
+    done = run_in_process("preview", "customer", "--rows", "2", "-c", str(config))
     assert done.returncode == 0, done.stdout + done.stderr
     real = {r[0] for r in mariadb.query("SELECT email FROM customer", sakila)}
     shown = set(re.findall(r"[\w.+-]+@[\w.-]+", done.stdout))
@@ -557,7 +557,7 @@ def test_protected_host_is_refused_under_another_spelling(
         {"dev": f"mysql://root@127.0.0.1:{mariadb.port}/{target}"},
         extra="protected: [localhost]\n",
     )
-    done = run_cli("refresh", "dev", "-c", str(config), "--yes")
+    done = run_in_process("refresh", "dev", "-c", str(config), "--yes")
     assert done.returncode != 0
     assert "protected host localhost" in done.stderr
     assert not mariadb.exists(target + "__dc_new") and not mariadb.exists(target)
