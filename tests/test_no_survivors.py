@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import RULES, run_cli, write_config
+from helpers import RULES, run_in_process, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -197,7 +197,7 @@ def test_a_refresh_leaves_no_masked_value_equal_to_its_source(
     cfg = write_config(
         tmp_path, source_url, RULES / rules, {"dev": pg.url(target_name)}, secret=secret
     )
-    refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes")
+    refreshed = run_in_process("refresh", "dev", "-c", str(cfg), "--yes")
     assert refreshed.returncode == 0, refreshed.stderr
     source = source_url.rsplit("/", 1)[1]
     assert _survivors(pg, cfg, source, target_name) == {}
@@ -253,7 +253,7 @@ def test_a_source_made_of_fakes_keeps_none_of_them(pg, run_id, target_name, tmp_
                     copy.write_row(row)
         (tmp_path / "rules.yml").write_text(FAKER_RULES)
         cfg = write_config(tmp_path, pg.url(source), "rules.yml", {"dev": pg.url(target_name)})
-        refreshed = run_cli("refresh", "dev", "-c", str(cfg), "--yes")
+        refreshed = run_in_process("refresh", "dev", "-c", str(cfg), "--yes")
         assert refreshed.returncode == 0, refreshed.stderr
         assert _survivors(pg, cfg, source, target_name) == {}
     finally:

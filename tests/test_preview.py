@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import RULES, run_cli, write_config
+from helpers import RULES, run_cli, run_in_process, write_config
 
 from datacloner.core.config import load_config
 from datacloner.runtime.preview import preview
@@ -28,6 +28,6 @@ def test_preview_shows_masked_beside_original_deterministically(pg, pagila_src, 
     assert shown.returncode == 0, shown.stderr
     assert "original → masked" in shown.stdout and "email" in shown.stdout
 
-    missing = run_cli("preview", "custmer", "-c", str(cfg))
+    missing = run_in_process("preview", "custmer", "-c", str(cfg))
     assert missing.returncode == 2
     assert "public.customer" in missing.stderr
