@@ -12,7 +12,7 @@ databases in batches (``unnest`` of text arrays, cast on the source).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -194,6 +194,7 @@ class PgSubsetStore(FollowingStore):
         self.conn = connect(params, "new target", autocommit=False)
         self.tables: dict[QualifiedName, sql.Identifier] = {}
         self.stages: dict[QualifiedName, sql.Identifier] = {}  # rows read, not yet merged
+        self.filled: set[QualifiedName] = set()  # tables whose store holds rows
         self.keys: dict[QualifiedName, list[str]] = {}
         self.plan: SubsetPlan | None = None
 
@@ -238,24 +239,54 @@ class PgSubsetStore(FollowingStore):
             sql.SQL(", {}::text").format(sql.Identifier(alias, c)) for c in self.keys[table]
         )
 
-    def _pull(self, query: sql.Composable, table: QualifiedName) -> None:
-        """Stream the rows of ``query`` (``ctid`` and key text, on the source)
-        into ``table``'s stage in the store: COPY out, COPY in, the blocks
-        passed through as they come (no row is parsed here, memory stays flat)."""
-        width = len(self.keys[table])
-        into = sql.SQL("COPY {} (tid{}) FROM STDIN").format(
-            self.stages[table],
-            sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(f"k{j}")) for j in range(width)),
+    def _step(
+        self, queries: Iterable[sql.Composable], table: QualifiedName, gen: int, down: bool
+    ) -> int:
+        """The rows of ``queries`` (``ctid`` and key text, on the source) into
+        ``table``'s store as rows of ``gen``; rows new (or, ``down``, turned
+        into down rows). Into an empty store they go straight in: no query
+        returns a row twice, nor do two batches of one step (a row matches
+        one value only), so there is nothing to merge."""
+        if table in self.filled:
+            for query in queries:
+                self._pull(query, table, None)
+            added = self._merge(table, gen, down)
+        else:
+            gens = (gen, gen if down else None)
+            added = sum(self._pull(query, table, gens) for query in queries)
+        if added:
+            self.filled.add(table)
+        return added
+
+    def _pull(
+        self, query: sql.Composable, table: QualifiedName, gens: tuple[int, int | None] | None
+    ) -> int:
+        """Stream the rows of ``query`` into ``table``'s stage (``gens`` None)
+        or, as rows of those generations, into its store: COPY out, COPY in,
+        the blocks passed through as they come (no row is parsed here, memory
+        stays flat); rows copied."""
+        names = sql.SQL("").join(
+            sql.SQL(", {}").format(sql.Identifier(f"k{j}")) for j in range(len(self.keys[table]))
         )
+        if gens is None:
+            into = sql.SQL("COPY {} (tid{}) FROM STDIN").format(self.stages[table], names)
+        else:
+            into = sql.SQL("COPY {} (tid{}, up_gen, down_gen) FROM STDIN").format(
+                self.tables[table], names
+            )
+            query = sql.SQL("SELECT q.*, {}, {} FROM ({}) q").format(
+                sql.Literal(gens[0]), sql.Literal(gens[1]), query
+            )
         out = sql.SQL("COPY ({}) TO STDOUT").format(query)
         with (
             self.source.cursor() as src,
             src.copy(out) as rows,
             self.conn.cursor() as dst,
-            dst.copy(into) as sink,
         ):
-            for block in rows:
-                sink.write(block)
+            with dst.copy(into) as sink:
+                for block in rows:
+                    sink.write(block)
+            return max(dst.rowcount, 0)
 
     def _merge(self, table: QualifiedName, gen: int, down: bool) -> int:
         """The staged rows into the table's store as rows of ``gen``; rows new
@@ -308,8 +339,7 @@ class PgSubsetStore(FollowingStore):
                 query, row_hash(t, "r", self.salt), sql.Literal(start.count)
             )
         with self._parallel():
-            self._pull(query, table)
-        return self._merge(table, 0, down=True)
+            return self._step([query], table, 0, down=True)
 
     @contextlib.contextmanager
     def _parallel(self) -> Iterator[None]:
@@ -422,9 +452,11 @@ class PgSubsetStore(FollowingStore):
         target = self.catalog.tables[to]
         # every batch of values staged, then merged once: a row matches one
         # value tuple only, so no batch repeats another's rows
-        for values in self._values(frm, frm_columns, where):
-            self._pull(self._matching(target, to_columns, values, cap), to)
-        return self._merge(to, gen, down)
+        queries = (
+            self._matching(target, to_columns, values, cap)
+            for values in self._values(frm, frm_columns, where)
+        )
+        return self._step(queries, to, gen, down)
 
     def _up_from_whole(self, edge: Edge) -> int:
         child, parent = self.catalog.tables[edge.child], self.catalog.tables[edge.parent]
@@ -437,8 +469,7 @@ class PgSubsetStore(FollowingStore):
             sql.SQL(", ").join(sql.Identifier("c", c) for c in edge.fk.columns),
             relation(child.schema, child.name),
         )
-        self._pull(query, edge.parent)
-        return self._merge(edge.parent, 0, down=False)
+        return self._step([query], edge.parent, 0, down=False)
 
     def counts(self) -> dict[QualifiedName, int]:
         found = {}
