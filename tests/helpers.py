@@ -63,9 +63,10 @@ def run_in_process(
 ) -> subprocess.CompletedProcess[str]:
     """:func:`run_cli` without a new interpreter (its second of imports): the same
     app, arguments, exit code and separate stdout/stderr, through Typer's runner.
-    For a verb's answer only: what needs a process of its own (signals, kills,
-    the hash seed of a fresh process, output written by C straight to a file
-    descriptor) stays with run_cli."""
+    For a verb's answer, or a run that sets up what a test checks: what needs a
+    process of its own (signals, kills, the hash seed of a fresh process, output
+    written by C straight to a file descriptor) stays with run_cli; two copies
+    compared for equal masking come from two processes (one may be this one)."""
     from typer.testing import CliRunner
 
     from datacloner.cli import app
