@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff check datacloner tests examples bench
 	$(BIN)/ruff format --check datacloner tests examples bench
 
-# make bench: the slow tests, then every contender at 100k and 1M users, on 1,100
+# make bench: the slow tests, then every contender at 100k, 200k and 1M users, on 1,100
 # small tables and on MariaDB (docs/performance.md, "How to measure"); about 25 min
 # on a quiet 2-core machine, twice that when others keep its CPUs busy
 bench: install

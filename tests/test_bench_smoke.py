@@ -50,7 +50,7 @@ def test_run_bench_smoke(pg: PgServer, run_id: str, tmp_path: Path) -> None:
     assert "480 rows in 12 tables" in text  # bench/many_tables.py, 40 rows a table
     assert "**NO**" not in text  # joins by value hold, no source email left
     assert "**copy differs**" not in text  # every copy has the source's rows
-    assert "## Targets (issue 15)" in text
+    assert "## Targets (issues 15 and 17)" in text
     assert "| machine | |" in text and "datacloner commit" in text
     with pg.connect() as conn:
         left = conn.execute(
