@@ -539,7 +539,7 @@ def test_check_and_preview_on_sakila(mariadb: MyServer, sakila: str, tmp_path: P
     )
     result = runtime.check(load_config(config))  # `datacloner check`, in process
     assert len(result.plan.tables) == 16 and result.source["database"] == sakila
-    done = run_in_process("preview", "customer", "--rows", "2", "-c", str(config))
+    done = run_cli("preview", "customer", "--rows", "2", "-c", str(config))  # as a user reads it
     assert done.returncode == 0, done.stdout + done.stderr
     real = {r[0] for r in mariadb.query("SELECT email FROM customer", sakila)}
     shown = set(re.findall(r"[\w.+-]+@[\w.-]+", done.stdout))

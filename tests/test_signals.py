@@ -76,7 +76,16 @@ def _start(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_stop_signals,
     )
+
+
+def _default_stop_signals() -> None:
+    """In the child: the stop signals handled as a terminal's shell leaves them,
+    whatever ran the suite (under ``nohup`` SIGHUP arrives ignored, and a run
+    rightly keeps an ignored signal ignored)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _wait_for(what: str, ready: Callable[[], object], proc: subprocess.Popen[str]) -> None:
