@@ -18,7 +18,7 @@ Fakes that JSON has no type for (dates, decimals) are written as text.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
@@ -158,11 +158,7 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
             return parse_texts(texts)
         rest = [n for n, text in enumerate(out) if text is None]
         if rest:
-            try:
-                redone = parse_texts([texts[n] for n in rest])
-            except BadValue as exc:
-                raise BadValue(rest[exc.index], exc.reason) from None
-            for n, text in zip(rest, redone, strict=True):
+            for n, text in zip(rest, _masked_at(parse_texts, texts, rest), strict=True):
                 out[n] = text
         return out
 
@@ -244,16 +240,23 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
                 out[i] = other(value)
             except Unmaskable as exc:
                 raise BadValue(i, exc.reason) from None
-        try:
-            masked = mask_texts([values[i] for i in where])
-        except BadValue as exc:
-            raise BadValue(where[exc.index], exc.reason) from None
-        for i, text in zip(where, masked, strict=True):
+        for i, text in zip(where, _masked_at(mask_texts, values, where), strict=True):
             out[i] = text
         return out
 
     mask.map = mask_batch  # type: ignore[attr-defined]  # see base.over_batch
     return mask
+
+
+def _masked_at(
+    fn: Callable[[list[Any]], list[Any]], values: Sequence[Any], where: list[int]
+) -> list[Any]:
+    """``fn`` of the values at ``where``, in one call; a BadValue names the
+    value's position in ``values``, not in the part handed to ``fn``."""
+    try:
+        return fn([values[i] for i in where])
+    except BadValue as exc:
+        raise BadValue(where[exc.index], exc.reason) from None
 
 
 def _encode_fake(value: Any) -> str:
