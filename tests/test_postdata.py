@@ -6,10 +6,10 @@ object and leaves no session behind in the copy (which is then dropped)."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
+from killing import gone
 
 from datacloner.core.errors import Refused
 from datacloner.engines.postgres import postdata
@@ -145,23 +145,7 @@ def test_a_failing_build_names_its_object_and_leaves_no_session(pg, source, targ
     assert "the constraint customer_email_key on public.Customer" in message
     assert "column email" in message and "same@x.example" not in message
     assert "unique: true" in (failed.value.hint or "")
-    assert _sessions_end(pg, target_name)  # every connection closed: the copy can be dropped
-
-
-def _sessions_end(pg, name: str, seconds: float = 5.0) -> bool:
-    """No session on ``name`` within ``seconds``: a closed connection's server
-    process leaves pg_stat_activity a moment after the client let go of it."""
-    deadline = time.monotonic() + seconds
-    with pg.connect() as conn:
-        while True:
-            left = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
-            ).fetchone()[0]
-            if left == 0:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
+    gone(pg, target_name, within=5)  # every connection closed: the copy can be dropped
 
 
 SCRIPT = b"""\\restrict abc
