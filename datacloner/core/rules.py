@@ -135,6 +135,11 @@ def parse_table_name(text: str) -> TableName:
 def load_rules(path: Path) -> RuleSet:
     """Load a rules file, or merge every ``*.yml``/``*.yaml`` file of a folder
     (sorted by name, not recursive). Raises UsageError listing every problem."""
+    with gc_paused():  # linear time on a big file (yamlsource's docstring)
+        return _load_rules(path)
+
+
+def _load_rules(path: Path) -> RuleSet:
     files = _rule_files(path)
     errors = ErrorList()
     tables: list[TableRules] = []
@@ -142,8 +147,7 @@ def load_rules(path: Path) -> RuleSet:
     stricts: list[bool] = []
     for file in files:
         doc = load_yaml(file)
-        with gc_paused():  # linear time on a big file (yamlsource's docstring)
-            strict, file_tables = _Parser(doc, errors).parse()
+        strict, file_tables = _Parser(doc, errors).parse()
         stricts.append(strict)
         for rules in file_tables:
             earlier = first.get(rules.table)
