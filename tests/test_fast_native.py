@@ -91,6 +91,23 @@ def test_every_provider_gives_the_python_outputs(
             assert native(values) == pure(values), (provider, locale, unique, column)
 
 
+@pytest.mark.parametrize("provider", ["city", "date_of_birth", "email"])
+def test_repeated_values_past_the_memo_give_the_python_outputs(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeated values are drawn once and remembered (16,384 of them): a column
+    of few distinct values keeps its memo, one of distinct values drops it after
+    65,536. Either way, every batch (a memo hit or not) gives the Python outputs."""
+    spec = MaskSpec(kind="faker", location=LOC, provider=provider, unique=provider == "email")
+    native, pure = maskers(spec, None, monkeypatch)
+    repeated = [f"city {i % 300}" for i in range(70_000)]  # hits: the memo stays
+    distinct = [f"user{i}@corp.example" for i in range(70_000)]  # memo dropped at 65,536
+    many = [f"v{i % 20_000}" for i in range(70_000)]  # more distinct values than it holds
+    for values in (repeated, distinct, many, repeated[:5_000] + distinct[:5_000]):
+        assert native(values) == pure(values)
+    assert native(["city 7"]) == pure(["city 7"]) == native(["city 7"])
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(), min_size=1, max_size=20))
 def test_any_text_gives_the_python_outputs(values: list[str]) -> None:

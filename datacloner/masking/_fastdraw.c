@@ -8,6 +8,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <datetime.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -574,7 +575,17 @@ typedef struct {
     Py_ssize_t max_length; /* -1: none */
     PyObject *slow;        /* the Python masker: same outputs, every case */
     B2State retry;         /* keyed.derive: unkeyed BLAKE2b, person "dc-retry-v1" */
+    PyObject *memo;        /* source text -> its fake; NULL once given up (see remembered) */
+    Py_ssize_t lookups, hits;
 } FastDraw;
+
+/* A value's fake depends on the value alone, so a column's repeated values
+ * (first names, cities, postcodes, user agents) are drawn once: the first
+ * MEMO_MAX distinct values are remembered. A column whose values hardly
+ * repeat (emails, phones) gives up its memo after MEMO_WINDOW values, so it
+ * pays neither the memory nor the lookups. */
+#define MEMO_MAX 16384
+#define MEMO_WINDOW (4 * MEMO_MAX)
 
 /* faker_rule.RETRIES: fresh draws tried before trimming a fake too long for its column */
 #define RETRIES 4
@@ -582,6 +593,7 @@ typedef struct {
 static void FastDraw_dealloc(FastDraw *self) {
     node_free(self->root);
     Py_XDECREF(self->slow);
+    Py_XDECREF(self->memo);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -607,7 +619,9 @@ static int FastDraw_init(FastDraw *self, PyObject *args, PyObject *kwds) {
     self->unique = unique;
     self->max_length = max_length;
     Py_XSETREF(self->slow, Py_NewRef(slow));
-    rc = 0;
+    Py_XSETREF(self->memo, PyDict_New());
+    self->lookups = self->hits = 0;
+    if (self->memo) rc = 0;
 done:
     PyBuffer_Release(&key);
     PyBuffer_Release(&person);
@@ -877,17 +891,53 @@ done:
     return res;
 }
 
-static PyObject *mask_value(FastDraw *self, PyObject *value) {
-    if (!self->root) {
-        PyErr_SetString(PyExc_RuntimeError, "FastDraw was not initialised");
-        return NULL;
-    }
+static PyObject *draw_value(FastDraw *self, PyObject *value) {
     if (PyUnicode_CheckExact(value)) {
         PyObject *res = fast_one(self, value);
         if (res == (PyObject *)-1) return NULL;
         if (res) return res;
     }
     return PyObject_CallOneArg(self->slow, value);
+}
+
+/* Only immutable fakes are shared between rows. */
+static int shareable(PyObject *fake) {
+    return PyUnicode_CheckExact(fake) || PyLong_CheckExact(fake) || PyFloat_CheckExact(fake) ||
+           PyDate_CheckExact(fake) || PyDateTime_CheckExact(fake) || PyTime_CheckExact(fake);
+}
+
+/* The memo's side of mask_value: the fake, remembered, and the memo dropped
+ * when its window found too few repeats (under one value in ten). */
+static PyObject *remembered(FastDraw *self, PyObject *value) {
+    if (++self->lookups > MEMO_WINDOW) {
+        int few = self->hits * 10 < MEMO_WINDOW;
+        self->lookups = 1;
+        self->hits = 0;
+        if (few) {
+            Py_CLEAR(self->memo);
+            return draw_value(self, value);
+        }
+    }
+    PyObject *fake = PyDict_GetItemWithError(self->memo, value);
+    if (fake) {
+        self->hits++;
+        return Py_NewRef(fake);
+    }
+    if (PyErr_Occurred()) return NULL;
+    fake = draw_value(self, value);
+    if (fake && PyDict_GET_SIZE(self->memo) < MEMO_MAX && shareable(fake) &&
+        PyDict_SetItem(self->memo, value, fake) < 0)
+        Py_CLEAR(fake);
+    return fake;
+}
+
+static PyObject *mask_value(FastDraw *self, PyObject *value) {
+    if (!self->root) {
+        PyErr_SetString(PyExc_RuntimeError, "FastDraw was not initialised");
+        return NULL;
+    }
+    if (self->memo && PyUnicode_CheckExact(value)) return remembered(self, value);
+    return draw_value(self, value);
 }
 
 static PyObject *FastDraw_call(FastDraw *self, PyObject *args, PyObject *kwds) {
@@ -976,6 +1026,8 @@ PyMODINIT_FUNC PyInit__fastdraw(void) {
         PyErr_SetString(PyExc_ImportError, "_fastdraw needs a little-endian machine");
         return NULL;
     }
+    PyDateTime_IMPORT;
+    if (!PyDateTimeAPI) return NULL;
     if (PyType_Ready(&FastDrawType) < 0) return NULL;
     PyObject *m = PyModule_Create(&fastdraw_module);
     if (!m) return NULL;
