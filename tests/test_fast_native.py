@@ -95,14 +95,14 @@ def test_every_provider_gives_the_python_outputs(
 def test_repeated_values_past_the_memo_give_the_python_outputs(
     provider: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Repeated values are drawn once and remembered (16,384 of them): a column
+    """Repeated values are drawn once and remembered (32,768 of them): a column
     of few distinct values keeps its memo, one of distinct values drops it after
-    65,536. Either way, every batch (a memo hit or not) gives the Python outputs."""
+    131,072. Either way, every batch (a memo hit or not) gives the Python outputs."""
     spec = MaskSpec(kind="faker", location=LOC, provider=provider, unique=provider == "email")
     native, pure = maskers(spec, None, monkeypatch)
-    repeated = [f"city {i % 300}" for i in range(70_000)]  # hits: the memo stays
-    distinct = [f"user{i}@corp.example" for i in range(70_000)]  # memo dropped at 65,536
-    many = [f"v{i % 20_000}" for i in range(70_000)]  # more distinct values than it holds
+    repeated = [f"city {i % 300}" for i in range(140_000)]  # hits: the memo stays
+    distinct = [f"user{i}@corp.example" for i in range(140_000)]  # memo dropped at 131,072
+    many = [f"v{i % 40_000}" for i in range(140_000)]  # more distinct values than it holds
     for values in (repeated, distinct, many, repeated[:5_000] + distinct[:5_000]):
         assert native(values) == pure(values)
     assert native(["city 7"]) == pure(["city 7"]) == native(["city 7"])

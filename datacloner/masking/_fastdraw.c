@@ -580,11 +580,11 @@ typedef struct {
 } FastDraw;
 
 /* A value's fake depends on the value alone, so a column's repeated values
- * (first names, cities, postcodes, user agents) are drawn once: the first
- * MEMO_MAX distinct values are remembered. A column whose values hardly
- * repeat (emails, phones) gives up its memo after MEMO_WINDOW values, so it
- * pays neither the memory nor the lookups. */
-#define MEMO_MAX 16384
+ * (first names, cities, postcodes, birth dates, user agents) are drawn once:
+ * the first MEMO_MAX distinct values are remembered (90 years of birth dates
+ * fit). A column whose values hardly repeat (emails, phones) gives up its memo
+ * after MEMO_WINDOW values, so it pays neither the memory nor the lookups. */
+#define MEMO_MAX 32768
 #define MEMO_WINDOW (4 * MEMO_MAX)
 
 /* faker_rule.RETRIES: fresh draws tried before trimming a fake too long for its column */

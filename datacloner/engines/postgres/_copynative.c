@@ -10,6 +10,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <datetime.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Which requested slot each field index of a row fills (-1: none); columns
@@ -293,6 +295,14 @@ static PyObject *encode_values(PyObject *self, PyObject *args) {
         PyObject *e = NULL;
         if (v == Py_None) {
             e = Py_NewRef(NULL_FIELD);
+        } else if (PyDate_CheckExact(v)) { /* date.isoformat(), as copytext._text */
+            char iso[16];
+            int len = snprintf(iso, sizeof iso, "%04d-%02d-%02d", PyDateTime_GET_YEAR(v),
+                               PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+            if (!(e = PyBytes_FromStringAndSize(iso, len))) {
+                Py_DECREF(out);
+                return NULL;
+            }
         } else if (PyUnicode_CheckExact(v)) {
             Py_ssize_t size;
             const char *u = PyUnicode_AsUTF8AndSize(v, &size);
@@ -350,5 +360,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__copynative(void) {
     if (!NULL_FIELD && !(NULL_FIELD = PyBytes_FromStringAndSize("\\N", 2))) return NULL;
+    PyDateTime_IMPORT;
+    if (!PyDateTimeAPI) return NULL;
     return PyModule_Create(&module);
 }
