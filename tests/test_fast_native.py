@@ -97,13 +97,15 @@ def test_repeated_values_past_the_memo_give_the_python_outputs(
 ) -> None:
     """Repeated values are drawn once and remembered (32,768 of them): a column
     of few distinct values keeps its memo, one of distinct values drops it after
-    131,072. Either way, every batch (a memo hit or not) gives the Python outputs."""
+    4,096, one of rare repeats after 131,072. Either way, every batch (a memo hit
+    or not) gives the Python outputs."""
     spec = MaskSpec(kind="faker", location=LOC, provider=provider, unique=provider == "email")
     native, pure = maskers(spec, None, monkeypatch)
     repeated = [f"city {i % 300}" for i in range(140_000)]  # hits: the memo stays
-    distinct = [f"user{i}@corp.example" for i in range(140_000)]  # memo dropped at 131,072
+    distinct = [f"user{i}@corp.example" for i in range(140_000)]  # memo dropped at 4,096
     many = [f"v{i % 40_000}" for i in range(140_000)]  # more distinct values than it holds
-    for values in (repeated, distinct, many, repeated[:5_000] + distinct[:5_000]):
+    rare = [f"r{i}" if i % 20 else "r0" for i in range(140_000)]  # dropped at 131,072
+    for values in (repeated, distinct, many, rare, repeated[:5_000] + distinct[:5_000]):
         assert native(values) == pure(values)
     assert native(["city 7"]) == pure(["city 7"]) == native(["city 7"])
 

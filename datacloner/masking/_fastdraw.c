@@ -582,10 +582,12 @@ typedef struct {
 /* A value's fake depends on the value alone, so a column's repeated values
  * (first names, cities, postcodes, birth dates, user agents) are drawn once:
  * the first MEMO_MAX distinct values are remembered (90 years of birth dates
- * fit). A column whose values hardly repeat (emails, phones) gives up its memo
- * after MEMO_WINDOW values, so it pays neither the memory nor the lookups. */
+ * fit). A column whose values never repeat (emails, phones) gives up its memo
+ * after MEMO_FIRST values, one whose values hardly repeat after MEMO_WINDOW
+ * (under one value in ten), so it pays neither the memory nor the lookups. */
 #define MEMO_MAX 32768
 #define MEMO_WINDOW (4 * MEMO_MAX)
+#define MEMO_FIRST 4096
 
 /* faker_rule.RETRIES: fresh draws tried before trimming a fake too long for its column */
 #define RETRIES 4
@@ -909,8 +911,11 @@ static int shareable(PyObject *fake) {
 /* The memo's side of mask_value: the fake, remembered, and the memo dropped
  * when its window found too few repeats (under one value in ten). */
 static PyObject *remembered(FastDraw *self, PyObject *value) {
-    if (++self->lookups > MEMO_WINDOW) {
-        int few = self->hits * 10 < MEMO_WINDOW;
+    ++self->lookups;
+    /* no repeat at all in the first values (emails, phones): no memo at all */
+    int none = self->lookups == MEMO_FIRST && self->hits == 0;
+    if (none || self->lookups > MEMO_WINDOW) {
+        int few = none || self->hits * 10 < MEMO_WINDOW;
         self->lookups = 1;
         self->hits = 0;
         if (few) {
