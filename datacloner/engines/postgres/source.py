@@ -35,9 +35,10 @@ from datacloner.engines.postgres.rows import (
 )
 from datacloner.engines.postgres.tools import (
     ClientTools,
-    dump_section,
+    dump_schema,
     find_tools,
     psql_copy_out,
+    section_sql,
 )
 from datacloner.masking.table_masker import (
     TableMasker,
@@ -94,6 +95,7 @@ class PgSource:
             self.snapshot = snapshot
         self.server_major = self.conn.info.server_version // 10000
         self._tools: ClientTools | None = None
+        self._schema: bytes | None = None  # dump_schema's archive, once asked for
         # a subset's selected rows (engines/postgres/subset.py Selection): a
         # table's ctids in batches; None: every row of every table
         self.selection: Selection | None = None
@@ -358,7 +360,9 @@ class PgSource:
         return [r[0] for r in rows]
 
     def schema_sql(self, section: Section) -> bytes:
-        return dump_section(self.tools, section, self.params, self.snapshot, OWN_SCHEMAS)
+        if self._schema is None:  # both sections from one read of the catalog
+            self._schema = dump_schema(self.tools, self.params, self.snapshot, OWN_SCHEMAS)
+        return section_sql(self.tools, self._schema, section)
 
     def masked_copy(
         self,

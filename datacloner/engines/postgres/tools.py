@@ -44,6 +44,10 @@ class ClientTools:
     def psql(self) -> str:
         return str(self.bindir / "psql")
 
+    @property
+    def pg_restore(self) -> str:
+        return str(self.bindir / "pg_restore")
+
 
 def _major(pg_dump: Path) -> int | None:
     try:
@@ -126,20 +130,22 @@ def check_server(tools: ClientTools, params: dict[str, str]) -> None:
         raise Refused(f"the client programs reach another server: {_errors(done.stderr)}")
 
 
-def dump_section(
+def dump_schema(
     tools: ClientTools,
-    section: str,
     source: dict[str, str],
     snapshot: str,
     exclude_schemas: tuple[str, ...] = (),
 ) -> bytes:
-    """``pg_dump --section=S`` of the exported snapshot, as SQL text (schema
-    only, so it fits in memory)."""
+    """``pg_dump --format=custom --schema-only`` of the exported snapshot: the
+    source's catalog read once for both schema sections (:func:`section_sql`),
+    where a ``pg_dump --section`` each read it twice (about 1 s at a thousand
+    tables). Schema only, so it fits in memory."""
     check_server(tools, source)
     cmd = [
         tools.pg_dump,
         *client_args(source),
-        f"--section={section}",
+        "--format=custom",
+        "--schema-only",
         f"--snapshot={snapshot}",
         "--no-owner",
         "--no-privileges",
@@ -150,7 +156,18 @@ def dump_section(
     done = subprocess.run(cmd, env=conninfo.child_env(source), capture_output=True)
     if done.returncode != 0:
         error = done.stderr.decode(errors="replace").strip()
-        raise Refused(f"pg_dump --section={section} failed: {error}")
+        raise Refused(f"pg_dump --schema-only failed: {error}")
+    return done.stdout
+
+
+def section_sql(tools: ClientTools, archive: bytes, section: str) -> bytes:
+    """One section of a :func:`dump_schema` archive as SQL text, as ``pg_dump
+    --section`` writes it (no owners, no privileges); no connection."""
+    cmd = [tools.pg_restore, f"--section={section}", "--no-owner", "--no-privileges", "--file=-"]
+    done = subprocess.run(cmd, input=archive, capture_output=True)
+    if done.returncode != 0:
+        error = done.stderr.decode(errors="replace").strip()
+        raise Refused(f"pg_restore --section={section} failed: {error}")
     return done.stdout
 
 
