@@ -194,6 +194,14 @@ def _pss(pid: int) -> int:
     return 0
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 class TreeRss(threading.Thread):
     """Polls a process tree's summed RSS every ``POLL`` seconds; keeps the peak."""
 
@@ -208,12 +216,19 @@ class TreeRss(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            tree, todo = [], [self.root]
+            tree, todo = [], [(self.root, b"")]
+            forks: set[int] = set()
             while todo:
-                pid = todo.pop()
+                pid, parent = todo.pop()
                 tree.append(pid)
-                todo.extend(_children(pid))
-            sizes = [_rss(pid) for pid in tree]
+                command = _cmdline(pid)
+                # a child caught between fork and exec (a worker starting its
+                # psql) runs its parent's program in its parent's pages: its RSS
+                # is the parent's again, not memory of its own (PSS splits them)
+                if command and command == parent:
+                    forks.add(pid)
+                todo.extend((child, command) for child in _children(pid))
+            sizes = [0 if pid in forks else _rss(pid) for pid in tree]
             self.peak_tree = max(self.peak_tree, sum(sizes))
             self.peak_pss = max(self.peak_pss, sum(_pss(pid) for pid in tree))
             self.max_procs = max(self.max_procs, sum(1 for s in sizes if s))
