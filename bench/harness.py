@@ -194,10 +194,11 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def _cmdline(pid: int) -> bytes:
+def _image(pid: int) -> bytes:
+    """The program and memory of a process as /proc shows them (cmdline, statm)."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as f, open(f"/proc/{pid}/statm", "rb") as m:
+            return f.read() + b"\0" + m.read()
     except OSError:
         return b""
 
@@ -221,13 +222,15 @@ class TreeRss(threading.Thread):
             while todo:
                 pid, parent = todo.pop()
                 tree.append(pid)
-                command = _cmdline(pid)
-                # a child caught between fork and exec (a worker starting its
-                # psql) runs its parent's program in its parent's pages: its RSS
-                # is the parent's again, not memory of its own (PSS splits them)
-                if command and command == parent:
+                image = _image(pid)
+                # a child caught between (v)fork and exec (a --jobs worker starting
+                # its psql) is its parent's program in its parent's pages, to the
+                # page: its RSS is the parent's again, not memory of its own. A
+                # forked worker that runs on (pg_dump -j, pgcopydb) soon differs
+                # in its pages and counts. PSS splits shared pages either way.
+                if image and image == parent:
                     forks.add(pid)
-                todo.extend((child, command) for child in _children(pid))
+                todo.extend((child, image) for child in _children(pid))
             sizes = [0 if pid in forks else _rss(pid) for pid in tree]
             self.peak_tree = max(self.peak_tree, sum(sizes))
             self.peak_pss = max(self.peak_pss, sum(_pss(pid) for pid in tree))
