@@ -174,14 +174,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
 def _pss(pid: int) -> int:
     """Proportional set size: shared pages split between the processes sharing them."""
     try:
@@ -194,13 +186,20 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def _image(pid: int) -> bytes:
-    """The program and memory of a process as /proc shows them (cmdline, statm)."""
+def _image(pid: int) -> tuple[bytes, bytes]:
+    """The program and memory of a process as /proc shows them (cmdline, statm);
+    empty once it is gone."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f, open(f"/proc/{pid}/statm", "rb") as m:
-            return f.read() + b"\0" + m.read()
+            return f.read(), m.read()
     except OSError:
-        return b""
+        return b"", b""
+
+
+def _resident(statm: bytes) -> int:
+    """RSS in bytes from a statm line (its second field, in pages)."""
+    fields = statm.split()
+    return int(fields[1]) * PAGE if len(fields) > 1 else 0
 
 
 class TreeRss(threading.Thread):
@@ -217,8 +216,7 @@ class TreeRss(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            tree, todo = [], [(self.root, b"")]
-            forks: set[int] = set()
+            tree, sizes, todo = [], [], [(self.root, (b"", b""))]
             while todo:
                 pid, parent = todo.pop()
                 tree.append(pid)
@@ -228,10 +226,8 @@ class TreeRss(threading.Thread):
                 # page: its RSS is the parent's again, not memory of its own. A
                 # forked worker that runs on (pg_dump -j, pgcopydb) soon differs
                 # in its pages and counts. PSS splits shared pages either way.
-                if image and image == parent:
-                    forks.add(pid)
+                sizes.append(0 if image[0] and image == parent else _resident(image[1]))
                 todo.extend((child, image) for child in _children(pid))
-            sizes = [0 if pid in forks else _rss(pid) for pid in tree]
             self.peak_tree = max(self.peak_tree, sum(sizes))
             self.peak_pss = max(self.peak_pss, sum(_pss(pid) for pid in tree))
             self.max_procs = max(self.max_procs, sum(1 for s in sizes if s))

@@ -138,8 +138,8 @@ def dump_schema(
 ) -> bytes:
     """``pg_dump --format=custom --schema-only`` of the exported snapshot: the
     source's catalog read once for both schema sections (:func:`section_sql`),
-    where a ``pg_dump --section`` each read it twice (about 1 s at a thousand
-    tables). Schema only, so it fits in memory."""
+    not once per section by a ``pg_dump --section`` each (about 1 s at a
+    thousand tables). Schema only, so it fits in memory."""
     check_server(tools, source)
     cmd = [
         tools.pg_dump,
