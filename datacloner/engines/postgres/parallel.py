@@ -67,7 +67,7 @@ def _weighted(
         parts = min(MAX_PARTS, -(-work // share))
         # a subset's few but costly rows (a user's many masked columns) are
         # shared out too: ranges of blocks cost no read of the whole table
-        split = n >= split_rows or (tp.table.qualified in selected and parts > 1)
+        split = n >= split_rows or tp.table.qualified in selected
         ranges = source.key_ranges(tp, parts) if split else []
         if ranges:
             weighted.extend((work // len(ranges), Task(tp, r)) for r in ranges)

@@ -24,6 +24,7 @@ from datacloner.core.plan import TablePlan
 from datacloner.engines.base import Advance, Section
 from datacloner.engines.postgres import conninfo
 from datacloner.engines.postgres.connection import cluster_id, conn_params, connect
+from datacloner.engines.postgres.copytext import format_array
 from datacloner.engines.postgres.rows import (
     BLOCK,
     KeyRange,
@@ -259,7 +260,7 @@ class PgSource:
         if unless:
             flag = sql.SQL(", ({})::boolean").format(sql.SQL(unless))  # type: ignore[arg-type]
         for tids in batches:
-            literal = "{" + ",".join(f'"{t}"' for t in tids) + "}"
+            literal = format_array(tids)
             query = sql.SQL(
                 "COPY (SELECT {}{} FROM ONLY {} WHERE ctid = ANY({}::tid[])) TO STDOUT"
             ).format(

@@ -21,12 +21,13 @@ from psycopg import sql
 from datacloner.core.catalog import Catalog, QualifiedName, Table
 from datacloner.core.subset import Start
 from datacloner.engines.postgres.connection import connect
+from datacloner.engines.postgres.copytext import format_array
 from datacloner.engines.postgres.rows import KeyRange, relation
 from datacloner.subset.graph import Edge, ForeignKey, SubsetPlan
 from datacloner.subset.select import FollowingStore
 
 SCHEMA = "__dc_subset"
-BATCH = 20_000  # key values per query on the source; rows per insert into the store
+BATCH = 20_000  # key values per query on the source
 TIDS = 50_000  # ctids per COPY of the selected rows
 
 
@@ -92,8 +93,7 @@ def under_share(table: Table, alias: str, salt: str, share: float) -> sql.Compos
 
 def text_array(values: list[str]) -> sql.Composable:
     """``values`` as one ``text[]`` literal: COPY takes no parameters."""
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return sql.SQL("{}::text[]").format(sql.Literal("{" + ",".join(quoted) + "}"))
+    return sql.SQL("{}::text[]").format(sql.Literal(format_array(values)))
 
 
 def check_where(conn: psycopg.Connection, table: Table, where: str) -> str | None:
@@ -164,6 +164,8 @@ class Selection:
     def block_ranges(self, table: QualifiedName, parts: int) -> list[KeyRange]:
         """The heap blocks holding a leaf's selected rows in ``parts`` ranges,
         for ``--jobs`` workers to copy apart (a key range would read them all)."""
+        if parts < 2:
+            return []
         conn = self._connection()
         block = sql.SQL("((tid::text)::point)[0]::bigint")
         row = conn.execute(
@@ -172,7 +174,7 @@ class Selection:
             )
         ).fetchone()
         conn.commit()
-        if parts < 2 or row is None or row[0] is None:
+        if row is None or row[0] is None:
             return []
         low, high = int(row[0]), int(row[1]) + 1
         step = max(1, -(-(high - low) // parts))
@@ -345,14 +347,13 @@ class PgSubsetStore(FollowingStore):
     def _parallel(self) -> Iterator[None]:
         """A start's scan of a whole table in parallel workers where the source
         allows them: the planner, thinking md5 cheap, would scan alone, and the
-        hash is most of a seed's time. Session settings only, put back after."""
-        names = ("parallel_setup_cost", "parallel_tuple_cost")
-        before = [self.source.execute(f"SHOW {n}").fetchone() for n in names]
-        for name in names:
+        hash is most of a seed's time. Undone after by rolling back to a savepoint
+        (the source's transaction is read-only: nothing else is undone)."""
+        self.source.execute("SAVEPOINT dc_parallel")
+        for name in ("parallel_setup_cost", "parallel_tuple_cost"):
             self.source.execute(f"SET LOCAL {name} = 0")
         yield  # on an error the run stops: the source's transaction is rolled back
-        for name, row in zip(names, before, strict=True):
-            self.source.execute("SELECT set_config(%s, %s, true)", (name, row[0] if row else ""))
+        self.source.execute("ROLLBACK TO SAVEPOINT dc_parallel")
 
     def _values(
         self, table: QualifiedName, columns: tuple[str, ...], where: sql.Composable

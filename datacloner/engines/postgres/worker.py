@@ -22,7 +22,7 @@ import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import psycopg
 
@@ -36,8 +36,10 @@ from datacloner.engines.postgres.source import PgSource
 from datacloner.masking import compile_mask
 from datacloner.masking.table_masker import MaskerCache, TableMasker
 
+if TYPE_CHECKING:
+    from datacloner.engines.postgres.subset import Selection
+
 _LENGTH = struct.Struct("<Q")
-PSQL_READER = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Job:
     target: dict[str, str]
     secret: bytes
     batch_size: int
-    selection: Any = None  # a subset's Selection (engines/postgres/subset.py): rows to read
+    selection: Selection | None = None  # a subset's rows to read
 
 
 def command(leader: int) -> list[str]:
