@@ -16,11 +16,15 @@ import pymysql
 import pytest
 from conftest import FIXTURES, MyServer, PgServer, _missing
 from helpers import ROOT, run_cli, run_in_process, write_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datacloner.core.config import load_config
 from datacloner.core.errors import Refused
 from datacloner.core.progress import QuietProgress
 from datacloner.engines.mysql.connection import error_text
+from datacloner.engines.mysql.keys import split_keys
+from datacloner.engines.mysql.load import _escaped_text, _tsv
 from datacloner.engines.mysql.source import count_orphans, foreign_keys
 from datacloner.runtime import refresh as runtime
 
@@ -321,6 +325,55 @@ def test_a_masked_value_repeated_in_a_unique_key_is_refused(
             _refresh(config)
         assert "same@dev" not in str(caught.value) and "1062" in str(caught.value)
         assert not mariadb.exists(target + "__dc_new")
+    finally:
+        mariadb.drop(src)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.text(alphabet="aN\\\t\n\ré", max_size=5)), min_size=1),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_load_data_rows_joined_whole_equal_the_field_by_field_escaping(
+    batch: list[list[str | None]],
+) -> None:
+    """A row is joined as it is unless it holds a backslash (besides its NULLs'
+    \\N), a tab or a newline: the text LOAD DATA reads is the escaped one."""
+    expected = "".join(
+        "\t".join("\\N" if v is None else _escaped_text(v) for v in row) + "\n" for row in batch
+    )
+    assert _tsv(batch) == expected.encode()
+
+
+def test_a_partitioned_table_keeps_every_key_in_its_create_table(
+    mariadb: MyServer, run_id: str
+) -> None:
+    """MariaDB writes the partition clause over several lines after the column
+    list: such a table's keys stay in CREATE TABLE (a unique key may be its
+    clustered index), a plain table's secondary key is moved out."""
+    src = f"dct_{run_id}_parts"
+    mariadb.drop(src)
+    mariadb.execute(f"CREATE DATABASE `{src}`")
+    mariadb.execute(
+        "CREATE TABLE p (id int NOT NULL, k int, PRIMARY KEY (id), KEY k (k))"
+        " PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10),"
+        " PARTITION p1 VALUES LESS THAN MAXVALUE);"
+        "CREATE TABLE t (id int NOT NULL, k int, PRIMARY KEY (id), KEY k (k));",
+        src,
+    )
+    try:
+        with mariadb.connect(src) as conn, conn.cursor() as cur:
+            statements = {}
+            for table in ("p", "t"):
+                cur.execute(f"SHOW CREATE TABLE `{table}`")
+                statements[table] = cur.fetchone()[1]
+        assert "\n PARTITION BY" in statements["p"]  # not on the last line
+        assert split_keys(statements["p"]) == (statements["p"], [], [])
+        create, keys, foreign = split_keys(statements["t"])
+        assert keys == ["KEY `k` (`k`)"] and foreign == [] and "KEY `k`" not in create
     finally:
         mariadb.drop(src)
 

@@ -142,7 +142,7 @@ def _kill_at(server: MyServer, moment: str, config: Path, src: str, target: str)
                 with hold.cursor() as cur:
                     # hooks: the hook waits for the test's user lock; post-data:
                     # CREATE TRIGGER on a waits for this transaction's metadata
-                    # lock; swap: DROP TRIGGER / RENAME TABLE wait for it
+                    # lock; swap: LOCK TABLES (then RENAME TABLE) waits for it
                     if moment != "swap":
                         cur.execute(f"DO GET_LOCK('{HOOK_LOCK}', 0)")
                     if moment != "hooks":

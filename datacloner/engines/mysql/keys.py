@@ -26,6 +26,14 @@ from datacloner.engines.mysql.connection import error_text, q, run
 
 _KEY = re.compile(r"^  (UNIQUE )?KEY `")
 _FOREIGN = re.compile(r"^  CONSTRAINT `(?:[^`]|``)*` FOREIGN KEY ")
+_KEYS_HINT = (
+    "the target was not changed; a masked value may repeat in a unique key: "
+    "give that column's rule `unique: true`"
+)
+_FOREIGN_HINT = (
+    "the target was not changed; the referenced table's key may be missing or "
+    "differ from the source's: check that table's rules (`skip`, a masked key column)"
+)
 _AUTO = re.compile(r"^  `((?:[^`]|``)*)` .*\bAUTO_INCREMENT\b")
 
 
@@ -33,7 +41,11 @@ def split_keys(statement: str) -> tuple[str, list[str], list[str]]:
     """``SHOW CREATE TABLE`` without the keys added later; those keys and the
     foreign keys, each as an ``ADD`` clause's body."""
     lines = statement.split("\n")
-    if "  PRIMARY KEY (" not in statement or re.search(r"\bPARTITION BY\b", lines[-1]):
+    # the partition clause follows the line that closes the column list, over
+    # several lines (MariaDB: " PARTITION BY ..." then "(PARTITION ...)")
+    close = next((i for i, line in enumerate(lines) if line.startswith(")")), len(lines))
+    partitioned = any(re.search(r"\bPARTITION BY\b", line) for line in lines[close:])
+    if "  PRIMARY KEY (" not in statement or partitioned:
         return statement, [], []
     auto = {m.group(1).replace("``", "`") for m in map(_AUTO.match, lines) if m}
     kept: list[str] = []
@@ -74,7 +86,7 @@ class Deferred:
         with self.lock:
             clauses = self.keys.pop(table, [])
         if clauses:
-            self._alter(conn, table, clauses, "its keys")
+            self._alter(conn, table, clauses, "its keys", _KEYS_HINT)
 
     def add_rest(self, conn: pymysql.connections.Connection) -> None:
         """Keys of tables no writer loaded, then every foreign key."""
@@ -83,10 +95,15 @@ class Deferred:
         with self.lock:
             foreign, self.foreign = self.foreign, {}
         for table, clauses in foreign.items():
-            self._alter(conn, table, clauses, "its foreign keys")
+            self._alter(conn, table, clauses, "its foreign keys", _FOREIGN_HINT)
 
     def _alter(
-        self, conn: pymysql.connections.Connection, table: str, clauses: list[str], what: str
+        self,
+        conn: pymysql.connections.Connection,
+        table: str,
+        clauses: list[str],
+        what: str,
+        hint: str,
     ) -> None:
         try:
             run(
@@ -97,6 +114,5 @@ class Deferred:
         except pymysql.err.MySQLError as exc:
             raise Refused(
                 f"adding {what} to {table} in the new copy failed: {error_text(exc)}",
-                hint="the target was not changed; a masked value may repeat in a unique key: "
-                "give that column's rule `unique: true`",
+                hint=hint,
             ) from None

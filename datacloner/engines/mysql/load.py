@@ -70,7 +70,8 @@ def _tsv(batch: list[list[Any]]) -> bytes:
             line = "\t".join(["\\N" if v is None else v for v in row])
         except TypeError:  # bytes (a binary column) or a value not yet text
             return b"".join(b"\t".join(map(_field, r)) + b"\n" for r in batch)
-        if "\\" in line or "\n" in line or line.count("\t") >= len(row):
+        # each NULL's \N brings one backslash: any other needs escaping
+        if line.count("\\") != row.count(None) or "\n" in line or line.count("\t") >= len(row):
             line = "\t".join("\\N" if v is None else _escaped_text(v) for v in row)
         lines.append(line)
     lines.append("")
@@ -145,7 +146,7 @@ class Loader:
         schema: str,
         sql_mode: str,
         folder: str,
-        deferred: Deferred | None = None,
+        deferred: Deferred,
     ) -> None:
         self.name = schema
         self.deferred = deferred  # the keys this session adds after a table's rows
@@ -187,8 +188,7 @@ class Loader:
         ``masker`` into the new copy, in one transaction, then add its keys;
         rows copied."""
         copied = self._copy(source, plan, masker, batch_size, advance)
-        if self.deferred is not None:
-            self.deferred.add_keys(self.conn, plan.table.name)
+        self.deferred.add_keys(self.conn, plan.table.name)
         return copied
 
     def _copy(

@@ -416,7 +416,8 @@ class MyGenerations:
         warnings: list[str] = []
         with signals.held(commits=True):  # a stop waits: the whole swap or none
             # the window opens: dropping the triggers waits for the same metadata locks as RENAME
-            warnings += self._busy(policy, self._drop_triggers)
+            target_tables = planned.get(self.target, [])
+            warnings += self._busy(policy, lambda: self._drop_triggers(target_tables))
             try:
                 warnings += self._busy(policy, lambda: run(self.conn, statement))
             except BaseException:
@@ -439,16 +440,18 @@ class MyGenerations:
                 run(self.conn, "USE information_schema")
         return warnings
 
-    def _drop_triggers(self) -> None:
-        """The target's triggers, dropped once its tables are ours. The wait is
-        in ``LOCK TABLES ... WRITE``, not in ``DROP TRIGGER``: a statement a
-        killed run left waiting still runs when the lock comes, and a lock
-        taken then dies with the session, where a drop would be done."""
-        if not self.live_objects(self.target, ("trigger",)):
+    def _drop_triggers(self, tables: list[str]) -> None:
+        """The target's triggers (on ``tables``), dropped once those tables are
+        ours. The wait is in ``LOCK TABLES ... WRITE``, not in ``DROP TRIGGER``:
+        a statement a killed run left waiting still runs when the lock comes,
+        and a lock taken then dies with the session, where a drop would be
+        done. The triggers are listed again under the lock: the drop removes
+        what is there then."""
+        if not tables or not self.live_objects(self.target, ("trigger",)):
             return
-        tables = ", ".join(f"{q(self.target)}.{q(t)} WRITE" for t in self.tables(self.target))
+        locks = ", ".join(f"{q(self.target)}.{q(t)} WRITE" for t in tables)
         try:
-            run(self.conn, f"LOCK TABLES {tables}")
+            run(self.conn, f"LOCK TABLES {locks}")
         except pymysql.err.MySQLError as exc:
             if exc.args[0] not in _DENIED:
                 raise
@@ -461,7 +464,7 @@ class MyGenerations:
             run(self.conn, "UNLOCK TABLES")
 
     def _busy(self, policy: SwapPolicy, action: Callable[[], None]) -> list[str]:
-        """DROP TRIGGER and RENAME TABLE wait for the metadata locks of sessions
+        """LOCK TABLES and RENAME TABLE wait for the metadata locks of sessions
         using the tables; ``on_busy`` says what then: wait, fail, or end them."""
         wait = 31536000 if policy.on_busy == "wait" else max(1, int(policy.drain_timeout))
         run(self.conn, "SET SESSION lock_wait_timeout = %s", (wait,))
