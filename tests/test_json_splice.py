@@ -114,3 +114,22 @@ def test_awkward_documents_match_the_parsing_path(text: str) -> None:
 @pytest.mark.parametrize("text", ['{"name": "x"', '{"name": "x",}', "nope", '{"a": tru}', ""])
 def test_invalid_json_is_named_by_its_document(text: str) -> None:
     assert masked(SPLICED, ["{}", '{"name": "a"}', text]) == [("BadValue", 2, "invalid JSON")]
+
+
+def test_more_paths_than_the_splice_takes_are_parsed() -> None:
+    """A rule with more plain paths than mask_paths takes (64) masks a jsonb
+    column by parsing, with the same values, instead of failing the copy."""
+    many = json_rule.MAX_PATHS + 1
+    spec = MaskSpec(
+        kind="json",
+        location=LOC,
+        nested={
+            f"k{i}": MaskSpec(kind="faker", location=LOC, provider="name") for i in range(many)
+        },
+    )
+    texts = [json.dumps({f"k{i}": f"person {i}" for i in range(many)}), '{"k3": "x"}']
+    jsonb = json_rule.json_value_fn(spec, SECRET, JSONB)
+    parsed = json_rule.json_value_fn(spec, SECRET, None)
+    out = masked(jsonb, texts)
+    assert out == masked(parsed, texts)
+    assert out[0]["k0"] != "person 0" and len(out[0]) == many

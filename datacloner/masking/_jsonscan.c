@@ -549,28 +549,18 @@ static PyObject *mask_paths(PyObject *self, PyObject *args) {
             continue;
         }
         /* this document's edits in text order (a few paths: insertion sort) */
-        Edit sorted[64];
+        Edit sorted[MAX_PATHS]; /* np <= MAX_PATHS edits at most */
         Py_ssize_t m = 0;
-        int overflow = 0;
         for (Py_ssize_t p = 0; p < np; p++) {
             Edit ed = edits[i * np + p];
             if (ed.start < 0 || ed.token == NULL)
                 continue;
-            if (m == 64) {
-                overflow = 1;
-                break;
-            }
             Py_ssize_t k = m++;
             while (k > 0 && sorted[k - 1].start > ed.start) {
                 sorted[k] = sorted[k - 1];
                 k--;
             }
             sorted[k] = ed;
-        }
-        if (overflow) {
-            Py_INCREF(Py_None);
-            PyList_SET_ITEM(out, i, Py_None);
-            continue;
         }
         if (m == 0) {
             Py_INCREF(s);
@@ -636,4 +626,9 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_jsonscan", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__jsonscan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__jsonscan(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "MAX_PATHS", MAX_PATHS) < 0)
+        Py_CLEAR(m);
+    return m;
+}

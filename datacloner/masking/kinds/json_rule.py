@@ -49,6 +49,7 @@ plain_numbers = None if _jsonscan is None else _jsonscan.plain_numbers
 # jsonb text: the fakes spliced into the text, which is never parsed into
 # objects nor written again (a third of the cost); jsonb stores the same value
 mask_paths = None if _jsonscan is None else _jsonscan.mask_paths
+MAX_PATHS = 0 if _jsonscan is None else _jsonscan.MAX_PATHS  # mask_paths takes no more
 
 _SENTINEL = object()
 
@@ -144,7 +145,13 @@ def json_value_fn(spec: MaskSpec, secret: bytes, col: ColumnType | None = None) 
     batches = [over_batch(fn) for _, fn in compiled]
 
     # jsonb only: json and text columns keep the documented compact layout
-    splice = mask_paths is not None and col is not None and col.base == "jsonb" and all(plain)
+    splice = (
+        mask_paths is not None
+        and col is not None
+        and col.base == "jsonb"
+        and all(plain)
+        and len(compiled) <= MAX_PATHS
+    )
     plain_paths = [parts for parts, _ in compiled]
 
     def mask_texts(texts: list[str]) -> list[str]:
