@@ -4,13 +4,13 @@ every unmasked field byte for byte whatever the batches and chunk cuts."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import native_missing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,9 +22,7 @@ from datacloner.masking import compile_mask
 from datacloner.masking.table_masker import MaskerCache, TableMasker
 
 if copytext._copynative is None:
-    if os.environ.get("CI"):  # CI builds it: a missing extension there is a build failure
-        pytest.fail("the native extension datacloner.engines.postgres._copynative is not built")
-    pytest.skip("native extension not built", allow_module_level=True)
+    native_missing("datacloner.engines.postgres._copynative")
 
 NATIVE = copytext._copynative
 

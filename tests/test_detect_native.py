@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, _missing
+from helpers import native_missing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,9 +30,7 @@ from datacloner.detect import detectors
 from datacloner.masking.kinds.scrub import scrub_value_fn
 
 if detectors._detectnative is None:
-    if os.environ.get("CI"):  # CI builds it: a missing extension there is a build failure
-        pytest.fail("the native extension datacloner.detect._detectnative is not built")
-    pytest.skip("native extension not built", allow_module_level=True)
+    native_missing("datacloner.detect._detectnative")
 
 SECRET = b"test-secret-0123456789abcdef"
 LOC = Location(Path("rules/x.yml"), 1)
