@@ -30,9 +30,8 @@ from datacloner.core.manifest import secret_fingerprint
 ROWS = 3_000
 
 
-@pytest.fixture(scope="module")
-def small_src(pg, run_id):
-    name = f"dct_{run_id}_life"
+def _people_db(pg, name: str, extra: str = "") -> str:
+    """A source database ``name`` with ROWS people (and ``extra`` SQL); its URL."""
     pg.drop(name)
     with pg.connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -41,10 +40,15 @@ def small_src(pg, run_id):
             "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, password text,"
             " city text);"
             "INSERT INTO people SELECT g, 'user' || g || '@corp.example', 'hunter2', 'Paris' "
-            f"FROM generate_series(1, {ROWS}) g"
+            f"FROM generate_series(1, {ROWS}) g;" + extra
         )
-    yield pg.url(name)
-    pg.drop(name)
+    return pg.url(name)
+
+
+@pytest.fixture(scope="module")
+def small_src(pg, run_id):
+    yield _people_db(pg, f"dct_{run_id}_life")
+    pg.drop(f"dct_{run_id}_life")
 
 
 def _config(
@@ -323,44 +327,39 @@ def test_rows_changed_after_the_load_fail_the_run_with_the_target_untouched(
     the later table's ``unless:`` takes a shared advisory lock this test holds
     (a lock, not a write: the source stays read-only), so no timing decides."""
     src = f"dct_{run_id}_gate"
-    pg.drop(src)
-    with pg.connect() as conn:
-        conn.execute(f'CREATE DATABASE "{src}"')
-    with pg.connect(src) as conn:
-        conn.execute(
-            "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, password text,"
-            " city text);"
-            "INSERT INTO people SELECT g, 'user' || g || '@corp.example', 'hunter2', 'Paris' "
-            f"FROM generate_series(1, {ROWS}) g;"
-            "CREATE TABLE zz_gate (id int PRIMARY KEY, note text);"
-            "INSERT INTO zz_gate VALUES (1, 'n')"
-        )
-    url = pg.url(target_name)
-    cfg = _config(tmp_path, pg.url(src), url, "one")
-    with (tmp_path / "rules.yml").open("a") as rules:
-        rules.write(
-            "  public.zz_gate:\n    mask:\n      note: {value: x}\n    keep: [id]\n"
-            "    unless: pg_advisory_xact_lock_shared(4242) IS NULL\n"
-        )
-    assert _refresh(cfg).returncode == 0
-    before = _digest(pg, target_name)
-    new = target_name + "__dc_new"
-    with pg.connect(src) as gate:
-        gate.execute("SELECT pg_advisory_lock(4242)")
-        run = Run(cfg)
-        try:
-            run.wait_for("people loaded", lambda: _committed_rows(pg, new) == ROWS)
-            with pg.connect(new) as other:
-                other.execute("DELETE FROM people WHERE id = 7")
-        finally:
-            gate.execute("SELECT pg_advisory_unlock(4242)")
-    assert run.wait() == 1
-    told = "".join(run.lines)
-    assert "health check: public.people has 2999 rows in the new copy, 3000 were loaded" in told
-    assert "swap" not in run.stages
-    assert _digest(pg, target_name) == before
-    assert not pg.exists(new)
-    pg.drop(src)
+    source = _people_db(
+        pg,
+        src,
+        "CREATE TABLE zz_gate (id int PRIMARY KEY, note text);INSERT INTO zz_gate VALUES (1, 'n')",
+    )
+    try:
+        url = pg.url(target_name)
+        cfg = _config(tmp_path, source, url, "one")
+        with (tmp_path / "rules.yml").open("a") as rules:
+            rules.write(
+                "  public.zz_gate:\n    mask:\n      note: {value: x}\n    keep: [id]\n"
+                "    unless: pg_advisory_xact_lock_shared(4242) IS NULL\n"
+            )
+        assert _refresh(cfg).returncode == 0
+        before = _digest(pg, target_name)
+        new = target_name + "__dc_new"
+        with pg.connect(src) as gate:
+            gate.execute("SELECT pg_advisory_lock(4242)")
+            run = Run(cfg)
+            try:
+                run.wait_for("people loaded", lambda: _committed_rows(pg, new) == ROWS)
+                with pg.connect(new) as other:
+                    other.execute("DELETE FROM people WHERE id = 7")
+            finally:
+                gate.execute("SELECT pg_advisory_unlock(4242)")
+        assert run.wait() == 1
+        told = "".join(run.lines)
+        assert "health check: public.people has 2999 rows in the new copy, 3000 were loaded" in told
+        assert "swap" not in run.stages
+        assert _digest(pg, target_name) == before
+        assert not pg.exists(new)
+    finally:
+        pg.drop(src)
 
 
 def _committed_rows(pg, db: str) -> int:
