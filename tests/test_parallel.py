@@ -62,3 +62,53 @@ def test_tasks_are_sized_by_cost_and_costliest_first(pagila_src):
         assert all(a[1] == b[0] for a, b in zip(ranges[:-1], ranges[1:], strict=True))  # contiguous
         assert ts[0].plan.table.row_estimate >= 1000
     assert all(len(by_table[t.name]) == 1 for t in tables if t.table.row_estimate < 1000)
+
+
+def test_tables_without_an_integer_key_split_by_heap_blocks(pg, run_id, target_name, tmp_path):
+    """A text-keyed table and a keyless one, with updated and deleted rows (row
+    versions moved to other blocks, dead ones left behind), split into ranges
+    of heap blocks: every row the snapshot sees is copied once, masked as one
+    job masks it."""
+    src = f"dct_{run_id}_blocks"
+    one, two = target_name, target_name + "_j2"
+    pg.create(src)
+    try:
+        with pg.connect(src) as conn:
+            conn.execute(
+                "CREATE TABLE people (code text PRIMARY KEY, email text NOT NULL, n int);"
+                "CREATE TABLE events (email text, at int);"  # no key at all
+                "INSERT INTO people SELECT 'p' || g, 'user' || g || '@example.com', g "
+                "FROM generate_series(1, 6000) g;"
+                "INSERT INTO events SELECT 'user' || (g % 500) || '@example.com', g "
+                "FROM generate_series(1, 6000) g;"
+                "UPDATE people SET n = n + 1 WHERE n % 3 = 0;"  # new versions at the end
+                "DELETE FROM people WHERE n % 7 = 0; DELETE FROM events WHERE at % 5 = 0;"
+                "ANALYZE"
+            )
+            expected = conn.execute("SELECT count(*) FROM people").fetchone()[0]
+        rules = tmp_path / "rules.yml"
+        rules.write_text(
+            "tables:\n"
+            "  public.people: {mask: {email: {faker: email, unique: true}}, keep: [code, n]}\n"
+            "  public.events: {mask: {email: {faker: email, unique: true}}, keep: [at]}\n"
+        )
+        cfg = write_config(tmp_path, pg.url(src), rules, {"one": pg.url(one), "two": pg.url(two)})
+        source = PgSource(pg.url(src))
+        try:
+            plan = build_plan(source.read_catalog(), load_rules(rules), check_rule)
+            tasks = plan_tasks(source, plan.copied, jobs=2, split_rows=1000)
+        finally:
+            source.close()
+        for name in ("people", "events"):
+            ranges = [t.key_range for t in tasks if t.plan.table.name == name]
+            assert len(ranges) > 1 and all(r is not None and r.column == "ctid" for r in ranges)
+        assert run_cli("refresh", "one", "-c", str(cfg), "--yes").returncode == 0
+        report = runtime.refresh(
+            load_config(cfg), "two", QuietProgress(), lambda _: None, jobs=2, split_rows=1000
+        )
+        assert report.rows == expected + 6000 - 1200
+        assert all_digests(pg, one) == all_digests(pg, two)
+        with pg.connect(two) as conn:
+            assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == expected
+    finally:
+        pg.drop(src, two, two + "__dc_prev")

@@ -22,13 +22,32 @@ from datacloner.masking.table_masker import ConvertFields, TableMasker
 log = logging.getLogger(__name__)
 
 
+BLOCKS = "ctid"  # a KeyRange over heap blocks (no user column can be named so)
+LAST_BLOCK = 0xFFFFFFFF  # InvalidBlockNumber: no real block is at or past it
+
+
 @dataclass(frozen=True)
 class KeyRange:
-    """``low <= column < high``: a slice of a big table for one parallel worker."""
+    """``low <= column < high``: a slice of a big table for one parallel worker
+    (column ``ctid``: the rows in heap blocks ``low`` to ``high - 1``)."""
 
     column: str
     low: int
     high: int
+
+    def condition(self) -> sql.Composable:
+        if self.column == BLOCKS:  # a TID range scan reads those blocks alone
+            return sql.SQL("ctid >= {}::tid AND ctid < {}::tid").format(
+                sql.Literal(f"({self.low},0)"), sql.Literal(f"({self.high},0)")
+            )
+        return sql.SQL("{k} >= {lo} AND {k} < {hi}").format(
+            k=sql.Identifier(self.column), lo=sql.Literal(self.low), hi=sql.Literal(self.high)
+        )
+
+    def describe(self) -> str:
+        if self.column == BLOCKS:
+            return f"heap block {self.low} onwards"
+        return f"{self.column} >= {self.low}"
 
 
 def relation(schema: str, name: str) -> sql.Identifier:
@@ -79,7 +98,7 @@ def load_failed(plan: TablePlan, exc: psycopg.Error, key_range: KeyRange | None 
     if error.line is not None:
         row = f" at row {error.line}"
         if key_range is not None:  # rows are counted from the start of this worker's range
-            row += f" of {key_range.column} >= {key_range.low}"
+            row += f" of {key_range.describe()}"
     return Refused(
         f"loading {plan.name} into the new copy failed{row}: {redaction.describe(error, columns)}",
         hint="the target was not changed; a masked value may not fit the column's type or "

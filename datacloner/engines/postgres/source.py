@@ -27,6 +27,8 @@ from datacloner.engines.postgres.connection import cluster_id, conn_params, conn
 from datacloner.engines.postgres.copytext import format_array
 from datacloner.engines.postgres.rows import (
     BLOCK,
+    BLOCKS,
+    LAST_BLOCK,
     KeyRange,
     column_list,
     copy_blocks,
@@ -222,11 +224,7 @@ class PgSource:
                 flag = sql.SQL(", ({})::boolean").format(sql.SQL(unless))  # type: ignore[arg-type]
             where = sql.SQL("")
             if key_range:
-                where = sql.SQL(" WHERE {key} >= {lo} AND {key} < {hi}").format(
-                    key=sql.Identifier(key_range.column),
-                    lo=sql.Literal(key_range.low),
-                    hi=sql.Literal(key_range.high),
-                )
+                where = sql.SQL(" WHERE ") + key_range.condition()
             query = sql.SQL("COPY (SELECT {}{} FROM ONLY {}{}) TO STDOUT").format(
                 column_list(plan), flag, rel, where
             )
@@ -295,10 +293,16 @@ class PgSource:
         return plan.table.row_estimate
 
     def key_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
-        """Split a table with a single integer primary key into ``parts`` ranges
-        (a subset's selected table: into ranges of heap blocks)."""
+        """Split a table into ``parts`` ranges of heap blocks (a subset's
+        selected table: of the blocks holding its selected rows); before
+        PostgreSQL 14, which cannot scan a range of blocks alone, a table with
+        a single integer primary key into ranges of that key."""
         if self.selection is not None and plan.table.qualified in self.selection.names:
             return self.selection.block_ranges(plan.table.qualified, parts)
+        if plan.table.partitioned or parts < 2:
+            return []  # a partitioned parent holds no rows: its partitions split
+        if self.server_major >= 14:
+            return self._block_ranges(plan, parts)
         key = plan.table.primary_key
         column = plan.table.column(key[0]) if len(key) == 1 else None
         if column is None or column.type not in ("integer", "bigint", "smallint") or parts < 2:
@@ -315,6 +319,27 @@ class PgSource:
         return [
             KeyRange(column.name, start, min(start + step, high))
             for start in range(low, high, step)
+        ]
+
+    def _block_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
+        """The table's heap in ``parts`` ranges of blocks: any table splits, and
+        each worker reads only its own blocks, in physical order. Each row
+        version lives in one block, so every row visible in the snapshot is
+        read once; the last range is open, for blocks added since."""
+        blocks = self._one(
+            "SELECT pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::bigint "
+            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            plan.table.schema,
+            plan.table.name,
+        )
+        if blocks < 2:
+            return []
+        step = -(-blocks // parts)
+        starts = list(range(0, blocks, step))
+        return [
+            KeyRange(BLOCKS, start, end)
+            for start, end in zip(starts, [*starts[1:], LAST_BLOCK], strict=True)
         ]
 
     def check_condition(self, plan: TablePlan) -> None:
