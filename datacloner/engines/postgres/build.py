@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from datacloner.engines.postgres.connection import (
     maintenance_params,
 )
 from datacloner.engines.postgres.manifest import write_manifest
+from datacloner.engines.postgres.pool import run_each
 from datacloner.engines.postgres.postdata import run_post_data
 from datacloner.engines.postgres.rows import copy_into, relation
 from datacloner.engines.postgres.source import PgSource
@@ -43,6 +45,19 @@ log = logging.getLogger(__name__)
 # tables (sequences) per health-check (setval) statement: one round trip per
 # chunk, while a statement stays small for a schema of thousands of tables
 _CHUNK = 500
+_COUNT_ALONE = 100_000  # rows from which a table is counted by a query of its own
+
+# what a database-wide ANALYZE analyzes, each partition tree once (its root
+# recurses into the partitions), the biggest first: their --jobs order
+_ANALYZED = (
+    "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'm', 'p') AND NOT c.relispartition AND NOT c.relisshared "
+    "AND c.relpersistence <> 't' "
+    "ORDER BY CASE WHEN c.relkind = 'p' THEN (SELECT sum(pg_catalog.pg_table_size(t.relid)) "
+    "FROM pg_catalog.pg_partition_tree(c.oid) t) ELSE pg_catalog.pg_table_size(c.oid) END "
+    "DESC NULLS LAST, 1, 2"
+)
 
 
 class PgTargetBuild:
@@ -205,8 +220,27 @@ class PgTargetBuild:
                 )
         self.conn.commit()
         self.conn.autocommit = True
-        self.conn.execute("ANALYZE")
-        self.conn.autocommit = False
+        try:
+            if self.jobs > 1:  # table by table over as many connections as the copy had
+                queries = [
+                    sql.SQL("ANALYZE {}").format(relation(schema, name))
+                    for schema, name in self.conn.execute(_ANALYZED).fetchall()
+                ]
+                run_each(self.conn, self._more(), queries, self.jobs)
+            else:
+                self.conn.execute("ANALYZE")
+        finally:
+            self.conn.autocommit = False
+
+    def _more(self) -> Callable[[], psycopg.Connection]:
+        """More connections to the new copy, as the first one is set up."""
+
+        def more() -> psycopg.Connection:
+            conn = connect({**self.params, "dbname": self.name}, "new target")
+            conn.execute("SET synchronous_commit = off")
+            return conn
+
+        return more
 
     def _matviews_in_order(self) -> list[QualifiedName]:
         assert self.conn is not None
@@ -251,17 +285,31 @@ class PgTargetBuild:
         """Before the swap: every table holds the rows loaded into it, and every
         constraint the source validated is valid here too."""
         assert self.conn is not None
-        # one UNION ALL query per chunk of tables, not one round trip each
-        tables = list(loaded.items())
-        for start in range(0, len(tables), _CHUNK):
-            chunk = tables[start : start + _CHUNK]
-            query = sql.SQL(" UNION ALL ").join(
+        # one UNION ALL query per chunk of small tables, not one round trip
+        # each; a big table alone, so the --jobs connections share them out
+        tables = sorted(loaded.items(), key=lambda item: -item[1])
+        chunks: list[list[tuple[QualifiedName, int]]] = []
+        for table in tables:
+            if not chunks or table[1] >= _COUNT_ALONE or len(chunks[-1]) >= _CHUNK:
+                chunks.append([])
+            chunks[-1].append(table)
+        queries = [
+            sql.SQL(" UNION ALL ").join(
                 sql.SQL("SELECT {}, count(*) FROM ONLY {}").format(
                     sql.Literal(index), relation(schema, name)
                 )
                 for index, ((schema, name), _) in enumerate(chunk)
             )
-            counts = dict(self.conn.execute(query).fetchall())
+            for chunk in chunks
+        ]
+        self.conn.commit()
+        self.conn.autocommit = True
+        try:
+            found_counts = run_each(self.conn, self._more(), queries, self.jobs)
+        finally:
+            self.conn.autocommit = False
+        for chunk, found_rows in zip(chunks, found_counts, strict=True):
+            counts = dict(found_rows)
             for index, ((schema, name), rows) in enumerate(chunk):
                 found = counts.get(index, 0)
                 if found != rows:
