@@ -129,3 +129,36 @@ def test_tables_without_an_integer_key_split_by_heap_blocks(pg, run_id, target_n
             assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == expected
     finally:
         pg.drop(src, two, two + "__dc_prev")
+
+
+def test_a_table_never_analyzed_is_estimated_from_its_size_and_split(pg, run_id, tmp_path):
+    """No ANALYZE, no autovacuum: the catalog says -1 rows. The planner's
+    estimate (its pages and column widths) stands in, so --jobs still splits
+    the table and weighs it by its rows."""
+    src = f"dct_{run_id}_unanalyzed"
+    pg.create(src)
+    try:
+        with pg.connect(src) as conn:
+            conn.execute(
+                "CREATE TABLE big (id int, email text) WITH (autovacuum_enabled = false);"
+                "INSERT INTO big SELECT g, 'user' || g || '@example.com' "
+                "FROM generate_series(1, 20000) g;"
+                "CREATE TABLE empty (id int) WITH (autovacuum_enabled = false)"
+            )
+        source = PgSource(pg.url(src))
+        try:
+            catalog = source.read_catalog()
+            assert 16_000 <= catalog.tables[("public", "big")].row_estimate <= 24_000
+            assert catalog.tables[("public", "empty")].row_estimate == 0
+            rules = tmp_path / "rules.yml"
+            rules.write_text(
+                "tables:\n  public.big: {mask: {email: email}, keep: [id]}\n"
+                "  public.empty: {keep: [id]}\n"
+            )
+            plan = build_plan(catalog, load_rules(rules), check_rule)
+            tasks = plan_tasks(source, plan.copied, jobs=2, split_rows=1000)
+        finally:
+            source.close()
+        assert len([t for t in tasks if t.plan.table.name == "big"]) > 1
+    finally:
+        pg.drop(src)

@@ -145,7 +145,10 @@ class PgSource:
     def read_catalog(self) -> Catalog:
         own = tuple(OWN_SCHEMAS)
         rels = self.conn.execute(
-            "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint "
+            "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint, "
+            # never analyzed (reltuples -1; before 14: 0 with no pages) yet not empty
+            "(c.reltuples < 0 OR (c.reltuples = 0 AND c.relpages = 0)) "
+            "AND c.relkind = 'r' AND pg_relation_size(c.oid) > 0 "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
             + _SYSTEM_SCHEMAS
@@ -156,13 +159,13 @@ class PgSource:
         ).fetchall()
         oids = [r[0] for r in rels]
         by_oid: dict[int, Table] = {}
-        for oid, schema, name, relkind, reltuples in rels:
+        for oid, schema, name, relkind, reltuples, unknown in rels:
             by_oid[oid] = Table(
                 schema=schema,
                 name=name,
                 columns=[],
                 partitioned=relkind == "p",
-                row_estimate=max(int(reltuples), 0),
+                row_estimate=self._planned_rows(schema, name) if unknown else max(reltuples, 0),
             )
         for relid, name, typ, notnull, generated, is_array, maxlen in self.conn.execute(
             "SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
@@ -320,6 +323,20 @@ class PgSource:
             KeyRange(column.name, start, min(start + step, high))
             for start in range(low, high, step)
         ]
+
+    def _planned_rows(self, schema: str, name: str) -> int:
+        """The planner's row estimate of a table never analyzed (from its size
+        on disk and its columns' widths): catalog stats would say 0 or -1, and
+        --jobs would neither split it nor start it first."""
+        query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {}").format(
+            relation(schema, name)
+        )
+        try:
+            with self.conn.transaction():  # a savepoint: no privilege, no estimate
+                plan = self._one(query.as_string(self.conn))
+        except psycopg.Error:
+            return 0
+        return int(plan[0]["Plan"]["Plan Rows"])
 
     def _block_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
         """The table's heap in ``parts`` ranges of blocks: any table splits, and
