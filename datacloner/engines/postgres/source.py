@@ -65,6 +65,19 @@ SEQUENCE_BATCH = 500  # sequences read per statement
 # were most of the data stage. 0 (never analyzed) may be big: psql reads it.
 PSQL_MIN_ROWS = 10_000
 
+# For a table never analyzed (reltuples -1, or before PostgreSQL 14 0 with no
+# pages), the planner's own guess of its rows: its pages on disk times the
+# rows a page holds, from the columns' widths (a variable-width column counted
+# as 32 bytes, a row's header and line pointer as 28). Only --jobs weighs
+# tables by it; the catalog keeps 0 (verify must not sample a guess too thin).
+_GUESSED_ROWS = (
+    "CASE WHEN c.relkind = 'r' AND (c.reltuples < 0 OR (c.reltuples = 0 AND c.relpages = 0)) "
+    "THEN pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int "
+    "* ((current_setting('block_size')::int - 24) / (28 + (SELECT coalesce(sum("
+    "CASE WHEN a.attlen > 0 THEN a.attlen ELSE 32 END), 0)::int FROM pg_catalog.pg_attribute a "
+    "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped))) END "
+)
+
 
 class PgSource:
     def __init__(
@@ -102,6 +115,7 @@ class PgSource:
         # a subset's selected rows (engines/postgres/subset.py Selection): a
         # table's ctids in batches; None: every row of every table
         self.selection: Selection | None = None
+        self.guessed_rows: dict[QualifiedName, int] = {}  # read_catalog's _GUESSED_ROWS
 
     def _one(self, query: str, *args: Any) -> Any:
         row = self.conn.execute(query, args or None).fetchone()
@@ -146,10 +160,8 @@ class PgSource:
         own = tuple(OWN_SCHEMAS)
         rels = self.conn.execute(
             "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint, "
-            # never analyzed (reltuples -1; before 14: 0 with no pages) yet not empty
-            "(c.reltuples < 0 OR (c.reltuples = 0 AND c.relpages = 0)) "
-            "AND c.relkind = 'r' AND pg_relation_size(c.oid) > 0 "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            + _GUESSED_ROWS
+            + "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
             + _SYSTEM_SCHEMAS
             + "AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> ALL(%s) "
@@ -159,13 +171,15 @@ class PgSource:
         ).fetchall()
         oids = [r[0] for r in rels]
         by_oid: dict[int, Table] = {}
-        for oid, schema, name, relkind, reltuples, unknown in rels:
+        for oid, schema, name, relkind, reltuples, guessed in rels:
+            if guessed:
+                self.guessed_rows[(schema, name)] = int(guessed)
             by_oid[oid] = Table(
                 schema=schema,
                 name=name,
                 columns=[],
                 partitioned=relkind == "p",
-                row_estimate=self._planned_rows(schema, name) if unknown else max(reltuples, 0),
+                row_estimate=max(int(reltuples), 0),
             )
         for relid, name, typ, notnull, generated, is_array, maxlen in self.conn.execute(
             "SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
@@ -233,7 +247,7 @@ class PgSource:
             )
         else:
             query = sql.SQL("COPY {} ({}) TO STDOUT").format(rel, column_list(plan))
-        small = 0 < plan.table.row_estimate < PSQL_MIN_ROWS
+        small = 0 < self.rows(plan) < PSQL_MIN_ROWS
         if not self.psql_reader or small:
             try:
                 with self.conn.cursor() as cur, cur.copy(query) as copy:
@@ -290,10 +304,11 @@ class PgSource:
 
     def rows(self, plan: TablePlan) -> int:
         """The rows a table's copy will read: a subset's selected rows when
-        counted, else the catalog's estimate."""
+        counted, else the catalog's estimate (a guess from its size if it was
+        never analyzed)."""
         if self.selection is not None and plan.table.qualified in self.selection.rows:
             return self.selection.rows[plan.table.qualified]
-        return plan.table.row_estimate
+        return plan.table.row_estimate or self.guessed_rows.get(plan.table.qualified, 0)
 
     def key_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
         """Split a table into ``parts`` ranges of heap blocks (a subset's
@@ -323,20 +338,6 @@ class PgSource:
             KeyRange(column.name, start, min(start + step, high))
             for start in range(low, high, step)
         ]
-
-    def _planned_rows(self, schema: str, name: str) -> int:
-        """The planner's row estimate of a table never analyzed (from its size
-        on disk and its columns' widths): catalog stats would say 0 or -1, and
-        --jobs would neither split it nor start it first."""
-        query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {}").format(
-            relation(schema, name)
-        )
-        try:
-            with self.conn.transaction():  # a savepoint: no privilege, no estimate
-                plan = self._one(query.as_string(self.conn))
-        except psycopg.Error:
-            return 0
-        return int(plan[0]["Plan"]["Plan Rows"])
 
     def _block_ranges(self, plan: TablePlan, parts: int) -> list[KeyRange]:
         """The table's heap in ``parts`` ranges of blocks: any table splits, and
