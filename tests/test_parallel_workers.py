@@ -3,11 +3,13 @@ tables go to them in batches, with the same copy as one job gives."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import write_config
+from killing import Run, waiting_on_lock
 from pgcompare import all_digests, catalog_counts
 
 from datacloner.core.config import load_config
@@ -103,3 +105,63 @@ def test_a_worker_imports_neither_the_cli_nor_sqlalchemy(
         or m.startswith("datacloner.runtime")
     ]
     assert heavy == []
+
+
+def _workers_of(leader: int) -> list[int]:
+    """The --jobs worker processes of the datacloner process ``leader``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"postgres.worker import main" in a for a in argv) and str(leader).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_workers_start_while_the_subset_is_chosen_and_end_with_a_stopped_run(
+    pg, run_id, target_name, tmp_path
+):
+    """With --jobs 2 the workers are up before the rows are chosen (they import
+    meanwhile): seen from outside while the selection waits on a lock this
+    test holds on the source. A run stopped there leaves none of them behind."""
+    src = f"dct_{run_id}_early"
+    pg.create(src)
+    try:
+        with pg.connect(src) as conn:
+            conn.execute(
+                "CREATE TABLE people (id int PRIMARY KEY, email text);"
+                "INSERT INTO people SELECT g, 'u' || g || '@x.example' "
+                "FROM generate_series(1, 2000) g; ANALYZE"
+            )
+        (tmp_path / "rules.yml").write_text(
+            "tables:\n  public.people: {mask: {email: {faker: email}}, keep: [id]}\n"
+        )
+        cfg = tmp_path / "datacloner.yml"
+        cfg.write_text(
+            f"source: {pg.url(src)}\nsecret: test-secret-0123456789\nrules: rules.yml\n"
+            f"environments:\n  staging:\n    url: {pg.url(target_name)}\n"
+            "    subset: {public.people: 10%}\n"
+        )
+        with pg.connect(src, autocommit=False) as holder:
+            holder.execute("LOCK TABLE people IN ACCESS EXCLUSIVE MODE")
+            run = Run(cfg, "staging", "--jobs", "2")
+            try:
+                run.wait_stage("subset")
+                run.wait_for("the selection waiting", lambda: waiting_on_lock(pg, src, "COPY"))
+                assert len(_workers_of(run.proc.pid)) == 2
+                workers = _workers_of(run.proc.pid)
+                run.proc.send_signal(signal.SIGTERM)
+                assert run.wait() != 0
+            finally:
+                if run.proc.poll() is None:
+                    run.kill()
+            holder.rollback()
+        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+        assert not pg.exists(target_name + "__dc_new")
+    finally:
+        pg.drop(src)

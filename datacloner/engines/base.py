@@ -82,6 +82,12 @@ class TargetBuild(Protocol):
         """Every table's rows in ``jobs`` workers (only when ``parallel_copy``)."""
         ...
 
+    def start_workers(self, jobs: int) -> None:
+        """Only when ``parallel_copy``: the ``jobs`` workers ``copy_tables``
+        will use, started now so they get ready while the schema (or a
+        subset's selection) loads; ended by the build if never used."""
+        ...
+
     def finalize(self) -> None:
         """Sequences' positions, materialized views, statistics."""
         ...
@@ -107,6 +113,9 @@ class OneTableAtATime:
     parallel_copy = False
 
     def copy_tables(self, *args: Any, **kwargs: Any) -> dict[QualifiedName, int]:
+        raise NotImplementedError("this engine copies tables one at a time")
+
+    def start_workers(self, jobs: int) -> None:
         raise NotImplementedError("this engine copies tables one at a time")
 
 

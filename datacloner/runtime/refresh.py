@@ -164,6 +164,8 @@ def refresh(
                     parallel=(jobs, secret, split_rows),
                 )
             else:
+                if jobs > 1 and target.parallel_copy:
+                    target.start_workers(jobs)  # they get ready while the rows are chosen
                 with engine.subset_store(target, source, catalog, subset_salt(secret)) as store:
                     tables = subset_tables(plan.tables, chosen)
                     run_selection(store, chosen, tables, progress)
@@ -213,11 +215,14 @@ def build_and_swap(
     ``before_post_data`` runs after the rows, before constraints (a subset's
     NULLed keys)."""
     began = time.monotonic()
+    workers = bool(parallel and parallel[0] > 1 and target.parallel_copy)
+    if parallel and workers:
+        target.start_workers(parallel[0])  # they get ready while the schema loads
     # each stage is announced as it begins: a supervisor sees where a run is
     progress.stage("pre-data")
     target.load_schema("pre-data")
     loaded: dict[QualifiedName, int] = {}
-    if parallel and parallel[0] > 1 and target.parallel_copy:
+    if parallel and workers:
         jobs, secret, split_rows = parallel
         started = time.monotonic()
         progress.stage("data")

@@ -185,6 +185,9 @@ class MyTargetBuild:
                 reader.close()
         return {**{tp.table.qualified: 0 for tp in tables}, **loaded}
 
+    def start_workers(self, jobs: int) -> None:
+        """Nothing to start ahead: the readers are threads, ready at once."""
+
     def finalize(self) -> None:
         """The keys no load added, and the foreign keys (AUTO_INCREMENT positions
         are in each CREATE TABLE)."""

@@ -91,6 +91,7 @@ class PgTargetBuild:
         self.conn: psycopg.Connection | None = None
         self._tools: ClientTools | None = None
         self.jobs = 1  # set by copy_tables: post-data uses as many connections
+        self._workers: list[Any] = []  # started ahead by start_workers, for copy_tables
 
     # -- lifecycle -------------------------------------------------------------
     def create(self) -> None:
@@ -131,6 +132,7 @@ class PgTargetBuild:
         self.conn.execute("SET synchronous_commit = off")
 
     def discard(self) -> None:
+        self._stop_workers()
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self.conn.close()
@@ -139,6 +141,7 @@ class PgTargetBuild:
                 self.generations.drop(self.name)
 
     def close(self) -> None:
+        self._stop_workers()  # started but never used: a failure before the rows
         if self.conn is not None:
             self.conn.close()
         self.admin.close()
@@ -187,6 +190,7 @@ class PgTargetBuild:
         assert self.conn is not None
         self.conn.commit()
         self.jobs = jobs
+        started, self._workers = self._workers, []
         return copy_parallel(
             self.source,
             {**self.params, "dbname": self.name},
@@ -196,7 +200,20 @@ class PgTargetBuild:
             advance,
             jobs,
             split_rows,
+            started,
         )
+
+    def start_workers(self, jobs: int) -> None:
+        from datacloner.engines.postgres.parallel import spawn
+
+        if not self._workers:
+            self._workers = spawn(jobs)
+
+    def _stop_workers(self) -> None:
+        from datacloner.engines.postgres.parallel import stop
+
+        workers, self._workers = self._workers, []
+        stop(workers)
 
     def finalize(self) -> None:
         assert self.conn is not None

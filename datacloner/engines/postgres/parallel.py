@@ -28,7 +28,16 @@ from datacloner.engines.base import Advance
 from datacloner.engines.postgres.source import PgSource
 from datacloner.engines.postgres.worker import Closed, Job, Task, command, receive, send
 
-__all__ = ["Job", "Task", "copy_parallel", "cost", "plan_batches", "plan_tasks"]
+__all__ = [
+    "Job",
+    "Task",
+    "copy_parallel",
+    "cost",
+    "plan_batches",
+    "plan_tasks",
+    "spawn",
+    "stop",
+]
 
 # A table with fewer (estimated) rows is never split into key ranges. The
 # runtime may pass another threshold (tests split small tables that way).
@@ -110,6 +119,30 @@ def plan_batches(
     return [batch for _, batch in batches]
 
 
+Worker = subprocess.Popen[bytes]
+
+
+def spawn(count: int) -> list[Worker]:
+    """``count`` worker processes, waiting for their Job: started before the
+    rows are planned, they import while the schema (or a subset's selection)
+    loads. The caller stops them (``stop``) if it never hands them to
+    ``copy_parallel``."""
+    workers: list[Worker] = []
+    try:
+        # the workers start with the stop signals blocked, until signals.worker
+        with signals.blocked():
+            for _ in range(count):
+                workers.append(
+                    subprocess.Popen(
+                        command(os.getpid()), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                    )
+                )
+    except BaseException:
+        stop(workers)
+        raise
+    return workers
+
+
 def copy_parallel(
     source: PgSource,
     target: dict[str, str],
@@ -119,25 +152,26 @@ def copy_parallel(
     advance: Advance,
     jobs: int,
     split_rows: int | None = None,
+    started: list[Worker] | None = None,
 ) -> dict[QualifiedName, int]:
-    job = Job(source.params, source.snapshot, target, secret, batch_size, source.selection)
-    batches = plan_batches(
-        source, [t for t in tables if not t.skip], jobs, split_rows or SPLIT_ROWS
-    )
-    rows: dict[QualifiedName, int] = {t.table.qualified: 0 for t in tables}
-    workers: list[subprocess.Popen[bytes]] = []
+    """The tables' rows over ``jobs`` workers (``started``: those spawned
+    already, which this call takes over and ends)."""
+    workers = list(started or [])
     try:
-        # the workers start with the stop signals blocked, until signals.worker
-        with signals.blocked():
-            for _ in range(min(jobs, len(batches))):
-                workers.append(
-                    subprocess.Popen(
-                        command(os.getpid()), stdin=subprocess.PIPE, stdout=subprocess.PIPE
-                    )
-                )
+        job = Job(source.params, source.snapshot, target, secret, batch_size, source.selection)
+        batches = plan_batches(
+            source, [t for t in tables if not t.skip], jobs, split_rows or SPLIT_ROWS
+        )
+        needed = min(jobs, len(batches))
+        for idle in workers[needed:]:  # more than the batches: told there is nothing
+            _close_pipes(idle)
+            idle.wait()
+        del workers[needed:]
+        workers += spawn(needed - len(workers))
+        rows: dict[QualifiedName, int] = {t.table.qualified: 0 for t in tables}
         _drive(workers, job, batches, rows, advance)
     except BaseException:
-        _stop(workers)
+        stop(workers)
         raise
     for worker in workers:
         worker.wait()
@@ -145,21 +179,21 @@ def copy_parallel(
     return rows
 
 
-def _close_pipes(worker: subprocess.Popen[bytes]) -> None:
+def _close_pipes(worker: Worker) -> None:
     for pipe in (worker.stdin, worker.stdout):
         if pipe is not None:
             with contextlib.suppress(OSError):
                 pipe.close()
 
 
-def _ended(worker: subprocess.Popen[bytes]) -> Refused:
+def _ended(worker: Worker) -> Refused:
     return Refused(
         f"a --jobs worker process ended unexpectedly (exit status {worker.wait()})",
         hint="the target was not changed; see the messages above",
     )
 
 
-def _give(worker: subprocess.Popen[bytes], message: object) -> None:
+def _give(worker: Worker, message: object) -> None:
     assert worker.stdin is not None
     try:
         send(worker.stdin, message)
@@ -168,7 +202,7 @@ def _give(worker: subprocess.Popen[bytes], message: object) -> None:
 
 
 def _drive(
-    workers: list[subprocess.Popen[bytes]],
+    workers: list[Worker],
     job: Job,
     batches: list[list[Task]],
     rows: dict[QualifiedName, int],
@@ -202,7 +236,7 @@ def _drive(
                     busy -= 1
 
 
-def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+def stop(workers: list[Worker]) -> None:
     """End the workers now, mid-task: on a failure or a stop signal the new copy
     is dropped anyway. Runs to its end even if a stop signal arrives meanwhile."""
     with signals.held():
