@@ -91,3 +91,16 @@ def native_missing(extension: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"the native extension {extension} is not built", pytrace=False)
     pytest.skip(f"the native extension {extension} is not built", allow_module_level=True)
+
+
+@contextlib.contextmanager
+def scratch_db(pg, name: str, statements: str):  # type: ignore[no-untyped-def]
+    """A database of the test server made by ``statements``, dropped
+    afterwards even when the test fails; yields its name."""
+    pg.create(name)
+    try:
+        with pg.connect(name) as conn:
+            conn.execute(statements)
+        yield name
+    finally:
+        pg.drop(name)

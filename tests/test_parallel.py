@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import RULES, run_cli, write_config
+from helpers import RULES, run_cli, scratch_db, write_config
 from pgcompare import all_digests, catalog_counts, sequence_positions
 
 from datacloner.core.config import load_config
@@ -140,26 +140,23 @@ def test_a_table_never_analyzed_is_estimated_from_its_size_and_split(pg, run_id,
     """No ANALYZE, no autovacuum: the catalog says -1 rows. The planner's
     estimate (its pages and column widths) stands in, so --jobs still splits
     the table and weighs it by its rows."""
-    src = f"dct_{run_id}_unanalyzed"
-    pg.create(src)
-    try:
-        with pg.connect(src) as conn:
-            conn.execute(
-                "CREATE TABLE big (id int, email text) WITH (autovacuum_enabled = false);"
-                "INSERT INTO big SELECT g, 'user' || g || '@example.com' "
-                "FROM generate_series(1, 20000) g;"
-                "CREATE TABLE empty (id int) WITH (autovacuum_enabled = false)"
-            )
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        "tables:\n  public.big: {mask: {email: email}, keep: [id]}\n  public.empty: {keep: [id]}\n"
+    )
+    with scratch_db(
+        pg,
+        f"dct_{run_id}_unanalyzed",
+        "CREATE TABLE big (id int, email text) WITH (autovacuum_enabled = false);"
+        "INSERT INTO big SELECT g, 'user' || g || '@example.com' "
+        "FROM generate_series(1, 20000) g;"
+        "CREATE TABLE empty (id int) WITH (autovacuum_enabled = false)",
+    ) as src:
         source = PgSource(pg.url(src))
         try:
             catalog = source.read_catalog()
             # the catalog's own estimate stays 0 (verify samples by it)
             assert catalog.tables[("public", "big")].row_estimate == 0
-            rules = tmp_path / "rules.yml"
-            rules.write_text(
-                "tables:\n  public.big: {mask: {email: email}, keep: [id]}\n"
-                "  public.empty: {keep: [id]}\n"
-            )
             plan = build_plan(catalog, load_rules(rules), check_rule)
             big, empty = (
                 next(t for t in plan.copied if t.table.name == n) for n in ("big", "empty")
@@ -169,6 +166,4 @@ def test_a_table_never_analyzed_is_estimated_from_its_size_and_split(pg, run_id,
             tasks = plan_tasks(source, plan.copied, jobs=2, split_rows=1000)
         finally:
             source.close()
-        assert len([t for t in tasks if t.plan.table.name == "big"]) > 1
-    finally:
-        pg.drop(src)
+    assert len([t for t in tasks if t.plan.table.name == "big"]) > 1

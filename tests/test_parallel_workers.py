@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import write_config
+from helpers import scratch_db, write_config
 from killing import Run, waiting_on_lock
 from pgcompare import all_digests, catalog_counts
 
@@ -129,18 +129,16 @@ def test_workers_start_while_the_subset_is_chosen_and_end_with_a_stopped_run(
     """With --jobs 2 the workers are up before the rows are chosen (they import
     meanwhile): seen from outside while the selection waits on a lock this
     test holds on the source. A run stopped there leaves none of them behind."""
-    src = f"dct_{run_id}_early"
-    pg.create(src)
-    try:
-        with pg.connect(src) as conn:
-            conn.execute(
-                "CREATE TABLE people (id int PRIMARY KEY, email text);"
-                "INSERT INTO people SELECT g, 'u' || g || '@x.example' "
-                "FROM generate_series(1, 2000) g; ANALYZE"
-            )
-        (tmp_path / "rules.yml").write_text(
-            "tables:\n  public.people: {mask: {email: {faker: email}}, keep: [id]}\n"
-        )
+    (tmp_path / "rules.yml").write_text(
+        "tables:\n  public.people: {mask: {email: {faker: email}}, keep: [id]}\n"
+    )
+    with scratch_db(
+        pg,
+        f"dct_{run_id}_early",
+        "CREATE TABLE people (id int PRIMARY KEY, email text);"
+        "INSERT INTO people SELECT g, 'u' || g || '@x.example' "
+        "FROM generate_series(1, 2000) g; ANALYZE",
+    ) as src:
         cfg = tmp_path / "datacloner.yml"
         cfg.write_text(
             f"source: {pg.url(src)}\nsecret: test-secret-0123456789\nrules: rules.yml\n"
@@ -153,15 +151,13 @@ def test_workers_start_while_the_subset_is_chosen_and_end_with_a_stopped_run(
             try:
                 run.wait_stage("subset")
                 run.wait_for("the selection waiting", lambda: waiting_on_lock(pg, src, "COPY"))
-                assert len(_workers_of(run.proc.pid)) == 2
                 workers = _workers_of(run.proc.pid)
+                assert len(workers) == 2
                 run.proc.send_signal(signal.SIGTERM)
                 assert run.wait() != 0
             finally:
                 if run.proc.poll() is None:
                     run.kill()
             holder.rollback()
-        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
-        assert not pg.exists(target_name + "__dc_new")
-    finally:
-        pg.drop(src)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert not pg.exists(target_name + "__dc_new")
