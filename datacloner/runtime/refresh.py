@@ -215,14 +215,15 @@ def build_and_swap(
     ``before_post_data`` runs after the rows, before constraints (a subset's
     NULLed keys)."""
     began = time.monotonic()
-    workers = bool(parallel and parallel[0] > 1 and target.parallel_copy)
-    if parallel and workers:
+    if not (parallel and parallel[0] > 1 and target.parallel_copy):
+        parallel = None  # one table at a time, here
+    if parallel:
         target.start_workers(parallel[0])  # they get ready while the schema loads
     # each stage is announced as it begins: a supervisor sees where a run is
     progress.stage("pre-data")
     target.load_schema("pre-data")
     loaded: dict[QualifiedName, int] = {}
-    if parallel and workers:
+    if parallel:
         jobs, secret, split_rows = parallel
         started = time.monotonic()
         progress.stage("data")

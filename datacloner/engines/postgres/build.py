@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from datacloner.engines.postgres.connection import (
     cluster_id,
     conn_params,
     connect,
+    connect_new_copy,
     maintenance_params,
 )
 from datacloner.engines.postgres.manifest import write_manifest
@@ -128,8 +128,7 @@ class PgTargetBuild:
             ) from None
         self._created = True
         self.generations.mark(self.name)  # proof for a later run that may drop it
-        self.conn = connect({**self.params, "dbname": self.name}, "new target", autocommit=False)
-        self.conn.execute("SET synchronous_commit = off")
+        self.conn = connect_new_copy({**self.params, "dbname": self.name}, autocommit=False)
 
     def discard(self) -> None:
         self._stop_workers()
@@ -243,21 +242,15 @@ class PgTargetBuild:
                     sql.SQL("ANALYZE {}").format(relation(schema, name))
                     for schema, name in self.conn.execute(_ANALYZED).fetchall()
                 ]
-                run_each(self.conn, self._more(), queries, self.jobs)
+                run_each(self.conn, self._another, queries, self.jobs)
             else:
                 self.conn.execute("ANALYZE")
         finally:
             self.conn.autocommit = False
 
-    def _more(self) -> Callable[[], psycopg.Connection]:
-        """More connections to the new copy, as the first one is set up."""
-
-        def more() -> psycopg.Connection:
-            conn = connect({**self.params, "dbname": self.name}, "new target")
-            conn.execute("SET synchronous_commit = off")
-            return conn
-
-        return more
+    def _another(self) -> psycopg.Connection:
+        """One more connection to the new copy (``run_each`` closes it)."""
+        return connect_new_copy({**self.params, "dbname": self.name})
 
     def _matviews_in_order(self) -> list[QualifiedName]:
         assert self.conn is not None
@@ -322,7 +315,7 @@ class PgTargetBuild:
         self.conn.commit()
         self.conn.autocommit = True
         try:
-            found_counts = run_each(self.conn, self._more(), queries, self.jobs)
+            found_counts = run_each(self.conn, self._another, queries, self.jobs)
         finally:
             self.conn.autocommit = False
         for chunk, found_rows in zip(chunks, found_counts, strict=True):

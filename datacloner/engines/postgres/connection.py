@@ -48,6 +48,20 @@ def connect(params: dict[str, str], what: str, autocommit: bool = True) -> psyco
     return conn
 
 
+def connect_new_copy(params: dict[str, str], autocommit: bool = True) -> psycopg.Connection:
+    """A connection to the new copy being built. Its commits do not wait for
+    the disk: a crash before the swap drops the copy anyway."""
+    conn = connect(params, "new target", autocommit=autocommit)
+    try:
+        conn.execute("SET synchronous_commit = off")
+        if not autocommit:
+            conn.commit()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def cluster_id(conn: psycopg.Connection) -> str:
     """Which server this is, whatever the URL's spelling: the cluster's
     system_identifier, or (without the privilege to read it) the postmaster's

@@ -37,7 +37,7 @@ import psycopg
 from datacloner.archive.sql import Statement, Token, split
 from datacloner.core import redaction
 from datacloner.core.errors import Refused
-from datacloner.engines.postgres.connection import connect
+from datacloner.engines.postgres.connection import connect_new_copy
 
 Name = tuple[str, str]  # (schema, name) as the server spells them; schema "" if unqualified
 
@@ -444,15 +444,12 @@ def run_post_data(
     steps = plan_steps(script)
     if not steps:
         return
-    first = connect(target, "new target")
+    first = connect_new_copy(target)
     sessions = [_Session(first)]
     try:
-        first.execute("SET synchronous_commit = off")
         parallel = order(steps, Tables.read(first))
         for _ in range(min(jobs, len(parallel)) - 1):
-            conn = connect(target, "new target")
-            conn.execute("SET synchronous_commit = off")
-            sessions.append(_Session(conn))
+            sessions.append(_Session(connect_new_copy(target)))
         _run_parallel(parallel, sessions, columns_of)
         for step in steps:
             if step.kind == OTHER:  # the rest, one by one, in the section's order

@@ -35,10 +35,14 @@ class KeyRange:
     low: int
     high: int
 
-    def condition(self) -> sql.Composable:
+    def condition(self, tids: str = BLOCKS) -> sql.Composable:
+        """The WHERE condition of the range (of blocks: on the ``tids`` column,
+        the table's own ``ctid`` unless a subset's store names its copies)."""
         if self.column == BLOCKS:  # a TID range scan reads those blocks alone
-            return sql.SQL("ctid >= {}::tid AND ctid < {}::tid").format(
-                sql.Literal(f"({self.low},0)"), sql.Literal(f"({self.high},0)")
+            return sql.SQL("{t} >= {lo}::tid AND {t} < {hi}::tid").format(
+                t=sql.Identifier(tids),
+                lo=sql.Literal(f"({self.low},0)"),
+                hi=sql.Literal(f"({self.high},0)"),
             )
         return sql.SQL("{k} >= {lo} AND {k} < {hi}").format(
             k=sql.Identifier(self.column), lo=sql.Literal(self.low), hi=sql.Literal(self.high)

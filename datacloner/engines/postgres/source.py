@@ -62,7 +62,8 @@ SEQUENCE_BATCH = 500  # sequences read per statement
 # A table the catalog estimates below this many rows is read in this session,
 # not by a psql child: a process and a connection (tens of ms) cost more than
 # libpq's per-row work on so few rows, and at a thousand small tables they
-# were most of the data stage. 0 (never analyzed) may be big: psql reads it.
+# were most of the data stage. An estimate of 0 (an empty table, or a
+# never-analyzed one whose size gave no guess) goes to psql, in case it is big.
 PSQL_MIN_ROWS = 10_000
 
 # For a table never analyzed (reltuples -1, or before PostgreSQL 14 0 with no
@@ -323,7 +324,7 @@ class PgSource:
             return self._block_ranges(plan, parts)
         key = plan.table.primary_key
         column = plan.table.column(key[0]) if len(key) == 1 else None
-        if column is None or column.type not in ("integer", "bigint", "smallint") or parts < 2:
+        if column is None or column.type not in ("integer", "bigint", "smallint"):
             return []
         row = self.conn.execute(
             sql.SQL("SELECT min({k}), max({k}) FROM ONLY {t}").format(

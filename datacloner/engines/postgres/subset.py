@@ -22,7 +22,7 @@ from datacloner.core.catalog import Catalog, QualifiedName, Table
 from datacloner.core.subset import Start
 from datacloner.engines.postgres.connection import connect
 from datacloner.engines.postgres.copytext import format_array
-from datacloner.engines.postgres.rows import KeyRange, relation
+from datacloner.engines.postgres.rows import BLOCKS, KeyRange, relation
 from datacloner.subset.graph import Edge, ForeignKey, SubsetPlan
 from datacloner.subset.select import FollowingStore
 
@@ -151,9 +151,7 @@ class Selection:
     def _tids(self, ident: sql.Identifier, blocks: KeyRange | None) -> Iterator[list[str]]:
         where = sql.SQL("")
         if blocks is not None:
-            where = sql.SQL(" WHERE tid >= {}::tid AND tid < {}::tid").format(
-                sql.Literal(f"({blocks.low},0)"), sql.Literal(f"({blocks.high},0)")
-            )
+            where = sql.SQL(" WHERE ") + blocks.condition("tid")
         conn = self._connection()
         with conn.cursor(name="dc_subset_tids") as cur:
             cur.execute(sql.SQL("SELECT tid::text FROM {}{} ORDER BY tid").format(ident, where))
@@ -179,7 +177,7 @@ class Selection:
         low, high = int(row[0]), int(row[1]) + 1
         step = max(1, -(-(high - low) // parts))
         return [
-            KeyRange("ctid", start, min(start + step, high)) for start in range(low, high, step)
+            KeyRange(BLOCKS, start, min(start + step, high)) for start in range(low, high, step)
         ]
 
 

@@ -30,7 +30,7 @@ from datacloner.core import redaction, signals
 from datacloner.core.catalog import QualifiedName
 from datacloner.core.errors import Refused
 from datacloner.core.plan import TablePlan
-from datacloner.engines.postgres.connection import connect
+from datacloner.engines.postgres.connection import connect_new_copy
 from datacloner.engines.postgres.rows import KeyRange, copy_into
 from datacloner.engines.postgres.source import PgSource
 from datacloner.masking import compile_mask
@@ -109,9 +109,7 @@ class _Copier:
         self.source = PgSource("", params=job.source, snapshot=job.snapshot)
         self.source.selection = job.selection  # closed with the source
         try:
-            self.target = connect(job.target, "new target", autocommit=False)
-            self.target.execute("SET synchronous_commit = off")
-            self.target.commit()
+            self.target = connect_new_copy(job.target, autocommit=False)
         except BaseException:
             self.source.close()
             raise
