@@ -56,7 +56,9 @@ from datacloner.masking.unique import fit_text, make_unique
 DEFAULT_LOCALE = "en_US"
 # Per compiled masker: repeated inputs (an email in an audit log) skip Faker.
 # Bounded, so memory stays constant whatever the table size: keys are 32-byte
-# digests, never the (possibly large) inputs.
+# digests, never the (possibly large) inputs. (The native draw, _fastdraw.c,
+# keeps a memo of its own in front of this one, keyed by the input texts
+# themselves: at most 32,768, dropped when it does not earn its keep.)
 DEFAULT_CACHE_SIZE = 65_536
 _PROVIDERS_URL = "https://faker.readthedocs.io/en/master/providers.html"
 _MISS = object()
