@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import run_cli
+from helpers import run_cli, scratch_db
 from killing import (
     Run,
     gone,
@@ -30,25 +30,18 @@ from datacloner.core.manifest import secret_fingerprint
 ROWS = 3_000
 
 
-def _people_db(pg, name: str, extra: str = "") -> str:
-    """A source database ``name`` with ROWS people (and ``extra`` SQL); its URL."""
-    pg.drop(name)
-    with pg.connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    with pg.connect(name) as conn:
-        conn.execute(
-            "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, password text,"
-            " city text);"
-            "INSERT INTO people SELECT g, 'user' || g || '@corp.example', 'hunter2', 'Paris' "
-            f"FROM generate_series(1, {ROWS}) g;" + extra
-        )
-    return pg.url(name)
+# a source of ROWS people (scratch_db makes it)
+PEOPLE = (
+    "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, password text, city text);"
+    "INSERT INTO people SELECT g, 'user' || g || '@corp.example', 'hunter2', 'Paris' "
+    f"FROM generate_series(1, {ROWS}) g;"
+)
 
 
 @pytest.fixture(scope="module")
 def small_src(pg, run_id):
-    yield _people_db(pg, f"dct_{run_id}_life")
-    pg.drop(f"dct_{run_id}_life")
+    with scratch_db(pg, f"dct_{run_id}_life", PEOPLE) as name:
+        yield pg.url(name)
 
 
 def _config(
@@ -326,15 +319,12 @@ def test_rows_changed_after_the_load_fail_the_run_with_the_target_untouched(
     loaded, and the run fails before the swap. The hold is the source's own:
     the later table's ``unless:`` takes a shared advisory lock this test holds
     (a lock, not a write: the source stays read-only), so no timing decides."""
-    src = f"dct_{run_id}_gate"
-    source = _people_db(
-        pg,
-        src,
-        "CREATE TABLE zz_gate (id int PRIMARY KEY, note text);INSERT INTO zz_gate VALUES (1, 'n')",
+    gate_table = (
+        "CREATE TABLE zz_gate (id int PRIMARY KEY, note text);INSERT INTO zz_gate VALUES (1, 'n')"
     )
-    try:
+    with scratch_db(pg, f"dct_{run_id}_gate", PEOPLE + gate_table) as src:
         url = pg.url(target_name)
-        cfg = _config(tmp_path, source, url, "one")
+        cfg = _config(tmp_path, pg.url(src), url, "one")
         with (tmp_path / "rules.yml").open("a") as rules:
             rules.write(
                 "  public.zz_gate:\n    mask:\n      note: {value: x}\n    keep: [id]\n"
@@ -358,8 +348,6 @@ def test_rows_changed_after_the_load_fail_the_run_with_the_target_untouched(
         assert "swap" not in run.stages
         assert _digest(pg, target_name) == before
         assert not pg.exists(new)
-    finally:
-        pg.drop(src)
 
 
 def _committed_rows(pg, db: str) -> int:

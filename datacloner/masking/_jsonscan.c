@@ -453,7 +453,7 @@ static PyObject *mask_paths(PyObject *self, PyObject *args) {
             }
     }
     if (np > MAX_PATHS) {
-        PyErr_SetString(PyExc_ValueError, "at most 64 paths");
+        PyErr_Format(PyExc_ValueError, "at most %d paths", MAX_PATHS);
         return NULL;
     }
     Hit hits[MAX_PATHS];
